@@ -1,0 +1,176 @@
+"""One exception tree for the whole box.
+
+Every error says what should happen next, which is what each boundary (till API, CLI, sync loop) needs:
+
+* ``RetryLater``  -- transient: the network, a timeout, a 5xx. Nothing is lost; try again.
+* ``NeedsPerson`` -- the box cannot fix it alone: a document the server refuses, a signature problem,
+  a registrar that is closed or absent, a journal that disagrees with the server.
+* ``BadInput``    -- the caller sent something wrong. Nothing was journaled.
+
+Leaves also subclass the matching built-in (as gpiozero does) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class FiscalBoxError(Exception):
+    """Base of every error the box raises on purpose."""
+
+    #: a stable machine-readable code for APIs and events
+    code: str = "error"
+
+    def __init__(self, message: str, *, what_to_do: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.what_to_do = what_to_do
+
+    def __str__(self) -> str:
+        if self.what_to_do:
+            return f"{self.message} -- {self.what_to_do}"
+        return self.message
+
+
+# --- the three kinds ---------------------------------------------------------------------------
+
+
+class RetryLater(FiscalBoxError):
+    code = "retry_later"
+
+
+class NeedsPerson(FiscalBoxError):
+    code = "needs_person"
+
+
+class BadInput(FiscalBoxError, ValueError):
+    code = "bad_input"
+
+
+# --- retry later -------------------------------------------------------------------------------
+
+
+class ServerUnreachable(RetryLater, ConnectionError):
+    """No connection could be made (refused, DNS, no route)."""
+
+    code = "server_unreachable"
+
+
+class ServerTimeout(RetryLater, TimeoutError):
+    """The server did not answer in time."""
+
+    code = "server_timeout"
+
+
+class ServerUnavailable(RetryLater):
+    """The server answered with a 5xx."""
+
+    code = "server_unavailable"
+
+    def __init__(self, message: str, *, http_status: int, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.http_status = http_status
+
+
+# --- needs a person ----------------------------------------------------------------------------
+
+
+class ServerRejected(NeedsPerson):
+    """The fiscal server refused a request with one of its error codes (reference §5)."""
+
+    code = "server_rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        error_code: int | None,
+        error_name: str | None,
+        server_text: str,
+        what_to_do: str | None = None,
+    ) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.http_status = http_status
+        self.error_code = error_code
+        self.error_name = error_name
+        self.server_text = server_text
+
+
+class DocumentRejected(ServerRejected):
+    """DocumentValidationError (9) / PackageValidationError (10): the document itself is wrong."""
+
+    code = "document_rejected"
+
+
+class CryptographyRejected(ServerRejected):
+    """CryptographyError (12): the signature or certificate was refused."""
+
+    code = "cryptography_rejected"
+
+
+class RegistrarNotAvailable(ServerRejected):
+    """The registrar is absent (1, HTTP 404), closed, or the key has no access to it (2, HTTP 401)."""
+
+    code = "registrar_not_available"
+
+
+class ServerStateMismatch(ServerRejected):
+    """The server's view of shift or numbering differs from ours (3, 4, 5, 6, 7, 8)."""
+
+    code = "server_state_mismatch"
+
+
+class JournalMismatch(NeedsPerson):
+    """The local journal and the server disagree in a way the box will not guess about."""
+
+    code = "journal_mismatch"
+
+
+class SignerError(NeedsPerson):
+    """The signing key cannot be loaded or used."""
+
+    code = "signer_error"
+
+
+class InvalidServerReply(NeedsPerson):
+    """The server answered something that is not what the protocol promises."""
+
+    code = "invalid_server_reply"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+class InvalidInput(BadInput):
+    """A value from the caller is wrong; ``field`` names it."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.field = field
+
+
+class InvalidDocument(BadInput):
+    """A document is not valid against the tax service's schema."""
+
+    code = "invalid_document"
+
+
+class NotSupported(BadInput, NotImplementedError):
+    """A document kind or feature the box does not issue."""
+
+    code = "not_supported"
+
+
+class ShiftNotOpen(BadInput):
+    code = "shift_not_open"
+
+
+class ShiftAlreadyOpen(BadInput):
+    code = "shift_already_open"
+
+
+class ConfigError(BadInput):
+    """The configuration file is wrong; the message names section.key and the expected form."""
+
+    code = "config_error"
