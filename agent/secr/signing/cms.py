@@ -79,10 +79,7 @@ def verify_attached(der: bytes) -> VerifiedCms:
         cert_asn1 = None
         for c in certs:
             if sid.name == "issuer_and_serial_number":
-                if (
-                    c.serial_number == sid.chosen["serial_number"].native
-                    and c.issuer == sid.chosen["issuer"]
-                ):
+                if c.serial_number == sid.chosen["serial_number"].native and c.issuer == sid.chosen["issuer"]:
                     cert_asn1 = c
             elif c.key_identifier == sid.chosen.native:
                 cert_asn1 = c

@@ -48,7 +48,9 @@ class DevSigner:
         return cls(*_new_identity(common_name))
 
     @classmethod
-    def from_file(cls, key_file: str | os.PathLike[str], common_name: str = "fiscal-box dev signer") -> DevSigner:
+    def from_file(
+        cls, key_file: str | os.PathLike[str], common_name: str = "fiscal-box dev signer"
+    ) -> DevSigner:
         path = Path(key_file)
         if not path.exists():
             key, cert = _new_identity(common_name)
@@ -69,16 +71,16 @@ class DevSigner:
             return cls(key, cert)
         try:
             data = path.read_bytes()
-            key = serialization.load_pem_private_key(data, password=None)
+            loaded = serialization.load_pem_private_key(data, password=None)
             cert = x509.load_pem_x509_certificate(data[data.index(b"-----BEGIN CERTIFICATE-----") :])
         except (OSError, ValueError) as exc:
             raise SignerError(
                 f"cannot load the dev signing key from {path}: {exc}",
                 what_to_do="delete the file to have a new dev key created, or fix signer.key_file",
             ) from exc
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise SignerError(f"{path}: the dev signer needs an EC key", what_to_do="delete the file")
-        return cls(key, cert)
+        return cls(loaded, cert)
 
     @property
     def subject_key_id(self) -> str:

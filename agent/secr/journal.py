@@ -1,0 +1,350 @@
+"""The durable journal: every document the box makes, its signed bytes, its fate; shifts and counters.
+
+SQLite in WAL mode with ``synchronous=FULL``: a commit is on disk before the call returns, so a
+document is durable before it is sent, and its fiscal number before a receipt is printed or answered.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent.secr.errors import JournalMismatch
+
+SCHEMA_VERSION = 1
+
+PENDING = "pending"
+REGISTERED = "registered"
+REJECTED = "rejected"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS shifts (
+    id INTEGER PRIMARY KEY,
+    opened_at TEXT NOT NULL,
+    cashier TEXT,
+    open_doc INTEGER,
+    z_doc INTEGER,
+    close_doc INTEGER,
+    closed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    local_num INTEGER NOT NULL,
+    uid TEXT NOT NULL UNIQUE,
+    request_id TEXT,
+    doc_class TEXT NOT NULL,          -- CHECK | ZREP
+    doc_type INTEGER,
+    doc_subtype INTEGER,
+    shift_id INTEGER REFERENCES shifts(id),
+    total TEXT,
+    ref_fiscal_num TEXT,              -- ORDERRETNUM / ORDERSTORNUM
+    offline INTEGER NOT NULL DEFAULT 0,
+    offline_tax_num TEXT,
+    xml BLOB NOT NULL,
+    signed BLOB NOT NULL,
+    state TEXT NOT NULL,              -- pending | registered | rejected
+    fiscal_num TEXT,
+    ticket BLOB,
+    stornoed INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    registered_at TEXT
+);
+-- A refused document gives its local number back (the server never took it); a live one owns it.
+CREATE UNIQUE INDEX IF NOT EXISTS documents_live_local_num ON documents(local_num) WHERE state != 'rejected';
+CREATE UNIQUE INDEX IF NOT EXISTS documents_request_id ON documents(request_id)
+    WHERE request_id IS NOT NULL AND state != 'rejected';
+CREATE INDEX IF NOT EXISTS documents_fiscal_num ON documents(fiscal_num);
+CREATE INDEX IF NOT EXISTS documents_shift ON documents(shift_id);
+CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    local_num: int
+    uid: str
+    request_id: str | None
+    doc_class: str
+    doc_type: int | None
+    doc_subtype: int | None
+    shift_id: int | None
+    total: str | None
+    ref_fiscal_num: str | None
+    offline: bool
+    offline_tax_num: str | None
+    xml: bytes
+    signed: bytes
+    state: str
+    fiscal_num: str | None
+    ticket: bytes | None
+    stornoed: bool
+    error: str | None
+    created_at: str
+    registered_at: str | None
+
+
+@dataclass(frozen=True)
+class Shift:
+    id: int
+    opened_at: str
+    cashier: str | None
+    open_doc: int | None
+    z_doc: int | None
+    close_doc: int | None
+    closed_at: str | None
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    data = dict(row)
+    data["offline"] = bool(data["offline"])
+    data["stornoed"] = bool(data["stornoed"])
+    return Entry(**data)
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        self.db = sqlite_utils.Database(conn)
+        self._conn = conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+        version = self.get("schema_version")
+        if version is None:
+            self.set("schema_version", str(SCHEMA_VERSION))
+        elif int(version) != SCHEMA_VERSION:
+            raise JournalMismatch(
+                f"journal {self.path} has schema version {version}, this box knows {SCHEMA_VERSION}",
+                what_to_do="install the matching fiscal-box version; never delete the journal",
+            )
+        self._depth = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing; nested use joins the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._conn.execute("COMMIT")
+
+    def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    # --- meta and counters --------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0]) if row[0] is not None else None
+
+    def set(self, key: str, value: str | None) -> None:
+        self._exec(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def set_many(self, values: dict[str, str | None]) -> None:
+        with self.transaction():
+            for key, value in values.items():
+                self.set(key, value)
+
+    def next_local_num(self) -> int:
+        value = self.get("next_local_num")
+        return int(value) if value is not None else 1
+
+    def set_next_local_num(self, value: int) -> None:
+        self.set("next_local_num", str(value))
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def add_pending(
+        self,
+        *,
+        local_num: int,
+        uid: str,
+        doc_class: str,
+        doc_type: int | None,
+        doc_subtype: int | None,
+        shift_id: int | None,
+        xml: bytes,
+        signed: bytes,
+        created_at: datetime,
+        request_id: str | None = None,
+        total: str | None = None,
+        ref_fiscal_num: str | None = None,
+        offline_tax_num: str | None = None,
+    ) -> Entry:
+        """Journal a signed document and take its local number, in the caller's transaction."""
+        with self.transaction():
+            cursor = self._exec(
+                "INSERT INTO documents(local_num, uid, request_id, doc_class, doc_type, doc_subtype, shift_id,"
+                " total, ref_fiscal_num, offline, offline_tax_num, xml, signed, state, created_at)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    local_num,
+                    uid,
+                    request_id,
+                    doc_class,
+                    doc_type,
+                    doc_subtype,
+                    shift_id,
+                    total,
+                    ref_fiscal_num,
+                    int(offline_tax_num is not None),
+                    offline_tax_num,
+                    xml,
+                    signed,
+                    PENDING,
+                    created_at.isoformat(),
+                ),
+            )
+            self.set_next_local_num(local_num + 1)
+        entry = self.document(int(cursor.lastrowid or 0))
+        assert entry is not None
+        return entry
+
+    def mark_registered(
+        self, doc_id: int, *, fiscal_num: str, registered_at: datetime, ticket: bytes | None
+    ) -> None:
+        with self.transaction():
+            self._exec(
+                "UPDATE documents SET state = ?, fiscal_num = ?, ticket = ?, registered_at = ?, error = NULL"
+                " WHERE id = ?",
+                (REGISTERED, fiscal_num, ticket, registered_at.isoformat(), doc_id),
+            )
+
+    def mark_rejected(self, doc_id: int, error: str) -> None:
+        """The server refused it and never took its number: the number goes back if it was the last."""
+        with self.transaction():
+            entry = self.document(doc_id)
+            if entry is None:
+                return
+            self._exec("UPDATE documents SET state = ?, error = ? WHERE id = ?", (REJECTED, error, doc_id))
+            if self.next_local_num() == entry.local_num + 1:
+                self.set_next_local_num(entry.local_num)
+
+    def set_error(self, doc_id: int, error: str | None) -> None:
+        self._exec("UPDATE documents SET error = ? WHERE id = ?", (error, doc_id))
+
+    def set_document_shift(self, doc_id: int, shift_id: int) -> None:
+        self._exec("UPDATE documents SET shift_id = ? WHERE id = ?", (shift_id, doc_id))
+
+    def mark_stornoed(self, fiscal_num: str) -> None:
+        self._exec(
+            "UPDATE documents SET stornoed = 1 WHERE fiscal_num = ? AND state = ?", (fiscal_num, REGISTERED)
+        )
+
+    def document(self, doc_id: int) -> Entry | None:
+        row = self._exec("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def by_request_id(self, request_id: str) -> Entry | None:
+        row = self._exec(
+            "SELECT * FROM documents WHERE request_id = ? AND state != ? ORDER BY id DESC LIMIT 1",
+            (request_id, REJECTED),
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def by_fiscal_num(self, fiscal_num: str) -> Entry | None:
+        row = self._exec(
+            "SELECT * FROM documents WHERE fiscal_num = ? AND state = ? ORDER BY id DESC LIMIT 1",
+            (fiscal_num, REGISTERED),
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def by_uid(self, uid: str) -> Entry | None:
+        row = self._exec("SELECT * FROM documents WHERE uid = ?", (uid,)).fetchone()
+        return _entry(row) if row else None
+
+    def pending(self) -> list[Entry]:
+        rows = self._exec("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (PENDING,)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def last_live(self) -> Entry | None:
+        """The newest document that is registered or still pending (the server's 'last document')."""
+        row = self._exec(
+            "SELECT * FROM documents WHERE state != ? ORDER BY local_num DESC LIMIT 1", (REJECTED,)
+        ).fetchone()
+        return _entry(row) if row else None
+
+    def shift_documents(self, shift_id: int, *, state: str | None = REGISTERED) -> list[Entry]:
+        if state is None:
+            rows = self._exec(
+                "SELECT * FROM documents WHERE shift_id = ? AND state != ? ORDER BY local_num",
+                (shift_id, REJECTED),
+            ).fetchall()
+        else:
+            rows = self._exec(
+                "SELECT * FROM documents WHERE shift_id = ? AND state = ? ORDER BY local_num",
+                (shift_id, state),
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def refunds_of(self, fiscal_num: str) -> list[Entry]:
+        rows = self._exec(
+            "SELECT * FROM documents WHERE ref_fiscal_num = ? AND doc_subtype = 1 AND state != ? AND stornoed = 0",
+            (fiscal_num, REJECTED),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def count(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self._exec("SELECT count(*) FROM documents").fetchone()[0])
+        return int(self._exec("SELECT count(*) FROM documents WHERE state = ?", (state,)).fetchone()[0])
+
+    # --- shifts -------------------------------------------------------------------------------
+
+    def new_shift(self, opened_at: datetime, cashier: str | None) -> int:
+        with self.transaction():
+            cursor = self._exec(
+                "INSERT INTO shifts(opened_at, cashier) VALUES(?, ?)", (opened_at.isoformat(), cashier)
+            )
+        return int(cursor.lastrowid or 0)
+
+    def update_shift(self, shift_id: int, **fields: Any) -> None:
+        allowed = {"open_doc", "z_doc", "close_doc", "closed_at", "cashier"}
+        assert set(fields) <= allowed, fields
+        assignments = ", ".join(f"{name} = :{name}" for name in fields)
+        self._exec(f"UPDATE shifts SET {assignments} WHERE id = :id", {**fields, "id": shift_id})
+
+    def delete_shift(self, shift_id: int) -> None:
+        self._exec("DELETE FROM shifts WHERE id = ?", (shift_id,))
+
+    def shift(self, shift_id: int) -> Shift | None:
+        row = self._exec("SELECT * FROM shifts WHERE id = ?", (shift_id,)).fetchone()
+        return Shift(**dict(row)) if row else None
+
+    def last_shift(self) -> Shift | None:
+        row = self._exec("SELECT * FROM shifts ORDER BY id DESC LIMIT 1").fetchone()
+        return Shift(**dict(row)) if row else None

@@ -1,0 +1,290 @@
+"""Client of the tax service's fiscal server: /cmd, /doc, /pck (reference §1, §2, §4.8, §5).
+
+Every failure leaves here as one of the kinds in ``errors``: retry later (network, timeouts, 5xx),
+needs a person (validation, cryptography, registrar), and the server's own code and text kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from agent.secr.errors import (
+    CryptographyRejected,
+    DocumentRejected,
+    InvalidServerReply,
+    RegistrarNotAvailable,
+    ServerRejected,
+    ServerStateMismatch,
+    ServerTimeout,
+    ServerUnavailable,
+    ServerUnreachable,
+)
+from agent.secr.signing.base import Signer
+from agent.secr.signing.cms import CmsError, verify_attached
+
+MAX_REQUEST_BYTES = 200 * 1024
+UNSIGNED_COMMANDS = frozenset({"ServerState", "Check", "CheckExt"})
+
+_ERROR_RE = re.compile(r"Код помилки:\s*(\d+)\s*([A-Za-z]*)")
+
+_ERROR_NAMES = {
+    1: "TransactionsRegistrarAbsent",
+    2: "OperatorAccessToTransactionsRegistrarNotGranted",
+    3: "InvalidTin",
+    4: "ShiftAlreadyOpened",
+    5: "ShiftNotOpened",
+    6: "LastDocumentMustBeZRep",
+    7: "CheckLocalNumberInvalid",
+    8: "ZRepAlreadyRegistered",
+    9: "DocumentValidationError",
+    10: "PackageValidationError",
+    11: "InvalidQueryParameter",
+    12: "CryptographyError",
+}
+
+_WHAT_TO_DO = {
+    DocumentRejected: "the document was refused as invalid: call support with the document number and this text",
+    CryptographyRejected: "the signature was refused: check the signing key and certificate",
+    RegistrarNotAvailable: "check the register's fiscal number and that the key's owner is a cashier of it "
+    "(form 5-ПРРО) in the tax cabinet",
+    ServerStateMismatch: "the box re-reads the server's state; if this repeats, call support",
+    ServerRejected: "call support with this text",
+}
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """The server's receipt for one registered document (ticket01.xsd)."""
+
+    uid: str | None
+    order_num: int | None
+    fiscal_num: str | None
+    order_date: str | None
+    order_time: str | None
+    offline_session_id: str | None
+    offline_seed: str | None
+    error_code: int
+    error_text: str | None
+    raw_xml: bytes
+    signed: bytes
+
+
+@dataclass(frozen=True)
+class PackageReply:
+    """``OK`` for a package without 103; the next session's id and seed for the one with it."""
+
+    next_offline_session_id: str | None
+    next_offline_seed: str | None
+    raw: bytes
+
+
+def frame_package(documents: Iterable[bytes]) -> bytes:
+    """Offline package: each signed document prefixed by its 4-byte little-endian length."""
+    return b"".join(struct.pack("<I", len(doc)) + doc for doc in documents)
+
+
+def _text(root: etree._Element, tag: str) -> str | None:
+    el = root.find(tag)
+    return el.text if el is not None and el.text is not None else None
+
+
+def parse_ticket(signed: bytes) -> Ticket:
+    try:
+        verified = verify_attached(signed)
+    except CmsError as exc:
+        raise InvalidServerReply(f"the server's ticket is not a valid signed document: {exc}") from exc
+    try:
+        root = etree.fromstring(verified.content)
+    except etree.XMLSyntaxError as exc:
+        raise InvalidServerReply(f"the server's ticket is not XML: {exc}") from exc
+    order_num = _text(root, "ORDERNUM")
+    return Ticket(
+        uid=_text(root, "UID"),
+        order_num=int(order_num) if order_num else None,
+        fiscal_num=_text(root, "ORDERTAXNUM"),
+        order_date=_text(root, "ORDERDATE"),
+        order_time=_text(root, "ORDERTIME"),
+        offline_session_id=_text(root, "OFFLINESESSIONID"),
+        offline_seed=_text(root, "OFFLINESEED"),
+        error_code=int(_text(root, "ERRORCODE") or 0),
+        error_text=_text(root, "ERRORTEXT"),
+        raw_xml=verified.content,
+        signed=signed,
+    )
+
+
+def rejection(http_status: int, body: str) -> ServerRejected:
+    """Map a refusal (HTTP 4xx text body, or a ticket's ERRORCODE) onto the exception tree."""
+    match = _ERROR_RE.search(body)
+    code = int(match.group(1)) if match else None
+    name = (match.group(2) if match and match.group(2) else None) or _ERROR_NAMES.get(code or -1)
+    text = body.split("\n", 1)[1].strip() if match and "\n" in body else body.strip()
+    kind: type[ServerRejected]
+    if code in (9, 10) or http_status in (415, 416):
+        kind = DocumentRejected
+    elif code == 12:
+        kind = CryptographyRejected
+    elif code in (1, 2) or http_status in (401, 404):
+        kind = RegistrarNotAvailable
+    elif code in (3, 4, 5, 6, 7, 8):
+        kind = ServerStateMismatch
+    else:
+        kind = ServerRejected
+    label = f"{code} {name}" if code is not None else f"HTTP {http_status}"
+    return kind(
+        f"the fiscal server refused: {label}: {text or '(no text)'}",
+        http_status=http_status,
+        error_code=code,
+        error_name=name,
+        server_text=text,
+        what_to_do=_WHAT_TO_DO[kind],
+    )
+
+
+class FiscalServerClient:
+    def __init__(
+        self,
+        base_url: str,
+        signer: Signer,
+        *,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.signer = signer
+        self._timeout = httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
+        self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- transport --------------------------------------------------------------------------
+
+    def _post(
+        self, path: str, body: bytes, content_type: str, *, timeout: float | None = None
+    ) -> httpx.Response:
+        if len(body) > MAX_REQUEST_BYTES:
+            raise DocumentRejected(
+                f"request of {len(body)} bytes is over the server's 200 KB limit",
+                http_status=416,
+                error_code=None,
+                error_name=None,
+                server_text="",
+                what_to_do="split the package",
+            )
+        url = f"{self.base_url}/{path}"
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout)
+        try:
+            response = self._http.post(url, content=body, headers={"Content-Type": content_type}, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ServerTimeout(
+                f"the fiscal server did not answer {path} in time ({type(exc).__name__})",
+                what_to_do="the box retries; check the internet connection",
+            ) from exc
+        except (httpx.TransportError, OSError) as exc:
+            raise ServerUnreachable(
+                f"the fiscal server cannot be reached at {url}: {exc or type(exc).__name__}",
+                what_to_do="the box retries; check the internet connection",
+            ) from exc
+        if response.status_code >= 500:
+            raise ServerUnavailable(
+                f"the fiscal server answered HTTP {response.status_code} on {path}",
+                http_status=response.status_code,
+                what_to_do="the box retries",
+            )
+        if response.status_code >= 400:
+            raise rejection(response.status_code, response.content.decode("utf-8", "replace"))
+        return response
+
+    # --- /cmd -------------------------------------------------------------------------------
+
+    def command(self, name: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any] | None:
+        """Run a JSON command; None when the server has nothing (HTTP 204)."""
+        payload = {"Command": name, "UID": str(uuid.uuid4()), **fields}
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        if name in UNSIGNED_COMMANDS:
+            response = self._post("cmd", body, "application/json", timeout=timeout)
+        else:
+            response = self._post("cmd", self.signer.sign(body), "application/octet-stream", timeout=timeout)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise InvalidServerReply(f"{name}: the server's reply is not JSON") from exc
+        if not isinstance(data, dict):
+            raise InvalidServerReply(f"{name}: the server's reply is not a JSON object")
+        return data
+
+    def server_state(self, *, timeout: float | None = None) -> dict[str, Any]:
+        return self.command("ServerState", timeout=timeout) or {}
+
+    def registrar_state(
+        self,
+        num_fiscal: str,
+        *,
+        include_tax_object: bool = False,
+        offline_session_id: str | None = None,
+        offline_seed: str | None = None,
+    ) -> dict[str, Any] | None:
+        fields: dict[str, Any] = {"NumFiscal": num_fiscal, "IncludeTaxObject": include_tax_object}
+        if offline_session_id is not None:
+            fields["OfflineSessionId"] = offline_session_id
+            fields["OfflineSeed"] = offline_seed
+        return self.command("TransactionsRegistrarState", **fields)
+
+    def document_info_by_local_num(self, num_fiscal: str, num_local: int) -> dict[str, Any] | None:
+        return self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
+
+    def last_shift_totals(self, num_fiscal: str) -> dict[str, Any] | None:
+        return self.command("LastShiftTotals", NumFiscal=num_fiscal)
+
+    def documents(self, num_fiscal: str, *, shift_id: int | None = None) -> list[Mapping[str, Any]]:
+        reply = self.command("Documents", NumFiscal=num_fiscal, ShiftId=shift_id)
+        return list((reply or {}).get("Documents") or [])
+
+    # --- /doc and /pck ----------------------------------------------------------------------
+
+    def send_document(self, signed: bytes) -> Ticket:
+        response = self._post("doc", signed, "application/octet-stream")
+        ticket = parse_ticket(response.content)
+        if ticket.error_code:
+            raise rejection(
+                response.status_code, f"Код помилки: {ticket.error_code}\n{ticket.error_text or ''}"
+            )
+        return ticket
+
+    def send_package(self, signed_documents: Iterable[bytes]) -> PackageReply:
+        body = self.signer.sign(frame_package(signed_documents))
+        response = self._post("pck", body, "application/octet-stream")
+        raw = response.content
+        text = raw.strip()
+        if text in (b"", b"OK"):
+            return PackageReply(None, None, raw)
+        if text.startswith(b"{"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise InvalidServerReply("the package reply is not valid JSON") from exc
+            sid, seed = data.get("OfflineSessionId"), data.get("OfflineSeed")
+            return PackageReply(
+                str(sid) if sid is not None else None, str(seed) if seed is not None else None, raw
+            )
+        ticket = parse_ticket(raw)  # a 2025-era server answers with a signed TICKET
+        if ticket.error_code:
+            raise rejection(
+                response.status_code, f"Код помилки: {ticket.error_code}\n{ticket.error_text or ''}"
+            )
+        return PackageReply(ticket.offline_session_id, ticket.offline_seed, raw)
