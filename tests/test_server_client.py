@@ -1,0 +1,216 @@
+"""The fiscal server client's error mapping, over real sockets against a canned HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent.secr.errors import (
+    CryptographyRejected,
+    DocumentRejected,
+    InvalidServerReply,
+    NeedsPerson,
+    RegistrarNotAvailable,
+    RetryLater,
+    ServerStateMismatch,
+    ServerTimeout,
+    ServerUnavailable,
+    ServerUnreachable,
+)
+from agent.secr.server import FiscalServerClient, frame_package, parse_ticket, rejection
+from agent.secr.signing import DevSigner
+
+Reply = Callable[[BaseHTTPRequestHandler], None]
+
+
+class Canned:
+    def __init__(self) -> None:
+        self.reply: Reply = lambda h: None
+        self.requests: list[tuple[str, str, bytes]] = []
+
+
+@pytest.fixture()
+def canned() -> Iterator[tuple[Canned, str]]:
+    state = Canned()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.requests.append((self.path, self.headers.get("Content-Type", ""), body))
+            state.reply(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/fs"
+    server.shutdown()
+    server.server_close()
+
+
+def respond(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> Reply:
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return reply
+
+
+def client(url: str, timeout: float = 2.0) -> FiscalServerClient:
+    return FiscalServerClient(url, DevSigner.generate(), timeout_s=timeout, connect_timeout_s=timeout)
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "kind"),
+    [
+        (9, "DocumentValidationError", DocumentRejected),
+        (10, "PackageValidationError", DocumentRejected),
+        (12, "CryptographyError", CryptographyRejected),
+        (1, "TransactionsRegistrarAbsent", RegistrarNotAvailable),
+        (2, "OperatorAccessToTransactionsRegistrarNotGranted", RegistrarNotAvailable),
+        (7, "CheckLocalNumberInvalid", ServerStateMismatch),
+        (4, "ShiftAlreadyOpened", ServerStateMismatch),
+    ],
+)
+def test_refusals_map_to_needs_person(
+    canned: tuple[Canned, str], code: int, name: str, kind: type[Exception]
+) -> None:
+    state, url = canned
+    state.reply = respond(400, f"Код помилки: {code} {name}\r\nПояснення українською".encode())
+    with pytest.raises(kind) as info:
+        client(url).send_document(b"signed")
+    err = info.value
+    assert isinstance(err, NeedsPerson)
+    assert err.error_code == code and err.error_name == name  # type: ignore[attr-defined]
+    assert "Пояснення українською" in str(err)
+    path, content_type, body = state.requests[0]
+    assert path == "/fs/doc" and content_type == "application/octet-stream" and body == b"signed"
+
+
+def test_5xx_is_retry_later(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(503, b"busy")
+    with pytest.raises(ServerUnavailable) as info:
+        client(url).server_state()
+    assert isinstance(info.value, RetryLater) and info.value.http_status == 503
+
+
+def test_timeout_is_retry_later_and_a_timeout_error(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(1.0)
+        respond(200, b"{}", "application/json")(handler)
+
+    state.reply = slow
+    with pytest.raises(ServerTimeout) as info:
+        client(url, timeout=0.2).server_state()
+    assert isinstance(info.value, TimeoutError) and isinstance(info.value, RetryLater)
+
+
+def test_refused_connection_is_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ServerUnreachable) as info:
+        client(f"http://127.0.0.1:{port}/fs").server_state()
+    assert isinstance(info.value, ConnectionError)
+
+
+def test_connection_closed_without_reply_is_unreachable(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+
+    def hang_up(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+
+    state.reply = hang_up
+    with pytest.raises(RetryLater):
+        client(url).send_document(b"x")
+
+
+def test_204_means_nothing_found(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+
+    def no_content(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(204)
+        handler.end_headers()
+
+    state.reply = no_content
+    assert client(url).document_info_by_local_num("4000000001", 5) is None
+    # a signed command goes as CMS
+    assert state.requests[0][1] == "application/octet-stream"
+
+
+def test_unsigned_commands_go_as_json(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(200, b'{"UID": "x", "Timestamp": "2026-11-25T12:00:00+02:00"}', "application/json")
+    assert client(url).server_state()["Timestamp"].startswith("2026")
+    assert state.requests[0][1] == "application/json"
+
+
+def test_garbage_ticket_is_invalid_reply(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(200, b"not a cms", "application/octet-stream")
+    with pytest.raises(InvalidServerReply):
+        client(url).send_document(b"x")
+
+
+def test_ticket_with_error_code_is_a_refusal(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    ticket = (
+        '<?xml version="1.0" encoding="windows-1251"?><TICKET><UID>u</UID><ORDERNUM>3</ORDERNUM>'
+        "<ERRORCODE>9</ERRORCODE><ERRORTEXT>погано</ERRORTEXT><VER>1</VER></TICKET>"
+    ).encode("cp1251")
+    state.reply = respond(200, DevSigner.generate().sign(ticket), "application/octet-stream")
+    with pytest.raises(DocumentRejected) as info:
+        client(url).send_document(b"x")
+    assert info.value.error_code == 9
+
+
+def test_ticket_parsed() -> None:
+    ticket = (
+        '<?xml version="1.0" encoding="windows-1251"?><TICKET><UID>u</UID><ORDERDATE>25112026</ORDERDATE>'
+        "<ORDERTIME>120000</ORDERTIME><ORDERNUM>3</ORDERNUM><ORDERTAXNUM>100001</ORDERTAXNUM>"
+        "<OFFLINESESSIONID>5008</OFFLINESESSIONID><OFFLINESEED>179625192271939</OFFLINESEED>"
+        "<ERRORCODE>0</ERRORCODE><VER>1</VER></TICKET>"
+    ).encode("cp1251")
+    parsed = parse_ticket(DevSigner.generate().sign(ticket))
+    assert (parsed.order_num, parsed.fiscal_num, parsed.offline_session_id, parsed.offline_seed) == (
+        3,
+        "100001",
+        "5008",
+        "179625192271939",
+    )
+
+
+def test_package_replies(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(200, b"OK")
+    reply = client(url).send_package([b"one", b"two-two"])
+    assert reply.next_offline_session_id is None
+    state.reply = respond(200, b'{"OfflineSessionId": 5009, "OfflineSeed": 123456789012345}', "application/json")
+    reply = client(url).send_package([b"one"])
+    assert (reply.next_offline_session_id, reply.next_offline_seed) == ("5009", "123456789012345")
+
+
+def test_package_framing_vector() -> None:
+    """Reference §9.2."""
+    assert frame_package([b"one", b"two-two"]) == b"\x03\x00\x00\x00one\x07\x00\x00\x00two-two"
+
+
+def test_rejection_without_code() -> None:
+    err = rejection(404, "not found")
+    assert isinstance(err, RegistrarNotAvailable) and err.error_code is None
