@@ -1,0 +1,279 @@
+"""Reading a received CHECK / ZREP: well-formedness, the XSD, and the numbers the rules need.
+
+Written for the emulator alone (it shares no code with the agent's document builder), so that a
+misreading of the format is not made twice in agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from lxml import etree
+
+from agent.emulator.errors import VALIDATION, FsError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+KOPECK = Decimal("0.01")
+TOLERANCE = Decimal("0.01")
+
+
+@cache
+def schema(name: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"{name}01.xsd")))
+
+
+def _parser() -> etree.XMLParser:
+    # No entities, no network: the body comes from whoever can reach the port.
+    return etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=False, huge_tree=False)
+
+
+@dataclass(frozen=True)
+class PayRow:
+    code: int
+    name: str
+    sum: Decimal
+
+
+@dataclass(frozen=True)
+class TaxRow:
+    type: int
+    name: str
+    letter: str
+    prc: Decimal
+    sign: bool
+    turnover: Decimal
+    turnover_discount: Decimal | None
+    source_sum: Decimal | None
+    sum: Decimal
+
+
+@dataclass(frozen=True)
+class ZPart:
+    """ZREPREALIZ or ZREPRETURN (absent in the XML = all zeros)."""
+
+    sum: Decimal = Decimal("0.00")
+    orders: int = 0
+    payforms: dict[int, Decimal] = field(default_factory=dict)
+    taxes: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedDoc:
+    doc_class: str  # "CHECK" | "ZREP"
+    head: dict[str, str]
+    xml: bytes
+    # CHECK only
+    total_sum: Decimal | None = None
+    rnd_sum: Decimal | None = None
+    nornd_sum: Decimal | None = None
+    partpay_sum: Decimal | None = None
+    pays: tuple[PayRow, ...] = ()
+    taxes: tuple[TaxRow, ...] = ()
+    # ZREP only
+    realiz: ZPart | None = None
+    ret: ZPart | None = None
+    service_input: Decimal | None = None
+    service_output: Decimal | None = None
+
+    @property
+    def doc_type(self) -> int | None:
+        return _opt_int(self.head.get("DOCTYPE"))
+
+    @property
+    def doc_subtype(self) -> int | None:
+        return _opt_int(self.head.get("DOCSUBTYPE"))
+
+    @property
+    def order_num(self) -> int:
+        return int(self.head["ORDERNUM"])
+
+    @property
+    def registrar(self) -> str:
+        return _norm_number(self.head["CASHREGISTERNUM"])
+
+    def flag(self, name: str) -> bool:
+        return self.head.get(name, "false").strip().lower() in ("true", "1")
+
+    @property
+    def testing(self) -> bool:
+        return self.flag("TESTING")
+
+    @property
+    def offline(self) -> bool:
+        return self.flag("OFFLINE")
+
+    @property
+    def is_zrep(self) -> bool:
+        return self.doc_class == "ZREP"
+
+
+def _opt_int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.strip() != "" else None
+
+
+def _norm_number(text: str) -> str:
+    # positiveInteger allows leading zeros and "+"; registrars are keyed by the plain digits.
+    return str(int(text))
+
+
+def _dec(text: str | None, where: str) -> Decimal:
+    try:
+        return Decimal((text or "").strip())
+    except InvalidOperation as exc:
+        raise FsError(VALIDATION, f"{where}: «{text}» не є числом") from exc
+
+
+def _opt_dec(el: etree._Element, tag: str, where: str) -> Decimal | None:
+    child = el.find(tag)
+    return None if child is None else _dec(child.text, f"{where}/{tag}")
+
+
+def _text(el: etree._Element, tag: str) -> str:
+    child = el.find(tag)
+    return "" if child is None or child.text is None else child.text.strip()
+
+
+def parse(xml: bytes) -> ParsedDoc:
+    """Parse and validate against the XSD; raise FsError(9) naming the line and the element."""
+    try:
+        root = etree.fromstring(xml, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise FsError(VALIDATION, f"XML документ не є коректним (рядок {exc.lineno}): {exc.msg}") from exc
+    tag = root.tag if isinstance(root.tag, str) else ""
+    if tag not in ("CHECK", "ZREP"):
+        raise FsError(
+            VALIDATION, f"Невідомий кореневий елемент документа «{tag}» (очікується CHECK або ZREP)"
+        )
+    xsd = schema("check" if tag == "CHECK" else "zrep")
+    if not xsd.validate(etree.ElementTree(root)):
+        # the stubs do not declare _ErrorLog iterable; it is
+        errors: list[Any] = list(cast(Any, xsd.error_log))
+        where, what = (errors[0].line, errors[0].message) if errors else (0, "невідома помилка")
+        raise FsError(VALIDATION, f"Документ не відповідає схемі {tag.lower()}01.xsd (рядок {where}): {what}")
+    head_el = root.find("CHECKHEAD" if tag == "CHECK" else "ZREPHEAD")
+    assert head_el is not None  # the schema requires it
+    head = {str(child.tag): (child.text or "").strip() for child in head_el if isinstance(child.tag, str)}
+    if tag == "CHECK":
+        return _parse_check(root, head, xml)
+    return _parse_zrep(root, head, xml)
+
+
+def _parse_check(root: etree._Element, head: dict[str, str], xml: bytes) -> ParsedDoc:
+    total = root.find("CHECKTOTAL")
+    pays: list[PayRow] = []
+    for row in root.iterfind("CHECKPAY/ROW"):
+        n = row.get("ROWNUM")
+        pays.append(
+            PayRow(
+                code=int(_text(row, "PAYFORMCD") or 0),
+                name=_text(row, "PAYFORMNM"),
+                sum=_opt_dec(row, "SUM", f"CHECKPAY/ROW[{n}]") or Decimal("0.00"),
+            )
+        )
+    taxes: list[TaxRow] = []
+    for row in root.iterfind("CHECKTAX/ROW"):
+        taxes.append(_tax_row(row, f"CHECKTAX/ROW[{row.get('ROWNUM')}]"))
+    return ParsedDoc(
+        doc_class="CHECK",
+        head=head,
+        xml=xml,
+        total_sum=None if total is None else _opt_dec(total, "SUM", "CHECKTOTAL"),
+        rnd_sum=None if total is None else _opt_dec(total, "RNDSUM", "CHECKTOTAL"),
+        nornd_sum=None if total is None else _opt_dec(total, "NORNDSUM", "CHECKTOTAL"),
+        partpay_sum=None if total is None else _opt_dec(total, "PARTPAYSUM", "CHECKTOTAL"),
+        pays=tuple(pays),
+        taxes=tuple(taxes),
+    )
+
+
+def _tax_row(row: etree._Element, where: str) -> TaxRow:
+    return TaxRow(
+        type=int(_text(row, "TYPE") or 0),
+        name=_text(row, "NAME"),
+        letter=_text(row, "LETTER"),
+        prc=_opt_dec(row, "PRC", where) or Decimal("0.00"),
+        sign=_text(row, "SIGN").lower() in ("true", "1"),
+        turnover=_opt_dec(row, "TURNOVER", where) or Decimal("0.00"),
+        turnover_discount=_opt_dec(row, "TURNOVERDISCOUNT", where),
+        source_sum=_opt_dec(row, "SOURCESUM", where),
+        sum=_opt_dec(row, "SUM", where) or Decimal("0.00"),
+    )
+
+
+def _zpart(el: etree._Element | None, where: str) -> ZPart:
+    if el is None:
+        return ZPart()
+    payforms: dict[int, Decimal] = {}
+    for row in el.iterfind("PAYFORMS/ROW"):
+        code = int(_text(row, "PAYFORMCD") or 0)
+        payforms[code] = payforms.get(code, Decimal("0.00")) + (
+            _opt_dec(row, "SUM", f"{where}/PAYFORMS") or Decimal("0.00")
+        )
+    taxes: dict[str, Decimal] = {}
+    for row in el.iterfind("TAXES/ROW"):
+        t = _tax_row(row, f"{where}/TAXES")
+        taxes[t.letter] = taxes.get(t.letter, Decimal("0.00")) + t.sum
+    return ZPart(
+        sum=_opt_dec(el, "SUM", where) or Decimal("0.00"),
+        orders=int(_text(el, "ORDERSCNT") or 0),
+        payforms=payforms,
+        taxes=taxes,
+    )
+
+
+def _parse_zrep(root: etree._Element, head: dict[str, str], xml: bytes) -> ParsedDoc:
+    body = root.find("ZREPBODY")
+    return ParsedDoc(
+        doc_class="ZREP",
+        head=head,
+        xml=xml,
+        realiz=_zpart(root.find("ZREPREALIZ"), "ZREPREALIZ"),
+        ret=_zpart(root.find("ZREPRETURN"), "ZREPRETURN"),
+        service_input=None if body is None else _opt_dec(body, "SERVICEINPUT", "ZREPBODY"),
+        service_output=None if body is None else _opt_dec(body, "SERVICEOUTPUT", "ZREPBODY"),
+    )
+
+
+def round_half_up(value: Decimal) -> Decimal:
+    return value.quantize(KOPECK, rounding=ROUND_HALF_UP)
+
+
+def included_vat(base: Decimal, prc: Decimal) -> Decimal:
+    """VAT contained in a price that includes it (SIGN=false)."""
+    return round_half_up(base * prc / (Decimal(100) + prc))
+
+
+def check_sums(doc: ParsedDoc) -> None:
+    """The arithmetic a CHECK must agree with itself on; FsError(9) on the first inconsistency."""
+    if doc.doc_class != "CHECK":
+        return
+    # a partial payment pays PARTPAYSUM of the full CHECKTOTAL/SUM
+    due, due_name = (
+        (doc.partpay_sum, "CHECKTOTAL/PARTPAYSUM")
+        if doc.partpay_sum is not None
+        else (doc.total_sum, "CHECKTOTAL/SUM")
+    )
+    if doc.pays and due is not None:
+        paid = sum((p.sum for p in doc.pays), Decimal("0.00"))
+        if abs(paid - due) > TOLERANCE:
+            raise FsError(
+                VALIDATION,
+                f"Сума чека {due_name} {due:.2f} не дорівнює сумі форм оплати CHECKPAY/ROW/SUM {paid:.2f}",
+            )
+    for t in doc.taxes:
+        if t.type != 0 or t.sign:
+            continue
+        candidates = [included_vat(t.turnover, t.prc)]
+        if t.source_sum is not None:
+            # with excise in the price the VAT base is the turnover without it
+            candidates.append(included_vat(t.source_sum, t.prc))
+        if all(abs(c - t.sum) > TOLERANCE for c in candidates):
+            raise FsError(
+                VALIDATION,
+                f"Сума ПДВ за літерою «{t.letter}» ({t.prc:.2f}%) {t.sum:.2f} не відповідає обороту "
+                f"{t.turnover:.2f}: очікується {candidates[0]:.2f}",
+            )
