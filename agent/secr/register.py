@@ -112,7 +112,7 @@ class ShiftReport:
     opened_at: datetime
     cashier: str | None
     report: docs.ZReport
-    checks_count: int
+    receipts_count: int  # sales and returns, cancelled ones left out
     z_fiscal_num: str | None = None
 
 
@@ -522,7 +522,12 @@ class CashRegister:
     def _shift_checks(self, shift_id: int) -> list[docs.Check]:
         checks: list[docs.Check] = []
         for entry in self.journal.shift_documents(shift_id):
-            if entry.doc_class != "CHECK" or entry.stornoed or entry.doc_type != docs.DocType.SALE_GOODS:
+            if (
+                entry.doc_class != "CHECK"
+                or entry.stornoed
+                or entry.doc_type != docs.DocType.SALE_GOODS
+                or entry.doc_subtype == docs.DocSubType.CHECK_STORNO
+            ):
                 continue
             document = docs.parse(entry.xml)
             assert isinstance(document, docs.Check)
@@ -545,7 +550,11 @@ class CashRegister:
                 opened_at=datetime.fromisoformat(shift.opened_at),
                 cashier=shift.cashier,
                 report=docs.z_report(head, checks),
-                checks_count=len(checks),
+                receipts_count=sum(
+                    1
+                    for c in checks
+                    if c.doc_subtype in (docs.DocSubType.CHECK_GOODS, docs.DocSubType.CHECK_RETURN)
+                ),
             )
 
     # --- receipts ----------------------------------------------------------------------------
@@ -690,6 +699,16 @@ class CashRegister:
                 shift_id=shift.id,
                 ref_fiscal_num=target,
             )
+
+    def resolve_pending(self) -> None:
+        """Finish what a lost reply or a crash left pending (the agent's loop calls this)."""
+        with self._operation():
+            self._resolve_pending()
+
+    def close(self) -> None:
+        with self._lock:
+            self.server.close()
+            self.journal.close()
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import json
 import re
 import struct
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,8 @@ class FiscalServerClient:
         self.signer = signer
         self._timeout = httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
         self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
+        #: called with every HTTP response (benchmarks read the emulator's own timing header)
+        self.on_response: Callable[[httpx.Response], None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -198,6 +200,8 @@ class FiscalServerClient:
                 f"the fiscal server cannot be reached at {url}: {exc or type(exc).__name__}",
                 what_to_do="the box retries; check the internet connection",
             ) from exc
+        if self.on_response is not None:
+            self.on_response(response)
         if response.status_code >= 500:
             raise ServerUnavailable(
                 f"the fiscal server answered HTTP {response.status_code} on {path}",

@@ -1,0 +1,130 @@
+"""Wiring: builds every part from the settings, runs the loops, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from agent.clock import Clock, SystemClock
+from agent.config import Settings, describe_disabled, load_config
+from agent.secr.errors import FiscalBoxError, NeedsPerson, RetryLater, SignerError
+from agent.secr.journal import Journal
+from agent.secr.register import CashRegister, Registrar
+from agent.secr.server import FiscalServerClient
+from agent.secr.signing import DevSigner, Signer
+from agent.status import build_status, read_status, write_status
+
+log = logging.getLogger("fiscal-box")
+
+JOURNAL_FILE = "journal.sqlite"
+NOT_BUILT_YET = ("api", "printer", "drawer", "led", "button", "mqtt", "uplinks", "modem")
+
+
+def build_signer(settings: Settings) -> Signer:
+    if settings.signer.kind == "dev":
+        return DevSigner.from_file(settings.signer.key_file)
+    raise SignerError(
+        'signer.kind = "dstu4145": the qualified-signature signer is not built yet',
+        what_to_do='use kind = "dev" against the emulator until it is',
+    )
+
+
+def build_register(settings: Settings, *, clock: Clock | None = None) -> CashRegister:
+    signer = build_signer(settings)
+    client = FiscalServerClient(
+        settings.fiscal_server.url,
+        signer,
+        timeout_s=settings.fiscal_server.timeout_s,
+        connect_timeout_s=settings.fiscal_server.connect_timeout_s,
+    )
+    reg = settings.registrar
+    return CashRegister(
+        journal=Journal(settings.box.state_dir / JOURNAL_FILE),
+        server=client,
+        signer=signer,
+        registrar=Registrar(
+            fiscal_number=reg.fiscal_number,
+            local_number=reg.local_number,
+            tin=reg.tin,
+            ipn=reg.ipn,
+            org_name=reg.org_name,
+            point_name=reg.point_name,
+            point_address=reg.point_address,
+            testing=reg.testing,
+        ),
+        taxes={tax.code: tax for tax in settings.taxes},
+        clock=clock or SystemClock(),
+    )
+
+
+def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -> int:
+    settings = load_config(config_path)
+    stop = stop or threading.Event()
+    for line in describe_disabled(settings):
+        log.info(line)
+    for part in NOT_BUILT_YET:
+        section = getattr(settings, part)
+        if getattr(section, "enabled", False):
+            log.info("%s: not active: this part is not built yet", part)
+    clock = SystemClock()
+    register = build_register(settings, clock=clock)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    errors: list[str] = []
+    try:
+        register.start()
+    except NeedsPerson as exc:
+        log.error("%s", exc)
+    log.info("fiscal-box running for register %s", settings.registrar.fiscal_number)
+    while True:
+        errors = []
+        try:
+            register.resolve_pending()
+        except RetryLater as exc:
+            errors.append(str(exc))
+        except FiscalBoxError as exc:
+            errors.append(str(exc))
+            log.error("%s", exc)
+        write_status(settings.box.state_dir, build_status(register.status(), now=clock.now(), errors=errors))
+        if stop.wait(settings.offline.check_interval_s):
+            break
+    register.close()
+    return 0
+
+
+def print_status(config_path: str | Path, *, as_json: bool) -> int:
+    settings = load_config(config_path)
+    status = read_status(settings.box.state_dir)
+    if status is None:
+        journal_path = settings.box.state_dir / JOURNAL_FILE
+        if not journal_path.exists():
+            sys.stderr.write(
+                f"fiscal-box status: no status in {settings.box.state_dir}: the agent has never run with this config\n"
+            )
+            return 1
+        register = build_register(settings)
+        status = build_status(register.status(), now=SystemClock().now(), errors=["the agent is not running"])
+        register.close()
+    if as_json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+    else:
+        updated = datetime.fromisoformat(status["updated_at"]).strftime("%Y-%m-%d %H:%M:%S %z")
+        print(
+            f"mode: {status['mode']}  shift: {status['shift']}  pending documents: {status['pending_documents']}"
+        )
+        print(f"next local number: {status.get('next_local_num')}  updated: {updated}")
+        for error in status.get("errors") or []:
+            print(f"error: {error}")
+    return 0

@@ -1,0 +1,108 @@
+"""The one console script: ``fiscal-box run | demo | emulator | status | go-online | slip``.
+
+Exit codes (contract §1): 0 success, 1 the operation failed (stderr says why and what to do),
+2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent import __version__
+from agent.secr.errors import BadInput, ConfigError, FiscalBoxError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DEFAULT_CONFIG = "/etc/fiscal-box/config.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fiscal-box", description="fiscal-box: a software cash register box"
+    )
+    parser.add_argument("--version", action="version", version=f"fiscal-box {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the agent (what systemd starts)")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
+
+    demo = sub.add_parser("demo", help="a scripted story on loopback against the emulator")
+    demo.add_argument("--serve", action="store_true", help="keep everything running afterwards")
+    demo.add_argument("--workdir", type=Path, help="where to keep the demo's files (default: a temp dir)")
+
+    emulator = sub.add_parser("emulator", help="the fiscal server emulator alone")
+    emulator.add_argument("--listen", default="127.0.0.1:8643", metavar="HOST:PORT")
+    emulator.add_argument("--state", required=True, type=Path, metavar="DIR")
+    emulator.add_argument(
+        "--strict", action="store_true", help="accept only qualified (DSTU 4145) signatures"
+    )
+
+    status = sub.add_parser("status", help="the box's current state")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--config", default=DEFAULT_CONFIG)
+
+    go_online = sub.add_parser("go-online", help="probe now, upload pending documents, report")
+    go_online.add_argument("--config", default=DEFAULT_CONFIG)
+
+    slip = sub.add_parser("slip", help="print the technician's status slip")
+    slip.add_argument("--config", default=DEFAULT_CONFIG)
+    return parser
+
+
+def _fail(error: FiscalBoxError) -> int:
+    sys.stderr.write(f"fiscal-box: {error}\n")
+    return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # one line per HTTP request would bury what matters
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        if args.command == "demo":
+            from agent.demo import run_demo
+
+            return run_demo(serve=args.serve, workdir=args.workdir)
+        if args.command == "emulator":
+            from agent.emulator import main_serve
+
+            return main_serve(args.listen, args.state, args.strict)
+        if args.command == "run":
+            from agent.app import run_agent
+
+            return run_agent(args.config)
+        if args.command == "status":
+            from agent.app import print_status
+
+            return print_status(args.config, as_json=args.json)
+        if args.command in ("go-online", "slip"):
+            part = "offline mode and upload" if args.command == "go-online" else "the printer"
+            sys.stderr.write(
+                f"fiscal-box {args.command}: not available in this version: {part} is not built yet\n"
+            )
+            return EXIT_FAILED
+    except ConfigError as exc:
+        return _fail(exc)
+    except BadInput as exc:
+        return _fail(exc)
+    except FiscalBoxError as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

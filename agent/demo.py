@@ -1,0 +1,161 @@
+"""`fiscal-box demo`: a scripted, self-contained story on loopback.
+
+Starts the fiscal server emulator and a cash register against it (dev signer, journal in a temp dir),
+then tells the online story: open a shift, sell, return, cash in and out, an X report, the Z report and
+the close. Offline, the printer and the LED join the story as those parts are built.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.clock import SystemClock, kyiv
+from agent.emulator import Emulator
+from agent.secr import documents as docs
+from agent.secr.journal import Journal
+from agent.secr.register import CashRegister, Fiscalized, Registrar
+from agent.secr.server import FiscalServerClient
+from agent.secr.signing import DevSigner
+
+DEMO_REGISTRAR: dict[str, Any] = {
+    "fiscal_number": "4000000001",
+    "local_number": 1,
+    "tin": "34554362",
+    "ipn": "345543620000",
+    "org_name": 'ТОВ "ДЕМО МАГАЗИН"',
+    "point_name": "Магазин «Біля дому»",
+    "point_address": "м. Київ, вул. Прикладна, 1",
+    "offline_allowed": True,
+    "offline_reserve": None,
+}
+
+DEMO_TAXES = {
+    1: docs.Tax(code=1, letter="А", rate=Decimal("20.00"), name="ПДВ"),
+    2: docs.Tax(code=2, letter="Б", rate=Decimal("7.00"), name="ПДВ"),
+}
+
+
+def post_json(url: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+class Story:
+    def __init__(self, out: TextIO, receipts_dir: Path) -> None:
+        self.out = out
+        self.receipts_dir = receipts_dir
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        self.out.write(f"[{time.monotonic() - self.started:6.2f}s] {text}\n")
+        self.out.flush()
+
+    def keep(self, label: str, result: Fiscalized) -> str:
+        path = self.receipts_dir / f"{result.local_num:04d}-{label}.xml"
+        path.write_bytes(result.xml)
+        mode = "ОФЛАЙН" if result.offline else "ОНЛАЙН"
+        total = f", {result.total:.2f} грн" if result.total is not None else ""
+        at = kyiv(result.registered_at).strftime("%H:%M:%S")
+        self.say(
+            f"{label}: fiscal № {result.fiscal_num} (local {result.local_num}{total}) {mode} at {at} → {path.name}"
+        )
+        return result.fiscal_num
+
+
+def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | None = None) -> int:
+    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fiscal-box-demo-"))
+    receipts = base / "receipts"
+    receipts.mkdir(parents=True, exist_ok=True)
+    story = Story(out, receipts)
+    story.say(f"fiscal-box demo — everything lives in {base}")
+    with Emulator(base / "emulator") as emulator:
+        story.say(f"fiscal server emulator listening on {emulator.fs_url}")
+        post_json(f"{emulator.url}/emulator/registrars", DEMO_REGISTRAR)
+        story.say(
+            f"registrar {DEMO_REGISTRAR['fiscal_number']} registered with the emulator (offline allowed)"
+        )
+        signer = DevSigner.from_file(base / "box" / "dev-key.pem", common_name="Іваненко Іван Іванович")
+        client = FiscalServerClient(emulator.fs_url, signer, timeout_s=5)
+        journal = Journal(base / "box" / "journal.sqlite")
+        register = CashRegister(
+            journal=journal,
+            server=client,
+            signer=signer,
+            registrar=Registrar(fiscal_number=str(DEMO_REGISTRAR["fiscal_number"])),
+            taxes=DEMO_TAXES,
+            clock=SystemClock(),
+        )
+        register.start()
+        seller = register._seller()
+        story.say(f"box started: {seller.org_name}, {seller.point_name}; registration data from the server")
+        cashier = "Іваненко І. І."
+        story.keep("open-shift", register.open_shift(cashier=cashier))
+        bread = docs.Item(name="Хліб житній", quantity=Decimal("2"), price=Decimal("28.50"), tax_codes=(1,))
+        milk = docs.Item(
+            name="Молоко 2,5% 0,9 л", quantity=Decimal("1"), price=Decimal("41.90"), tax_codes=(1,)
+        )
+        apples = docs.Item(name="Яблука", quantity=Decimal("1.235"), price=Decimal("32.00"), tax_codes=(2,))
+        cash = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("200.00"))
+        sale1 = story.keep("sale", register.sell([bread, milk, apples], [cash], cashier=cashier))
+        card = docs.Payment(
+            form=docs.PayForm.CARD,
+            name="КАРТКА",
+            amount=Decimal("41.90"),
+            payment_system="VISA",
+            card_mask="4111********1111",
+            auth_code="123456",
+            rrn="000123456789",
+        )
+        story.keep("sale-card", register.sell([milk], [card], cashier=cashier))
+        back = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("28.50"))
+        one_bread = docs.Item(
+            name="Хліб житній", quantity=Decimal("1"), price=Decimal("28.50"), tax_codes=(1,)
+        )
+        story.keep("return", register.refund([one_bread], [back], sale_fiscal_num=sale1, cashier=cashier))
+        story.keep("cash-in", register.cash_in(Decimal("500.00"), cashier=cashier))
+        story.keep("cash-out", register.cash_out(Decimal("150.00"), cashier=cashier))
+        story.keep(
+            "sale", register.sell([bread], [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("57.00"))])
+        )
+        story.keep("storno", register.storno_last(cashier=cashier))
+        x = register.x_report()
+        realiz = x.report.realiz
+        story.say(
+            f"X report (not fiscal): {x.receipts_count} receipts, sales {realiz.sum if realiz else Decimal(0):.2f} грн,"
+            f" returns {x.report.ret.sum if x.report.ret else Decimal(0):.2f} грн"
+        )
+        z, close = register.close_shift(cashier=cashier)
+        story.keep("z-report", z)
+        story.keep("close-shift", close)
+        registered = get_json(
+            f"{emulator.url}/emulator/documents?registrar={DEMO_REGISTRAR['fiscal_number']}"
+        )
+        story.say(f"the emulator holds {len(registered)} documents; the journal {journal.count()}")
+        story.say(f"receipts (fiscal XML as registered) are in {receipts}")
+        if serve:
+            story.say(f"serving: emulator at {emulator.url} — press Ctrl+C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        client.close()
+        journal.close()
+    story.say("demo finished")
+    return 0

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.clock import SystemClock
+from agent.emulator import Emulator
+from agent.secr import documents as docs
+from agent.secr.journal import Journal
+from agent.secr.register import CashRegister, Crashpoint, Registrar
+from agent.secr.server import FiscalServerClient
+from agent.secr.signing import DevSigner
+
+FISCAL_NUMBER = "4000000001"
+REGISTRAR = {
+    "fiscal_number": FISCAL_NUMBER,
+    "local_number": 1,
+    "tin": "34554362",
+    "ipn": "345543620000",
+    "org_name": 'ТОВ "ТЕСТ"',
+    "point_name": "Магазин",
+    "point_address": "м. Київ, вул. Тестова, 1",
+    "offline_allowed": True,
+    "offline_reserve": None,
+}
+TAXES = {
+    1: docs.Tax(code=1, letter="А", rate=Decimal("20.00"), name="ПДВ"),
+    2: docs.Tax(code=2, letter="Б", rate=Decimal("7.00"), name="ПДВ"),
+}
+
+
+def post_json(url: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class EmulatorHandle:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.url = emulator.url
+        self.fs_url = emulator.fs_url
+
+    def fault(self, mode: str, **extra: Any) -> None:
+        post_json(f"{self.url}/emulator/fault", {"mode": mode, **extra})
+
+    def documents(self, registrar: str = FISCAL_NUMBER) -> list[dict[str, Any]]:
+        return list(get_json(f"{self.url}/emulator/documents?registrar={registrar}"))
+
+    def xml_of(self, document: dict[str, Any]) -> bytes:
+        return base64.b64decode(document["xml_base64"])
+
+
+@pytest.fixture()
+def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
+    with Emulator(tmp_path / "emulator") as emu:
+        post_json(f"{emu.url}/emulator/registrars", REGISTRAR)
+        yield EmulatorHandle(emu)
+
+
+class Box:
+    """One cash register with its own journal and key, as the agent would build it."""
+
+    def __init__(
+        self, state_dir: Path, fs_url: str, *, crashpoint: Crashpoint | None = None, timeout_s: float = 5
+    ) -> None:
+        self.state_dir = state_dir
+        self.signer = DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
+        self.client = FiscalServerClient(
+            fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s
+        )
+        self.journal = Journal(state_dir / "journal.sqlite")
+        kwargs: dict[str, Any] = {"crashpoint": crashpoint} if crashpoint else {}
+        self.register = CashRegister(
+            journal=self.journal,
+            server=self.client,
+            signer=self.signer,
+            registrar=Registrar(fiscal_number=FISCAL_NUMBER),
+            taxes=TAXES,
+            clock=SystemClock(),
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+        self.journal.close()
+
+
+@pytest.fixture()
+def box(tmp_path: Path, emulator: EmulatorHandle) -> Iterator[Box]:
+    b = Box(tmp_path / "box", emulator.fs_url)
+    b.register.start()
+    yield b
+    b.close()
+
+
+def item(name: str = "Хліб", qty: str = "1", price: str = "10.00", tax: int = 1) -> docs.Item:
+    return docs.Item(name=name, quantity=Decimal(qty), price=Decimal(price), tax_codes=(tax,))
+
+
+def cash(amount: str) -> docs.Payment:
+    return docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal(amount))
+
+
+def card(amount: str) -> docs.Payment:
+    return docs.Payment(
+        form=docs.PayForm.CARD,
+        name="КАРТКА",
+        amount=Decimal(amount),
+        payment_system="VISA",
+        card_mask="4111****1111",
+    )

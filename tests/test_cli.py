@@ -1,0 +1,112 @@
+"""The console script as a person (or systemd) runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import FISCAL_NUMBER, EmulatorHandle
+
+CLI = [sys.executable, "-m", "agent.cli"]
+
+
+def write_config(path: Path, fs_url: str, **overrides: str) -> Path:
+    text = f"""
+[box]
+id = "test-box"
+state_dir = "{path.parent / "state"}"
+[registrar]
+fiscal_number = "{FISCAL_NUMBER}"
+[fiscal_server]
+url = "{fs_url}"
+timeout_s = 2
+[offline]
+check_interval_s = 10
+[api]
+license_key = "test-key"
+[[taxes]]
+code = 1
+letter = "А"
+rate = "20.00"
+name = "ПДВ"
+[printer]
+enabled = false
+[led]
+enabled = false
+[mqtt]
+enabled = false
+[uplinks]
+enabled = false
+[modem]
+enabled = false
+"""
+    for old, new in overrides.items():
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "config.toml", "http://127.0.0.1:1/fs", **{"check_interval_s = 10": "check_interval_s = 1"}
+    )
+    result = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "offline.check_interval_s" in result.stderr
+
+
+def test_missing_config_exits_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "status", "--config", str(tmp_path / "nope.toml")], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "nope.toml" in result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    result = subprocess.run([*CLI, "frobnicate"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+
+
+def test_unbuilt_commands_say_so() -> None:
+    result = subprocess.run([*CLI, "go-online"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "not built yet" in result.stderr
+
+
+def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    config = write_config(tmp_path / "config.toml", emulator.fs_url)
+    agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        status_file = tmp_path / "state" / "status.json"
+        deadline = time.monotonic() + 30
+        while not status_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status_file.exists()
+        status = subprocess.run(
+            [*CLI, "status", "--json", "--config", str(config)], capture_output=True, text=True, timeout=60
+        )
+        assert status.returncode == 0, status.stderr
+        data = json.loads(status.stdout)
+        assert data["mode"] == "online" and data["shift"] == "closed" and data["pending_documents"] == 0
+        assert (tmp_path / "state" / "dev-key.pem").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.kill(agent.pid, signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=30)
+    assert agent.returncode == 0, stderr
+    assert "printer: disabled in config" in stderr
+
+
+def test_demo_tells_the_story(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "demo", "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "close-shift: fiscal №" in result.stdout
+    assert "the emulator holds 10 documents; the journal 10" in result.stdout
+    assert len(list((tmp_path / "receipts").glob("*.xml"))) == 10
