@@ -15,7 +15,7 @@ from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.secr.errors import FiscalBoxError, NeedsPerson, RetryLater, SignerError
 from agent.secr.journal import Journal
-from agent.secr.register import CashRegister, Registrar
+from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
 from agent.status import build_status, read_status, write_status
@@ -43,21 +43,11 @@ def build_register(settings: Settings, *, clock: Clock | None = None) -> CashReg
         timeout_s=settings.fiscal_server.timeout_s,
         connect_timeout_s=settings.fiscal_server.connect_timeout_s,
     )
-    reg = settings.registrar
     return CashRegister(
         journal=Journal(settings.box.state_dir / JOURNAL_FILE),
         server=client,
         signer=signer,
-        registrar=Registrar(
-            fiscal_number=reg.fiscal_number,
-            local_number=reg.local_number,
-            tin=reg.tin,
-            ipn=reg.ipn,
-            org_name=reg.org_name,
-            point_name=reg.point_name,
-            point_address=reg.point_address,
-            testing=reg.testing,
-        ),
+        registrar=settings.registrar,
         taxes={tax.code: tax for tax in settings.taxes},
         clock=clock or SystemClock(),
     )

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from agent.secr.documents import Tax
 from agent.secr.errors import ConfigError
+from agent.secr.identity import Registrar as RegistrarConfig
 
 PinFactory = Literal["mock", "lgpio", "rpigpio", "native"]
 
@@ -46,19 +47,6 @@ PinFactory = Literal["mock", "lgpio", "rpigpio", "native"]
 class BoxConfig:
     id: str
     state_dir: Path = Path("/var/lib/fiscal-box")
-
-
-@dataclass(frozen=True)
-class RegistrarConfig:
-    fiscal_number: str
-    # The rest comes from the server (TaxObject); values given here are only compared with it.
-    local_number: int | None = None
-    tin: str | None = None
-    ipn: str | None = None
-    org_name: str | None = None
-    point_name: str | None = None
-    point_address: str | None = None
-    testing: bool = False
 
 
 @dataclass(frozen=True)

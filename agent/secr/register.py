@@ -35,6 +35,7 @@ from agent.secr.errors import (
     ShiftAlreadyOpen,
     ShiftNotOpen,
 )
+from agent.secr.identity import Registrar
 from agent.secr.journal import PENDING, REGISTERED, Entry, Journal, Shift
 from agent.secr.server import FiscalServerClient, Ticket
 from agent.secr.signing.base import Signer
@@ -54,20 +55,6 @@ _STORNABLE = {
 
 def _no_crash(_: str) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class Registrar:
-    """The registrar as configured; fields left None come from the server (TaxObject)."""
-
-    fiscal_number: str
-    local_number: int | None = None
-    tin: str | None = None
-    ipn: str | None = None
-    org_name: str | None = None
-    point_name: str | None = None
-    point_address: str | None = None
-    testing: bool = False
 
 
 class DuplicateRequest(InvalidInput):
