@@ -22,7 +22,7 @@ from agent.secr.errors import (
     ShiftNotOpen,
 )
 from agent.secr.register import DuplicateRequest
-from tests.conftest import Box, EmulatorHandle, card, cash, item
+from tests.conftest import REGISTRAR, Box, EmulatorHandle, card, cash, item, post_json
 
 HARNESS = Path(__file__).with_name("crash_harness.py")
 
@@ -254,3 +254,17 @@ def test_sigkill_mid_document_registers_once(tmp_path: Path, emulator: EmulatorH
     zdoc = docs.parse(emulator.xml_of(registered[-2]))
     assert isinstance(zdoc, docs.ZReport) and zdoc.realiz is not None
     assert zdoc.realiz.orders_count == 2 and zdoc.realiz.sum == Decimal("24.68")
+
+
+def test_numbering_drift_is_explained_and_stops_sales(box: Box, emulator: EmulatorHandle) -> None:
+    box.register.open_shift()
+    box.register.sell([item()], [cash("10.00")])
+    # something else registered two documents on this register behind the box's back
+    post_json(f"{emulator.url}/emulator/registrars", {**REGISTRAR, "next_local_num": 5})
+    with pytest.raises(JournalMismatch, match="did not make") as info:
+        box.register.sell([item()], [cash("10.00")])
+    assert "another device" in str(info.value)
+    with pytest.raises(JournalMismatch):
+        box.register.sell([item()], [cash("10.00")])
+    assert box.register.status().problem is not None
+    assert box.journal.next_local_num() == 3  # the refused document gave its number back

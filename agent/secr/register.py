@@ -258,6 +258,19 @@ class CashRegister:
                 what_to_do="call support",
             )
 
+    def _explain_drift(self, refusal: ServerStateMismatch) -> NeedsPerson:
+        try:
+            state = self.server.registrar_state(self.registrar.fiscal_number) or {}
+            self._check_against_server(state)
+        except NeedsPerson as explained:
+            return explained
+        except RetryLater:
+            pass
+        return JournalMismatch(
+            f"the server refused the document although the journal agrees with its state: {refusal.message}",
+            what_to_do="call support with this text",
+        )
+
     def _resolve_pending(self) -> None:
         for entry in self.journal.pending():
             self._reconcile(entry)
@@ -378,6 +391,12 @@ class CashRegister:
     def _send(self, entry: Entry, *, reconcile_on_loss: bool = True) -> Fiscalized:
         try:
             ticket = self.server.send_document(entry.signed)
+        except ServerStateMismatch as exc:
+            # Our shift or numbering drifted from the server's: re-read it and stop with the
+            # explanation rather than guess at the next number (reference §4.10).
+            self.journal.mark_rejected(entry.id, str(exc))
+            self._problem = self._explain_drift(exc)
+            raise self._problem from exc
         except ServerRejected as exc:
             self.journal.mark_rejected(entry.id, str(exc))
             raise
