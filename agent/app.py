@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +15,7 @@ from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.secr.errors import FiscalBoxError, NeedsPerson, RetryLater, SignerError
 from agent.secr.journal import Journal
+from agent.secr.offline import Limits
 from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
@@ -50,6 +51,13 @@ def build_register(settings: Settings, *, clock: Clock | None = None) -> CashReg
         registrar=settings.registrar,
         taxes={tax.code: tax for tax in settings.taxes},
         clock=clock or SystemClock(),
+        limits=Limits(
+            max_session=timedelta(hours=settings.offline.max_session_hours),
+            max_month=timedelta(hours=settings.offline.max_month_hours),
+            warn_at_percent=settings.offline.warn_at_percent,
+        ),
+        check_interval_s=settings.offline.check_interval_s,
+        probe_budget_s=settings.offline.probe_budget_ms / 1000,
     )
 
 
@@ -72,23 +80,23 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    errors: list[str] = []
     try:
         register.start()
     except NeedsPerson as exc:
         log.error("%s", exc)
     log.info("fiscal-box running for register %s", settings.registrar.fiscal_number)
+    tick = min(5.0, settings.offline.check_interval_s)
     while True:
-        errors = []
+        errors: list[str] = []
         try:
-            register.resolve_pending()
+            register.maintain()
         except RetryLater as exc:
             errors.append(str(exc))
         except FiscalBoxError as exc:
             errors.append(str(exc))
             log.error("%s", exc)
         write_status(settings.box.state_dir, build_status(register.status(), now=clock.now(), errors=errors))
-        if stop.wait(settings.offline.check_interval_s):
+        if stop.wait(tick):
             break
     register.close()
     return 0

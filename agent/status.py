@@ -20,39 +20,43 @@ def build_status(
     *,
     now: datetime,
     errors: list[str] | None = None,
-    last_sync_at: datetime | None = None,
 ) -> dict[str, Any]:
-    problems = list(errors or [])
-    if register.problem:
+    problems = [*register.errors, *(errors or [])]
+    if register.problem and register.problem not in problems:
         problems.insert(0, register.problem)
-    blocked = register.problem is not None
     oldest_age = (
         max(0, int((now - register.oldest_pending_at).total_seconds()))
         if register.oldest_pending_at
         else None
     )
     return {
-        "mode": "blocked" if blocked else "online",
-        "blocked_reason": register.problem,
+        # Contract §5 knows online | offline | blocked; uploading is still offline until the last package.
+        "mode": "blocked"
+        if register.blocked_reason
+        else ("online" if register.mode == "online" else "offline"),
+        "blocked_reason": register.blocked_reason,
         "uplink": None,
         "shift": "open" if register.shift_open else "closed",
         "offline": {
-            "session_minutes": 0,
-            "month_minutes": None,
-            "max_session_minutes": None,
-            "max_month_minutes": None,
-            "numbers_left": None,
+            "session_minutes": register.session_minutes,
+            "month_minutes": register.month_minutes,
+            "max_session_minutes": register.max_session_minutes,
+            "max_month_minutes": register.max_month_minutes,
+            "numbers_left": register.numbers_left,
+            "allowed": register.offline_allowed,
+            "session_id": register.offline_session_id,
+            "warnings": register.warnings,
+            "uploading": register.mode == "uploading",
         },
         "pending_documents": register.pending_documents,
         "oldest_pending_age_s": oldest_age,
-        "last_sync_at": last_sync_at.isoformat() if last_sync_at else None,
+        "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
         "printer": None,
         "modem": {"signal_dbm": None, "registered": None, "operator": None},
         "errors": problems,
         "version": __version__,
         "updated_at": now.isoformat(),
         "next_local_num": register.next_local_num,
-        "offline_session_id": register.offline_session_id,
     }
 
 

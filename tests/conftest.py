@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from agent.clock import SystemClock
+from agent.clock import Clock, SystemClock
 from agent.emulator import Emulator
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
+from agent.secr.offline import Limits
 from agent.secr.register import CashRegister, Crashpoint, Registrar
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner
@@ -77,13 +78,20 @@ class Box:
     """One cash register with its own journal and key, as the agent would build it."""
 
     def __init__(
-        self, state_dir: Path, fs_url: str, *, crashpoint: Crashpoint | None = None, timeout_s: float = 5
+        self,
+        state_dir: Path,
+        fs_url: str,
+        *,
+        crashpoint: Crashpoint | None = None,
+        timeout_s: float = 5,
+        clock: Clock | None = None,
+        limits: Limits | None = None,
+        auto_sync: bool = False,
+        probe_budget_s: float = 0.3,
     ) -> None:
         self.state_dir = state_dir
         self.signer = DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
-        self.client = FiscalServerClient(
-            fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s
-        )
+        self.client = FiscalServerClient(fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s)
         self.journal = Journal(state_dir / "journal.sqlite")
         kwargs: dict[str, Any] = {"crashpoint": crashpoint} if crashpoint else {}
         self.register = CashRegister(
@@ -92,13 +100,15 @@ class Box:
             signer=self.signer,
             registrar=Registrar(fiscal_number=FISCAL_NUMBER),
             taxes=TAXES,
-            clock=SystemClock(),
+            clock=clock or SystemClock(),
+            limits=limits,
+            auto_sync=auto_sync,
+            probe_budget_s=probe_budget_s,
             **kwargs,
         )
 
     def close(self) -> None:
-        self.client.close()
-        self.journal.close()
+        self.register.close()
 
 
 @pytest.fixture()

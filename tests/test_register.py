@@ -17,7 +17,7 @@ from agent.secr.errors import (
     DocumentRejected,
     InvalidInput,
     JournalMismatch,
-    RetryLater,
+    OfflineProhibited,
     ShiftAlreadyOpen,
     ShiftNotOpen,
 )
@@ -173,12 +173,15 @@ def test_lost_reply_is_not_registered_twice(box: Box, emulator: EmulatorHandle) 
     assert len(emulator.documents()) == 2
 
 
-def test_outage_then_till_retry_registers_once(box: Box, emulator: EmulatorHandle) -> None:
+def test_no_offline_right_outage_then_till_retry_registers_once(box: Box, emulator: EmulatorHandle) -> None:
+    post_json(f"{emulator.url}/emulator/registrars", {**REGISTRAR, "offline_allowed": False})
+    box.register.start()
     box.register.open_shift()
     emulator.fault("down")
-    with pytest.raises(RetryLater):
+    with pytest.raises(OfflineProhibited):
         box.register.sell([item()], [cash("10.00")], request_id="till-2")
     assert box.register.status().pending_documents == 1
+    assert box.register.status().blocked_reason == "offline_prohibited"
     emulator.fault("none")
     with pytest.raises(DuplicateRequest) as info:
         box.register.sell([item()], [cash("10.00")], request_id="till-2")
@@ -188,15 +191,20 @@ def test_outage_then_till_retry_registers_once(box: Box, emulator: EmulatorHandl
     assert box.register.status().pending_documents == 0
 
 
-def test_server_errors_5xx_leave_document_pending_then_resolved(box: Box, emulator: EmulatorHandle) -> None:
+def test_server_errors_5xx_take_the_box_offline_and_back(box: Box, emulator: EmulatorHandle) -> None:
     box.register.open_shift()
     emulator.fault("error500")
-    with pytest.raises(RetryLater):
-        box.register.sell([item()], [cash("10.00")])
+    sale = box.register.sell([item()], [cash("10.00")])
+    assert sale.offline and not sale.delivered
     emulator.fault("none")
-    nxt = box.register.sell([item(price="20.00")], [cash("20.00")])  # resolves the pending one first
-    assert nxt.local_num == 3
-    assert len(assert_emulator_numbering(emulator)) == 3
+    report = box.register.go_online()
+    assert report.went_online and report.revoked_online_fiscal_num is not None
+    nxt = box.register.sell([item(price="20.00")], [cash("20.00")])
+    assert not nxt.offline
+    registered = assert_emulator_numbering(emulator)
+    # open, the lost sale (delivered, then revoked by the 102), 102, the sale offline, 103, the next sale
+    assert [d["doc_type"] for d in registered] == [100, 0, 102, 0, 103, 0]
+    assert [d["revoked"] for d in registered] == [False, True, False, False, False, False]
 
 
 def test_rejected_document_gives_its_number_back(box: Box, emulator: EmulatorHandle) -> None:

@@ -716,6 +716,9 @@ class Registry:
             "OfflineNextLocalNum": reg["offline_next_local_num"] if offline_on else None,
             "OfflineSessionDuration": duration,
             "OfflineSessionsMonthlyDuration": month,
+            # Not in the tax service's protocol: where a server hands out a finite reserve of offline
+            # numbers per session, this is how many (null: unlimited). The box reads it when present.
+            "OfflineSessionReserve": reg["offline_reserve"] if offline_on else None,
             "OfflineSessionRolledBack": False,
             "OfflineSessionRollbackCmdUID": None,
             "Closed": bool(reg["closed"]),

@@ -36,6 +36,10 @@ class FiscalBoxError(Exception):
 class RetryLater(FiscalBoxError):
     code = "retry_later"
 
+    #: False only when the request certainly never reached the server (the connection was not made):
+    #: then a document sent with it was not registered and its number may be used again.
+    request_sent: bool = True
+
 
 class NeedsPerson(FiscalBoxError):
     code = "needs_person"
@@ -129,6 +133,52 @@ class SignerError(NeedsPerson):
     """The signing key cannot be loaded or used."""
 
     code = "signer_error"
+
+
+class SalesBlocked(NeedsPerson):
+    """No legal way to make a document now. ``reason`` is the status model's ``blocked_reason``."""
+
+    code = "sales_blocked"
+    reason = "blocked"
+
+
+class OfflineProhibited(SalesBlocked):
+    code = reason = "offline_prohibited"
+
+
+class NeverOnline(SalesBlocked):
+    code = reason = "never_online"
+
+
+class OfflineSessionLimit(SalesBlocked):
+    code = reason = "offline_session_limit"
+
+
+class OfflineMonthLimit(SalesBlocked):
+    code = reason = "offline_month_limit"
+
+
+class OfflineRangeExhausted(SalesBlocked):
+    code = reason = "offline_range_exhausted"
+
+
+class UploadInProgress(SalesBlocked):
+    """The offline session is closed (103 made) but its last package is not delivered yet."""
+
+    code = reason = "upload_in_progress"
+
+
+class OfflineDocumentsRefused(NeedsPerson):
+    """The server refused an offline package; every document is kept and can be sent again."""
+
+    code = "offline_documents_refused"
+
+    def __init__(
+        self, message: str, *, local_num: int | None, server_text: str, what_to_do: str | None = None
+    ) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.local_num = local_num
+        self.server_text = server_text
 
 
 class InvalidServerReply(NeedsPerson):

@@ -20,9 +20,18 @@ from agent.secr.errors import JournalMismatch
 
 SCHEMA_VERSION = 1
 
-PENDING = "pending"
-REGISTERED = "registered"
-REJECTED = "rejected"
+PENDING = "pending"  # online, sent or about to be; outcome not known yet
+REGISTERED = "registered"  # the server has it (online ticket, or an acknowledged offline package)
+REJECTED = "rejected"  # the server refused it; its local number was given back
+OFFLINE = "offline"  # made offline with an offline fiscal number; not uploaded yet
+SUPERSEDED = "superseded"  # online, outcome unknown when the box went offline; re-made offline
+VOID = "void"  # online, certainly never reached the server when the box went offline; number given back
+REVOKED = "revoked"  # online, registered after all, then revoked by the 102 (REVOKELASTONLINEDOC)
+
+#: states whose local number is taken for good
+LIVE_STATES = (PENDING, REGISTERED, OFFLINE, SUPERSEDED, REVOKED)
+#: states of documents that count: what the shift's totals and the till see
+FISCAL_STATES = (REGISTERED, OFFLINE)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -48,9 +57,11 @@ CREATE TABLE IF NOT EXISTS documents (
     ref_fiscal_num TEXT,              -- ORDERRETNUM / ORDERSTORNUM
     offline INTEGER NOT NULL DEFAULT 0,
     offline_tax_num TEXT,
+    offline_session TEXT,
+    offline_n INTEGER,
     xml BLOB NOT NULL,
     signed BLOB NOT NULL,
-    state TEXT NOT NULL,              -- pending | registered | rejected
+    state TEXT NOT NULL,              -- see the states above
     fiscal_num TEXT,
     ticket BLOB,
     stornoed INTEGER NOT NULL DEFAULT 0,
@@ -59,9 +70,12 @@ CREATE TABLE IF NOT EXISTS documents (
     registered_at TEXT
 );
 -- A refused document gives its local number back (the server never took it); a live one owns it.
-CREATE UNIQUE INDEX IF NOT EXISTS documents_live_local_num ON documents(local_num) WHERE state != 'rejected';
+CREATE UNIQUE INDEX IF NOT EXISTS documents_live_local_num ON documents(local_num)
+    WHERE state NOT IN ('rejected', 'void');
 CREATE UNIQUE INDEX IF NOT EXISTS documents_request_id ON documents(request_id)
-    WHERE request_id IS NOT NULL AND state != 'rejected';
+    WHERE request_id IS NOT NULL AND state IN ('pending', 'registered', 'offline');
+CREATE UNIQUE INDEX IF NOT EXISTS documents_offline_n ON documents(offline_session, offline_n)
+    WHERE offline_session IS NOT NULL;
 CREATE INDEX IF NOT EXISTS documents_fiscal_num ON documents(fiscal_num);
 CREATE INDEX IF NOT EXISTS documents_shift ON documents(shift_id);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
@@ -82,6 +96,8 @@ class Entry:
     ref_fiscal_num: str | None
     offline: bool
     offline_tax_num: str | None
+    offline_session: str | None
+    offline_n: int | None
     xml: bytes
     signed: bytes
     state: str
@@ -188,7 +204,7 @@ class Journal:
 
     # --- documents ----------------------------------------------------------------------------
 
-    def add_pending(
+    def add(
         self,
         *,
         local_num: int,
@@ -204,13 +220,19 @@ class Journal:
         total: str | None = None,
         ref_fiscal_num: str | None = None,
         offline_tax_num: str | None = None,
+        offline_session: str | None = None,
+        offline_n: int | None = None,
     ) -> Entry:
-        """Journal a signed document and take its local number, in the caller's transaction."""
+        """Journal a signed document and take its local number, in the caller's transaction.
+
+        An offline document is born with its fiscal number (the offline one) in state OFFLINE."""
+        state = OFFLINE if offline_tax_num is not None else PENDING
         with self.transaction():
             cursor = self._exec(
                 "INSERT INTO documents(local_num, uid, request_id, doc_class, doc_type, doc_subtype, shift_id,"
-                " total, ref_fiscal_num, offline, offline_tax_num, xml, signed, state, created_at)"
-                " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " total, ref_fiscal_num, offline, offline_tax_num, offline_session, offline_n, xml, signed, state,"
+                " fiscal_num, registered_at, created_at)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     local_num,
                     uid,
@@ -223,9 +245,13 @@ class Journal:
                     ref_fiscal_num,
                     int(offline_tax_num is not None),
                     offline_tax_num,
+                    offline_session,
+                    offline_n,
                     xml,
                     signed,
-                    PENDING,
+                    state,
+                    offline_tax_num,
+                    created_at.isoformat() if offline_tax_num is not None else None,
                     created_at.isoformat(),
                 ),
             )
@@ -244,15 +270,34 @@ class Journal:
                 (REGISTERED, fiscal_num, ticket, registered_at.isoformat(), doc_id),
             )
 
-    def mark_rejected(self, doc_id: int, error: str) -> None:
-        """The server refused it and never took its number: the number goes back if it was the last."""
+    def mark_rejected(self, doc_id: int, error: str, *, state: str = REJECTED) -> None:
+        """The server refused it (or it never reached the server: VOID) and never took its number:
+        the number goes back if it was the last."""
+        assert state in (REJECTED, VOID)
         with self.transaction():
             entry = self.document(doc_id)
             if entry is None:
                 return
-            self._exec("UPDATE documents SET state = ?, error = ? WHERE id = ?", (REJECTED, error, doc_id))
+            self._exec("UPDATE documents SET state = ?, error = ? WHERE id = ?", (state, error, doc_id))
             if self.next_local_num() == entry.local_num + 1:
                 self.set_next_local_num(entry.local_num)
+
+    def set_state(self, doc_id: int, state: str, *, fiscal_num: str | None = None) -> None:
+        if fiscal_num is None:
+            self._exec("UPDATE documents SET state = ? WHERE id = ?", (state, doc_id))
+        else:
+            self._exec("UPDATE documents SET state = ?, fiscal_num = ? WHERE id = ?", (state, fiscal_num, doc_id))
+
+    def replace_signed(self, doc_id: int, xml: bytes, signed: bytes) -> None:
+        """Only for a 102 not yet delivered, amended with REVOKELASTONLINEDOC (its hash is in no chain)."""
+        self._exec("UPDATE documents SET xml = ?, signed = ? WHERE id = ?", (xml, signed, doc_id))
+
+    def mark_uploaded(self, doc_ids: list[int], registered_at: datetime) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE documents SET state = ?, registered_at = ? WHERE id = ? AND state = ?",
+                [(REGISTERED, registered_at.isoformat(), doc_id, OFFLINE) for doc_id in doc_ids],
+            )
 
     def set_error(self, doc_id: int, error: str | None) -> None:
         self._exec("UPDATE documents SET error = ? WHERE id = ?", (error, doc_id))
@@ -271,15 +316,15 @@ class Journal:
 
     def by_request_id(self, request_id: str) -> Entry | None:
         row = self._exec(
-            "SELECT * FROM documents WHERE request_id = ? AND state != ? ORDER BY id DESC LIMIT 1",
-            (request_id, REJECTED),
+            "SELECT * FROM documents WHERE request_id = ? AND state IN (?, ?, ?) ORDER BY id DESC LIMIT 1",
+            (request_id, PENDING, REGISTERED, OFFLINE),
         ).fetchone()
         return _entry(row) if row else None
 
     def by_fiscal_num(self, fiscal_num: str) -> Entry | None:
         row = self._exec(
-            "SELECT * FROM documents WHERE fiscal_num = ? AND state = ? ORDER BY id DESC LIMIT 1",
-            (fiscal_num, REGISTERED),
+            "SELECT * FROM documents WHERE fiscal_num = ? AND state IN (?, ?) ORDER BY id DESC LIMIT 1",
+            (fiscal_num, *FISCAL_STATES),
         ).fetchone()
         return _entry(row) if row else None
 
@@ -291,30 +336,40 @@ class Journal:
         rows = self._exec("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (PENDING,)).fetchall()
         return [_entry(r) for r in rows]
 
+    def offline_unsent(self, session: str, *, limit: int | None = None) -> list[Entry]:
+        sql = "SELECT * FROM documents WHERE offline_session = ? AND state = ? ORDER BY offline_n"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_entry(r) for r in self._exec(sql, (session, OFFLINE)).fetchall()]
+
+    def offline_session_documents(self, session: str) -> list[Entry]:
+        rows = self._exec("SELECT * FROM documents WHERE offline_session = ? ORDER BY offline_n", (session,)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def in_state(self, state: str) -> list[Entry]:
+        rows = self._exec("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (state,)).fetchall()
+        return [_entry(r) for r in rows]
+
     def last_live(self) -> Entry | None:
-        """The newest document that is registered or still pending (the server's 'last document')."""
+        """The newest document that counts or may still count (the server's 'last document')."""
         row = self._exec(
-            "SELECT * FROM documents WHERE state != ? ORDER BY local_num DESC LIMIT 1", (REJECTED,)
+            "SELECT * FROM documents WHERE state IN (?, ?, ?) ORDER BY local_num DESC LIMIT 1",
+            (PENDING, *FISCAL_STATES),
         ).fetchone()
         return _entry(row) if row else None
 
-    def shift_documents(self, shift_id: int, *, state: str | None = REGISTERED) -> list[Entry]:
-        if state is None:
-            rows = self._exec(
-                "SELECT * FROM documents WHERE shift_id = ? AND state != ? ORDER BY local_num",
-                (shift_id, REJECTED),
-            ).fetchall()
-        else:
-            rows = self._exec(
-                "SELECT * FROM documents WHERE shift_id = ? AND state = ? ORDER BY local_num",
-                (shift_id, state),
-            ).fetchall()
+    def shift_documents(self, shift_id: int) -> list[Entry]:
+        rows = self._exec(
+            "SELECT * FROM documents WHERE shift_id = ? AND state IN (?, ?) ORDER BY local_num",
+            (shift_id, *FISCAL_STATES),
+        ).fetchall()
         return [_entry(r) for r in rows]
 
     def refunds_of(self, fiscal_num: str) -> list[Entry]:
         rows = self._exec(
-            "SELECT * FROM documents WHERE ref_fiscal_num = ? AND doc_subtype = 1 AND state != ? AND stornoed = 0",
-            (fiscal_num, REJECTED),
+            "SELECT * FROM documents WHERE ref_fiscal_num = ? AND doc_subtype = 1 AND state IN (?, ?, ?)"
+            " AND stornoed = 0",
+            (fiscal_num, PENDING, *FISCAL_STATES),
         ).fetchall()
         return [_entry(r) for r in rows]
 

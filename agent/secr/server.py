@@ -190,6 +190,13 @@ class FiscalServerClient:
             kwargs["timeout"] = httpx.Timeout(timeout)
         try:
             response = self._http.post(url, content=body, headers={"Content-Type": content_type}, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            unreachable = ServerUnreachable(
+                f"the fiscal server cannot be reached at {url}: {exc or type(exc).__name__}",
+                what_to_do="the box retries; check the internet connection",
+            )
+            unreachable.request_sent = False
+            raise unreachable from exc
         except httpx.TimeoutException as exc:
             raise ServerTimeout(
                 f"the fiscal server did not answer {path} in time ({type(exc).__name__})",
