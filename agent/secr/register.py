@@ -537,6 +537,7 @@ class CashRegister:
                     ref_fiscal_num=ref_fiscal_num,
                 )
             except _WentDark as dark:
+                self._record_probe(False)
                 self._enter_offline(dark.entry, dark.cause)
         return self._fiscalize_offline(
             build, cashier=cashier, request_id=request_id, shift_id=shift_id, ref_fiscal_num=ref_fiscal_num
