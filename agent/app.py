@@ -126,3 +126,30 @@ def print_status(config_path: str | Path, *, as_json: bool) -> int:
         for error in status.get("errors") or []:
             print(f"error: {error}")
     return 0
+
+
+def go_online_command(config_path: str | Path) -> int:
+    """`fiscal-box go-online`: probe now, deliver what is pending, say what happened."""
+    settings = load_config(config_path)
+    register = build_register(settings)
+    try:
+        report = register.go_online()
+        status = register.status()
+    finally:
+        register.close()
+    if not report.reachable:
+        sys.stderr.write(f"fiscal-box go-online: the fiscal server does not answer: {report.error}\n")
+        return 1
+    print(
+        f"fiscal server answers; mode now {report.mode.value}; packages sent {report.packages_sent},"
+        f" documents delivered {report.documents_delivered}"
+    )
+    if report.revoked_online_fiscal_num:
+        print(
+            f"online document {report.revoked_online_fiscal_num} lost at the outage was revoked (made again offline)"
+        )
+    if report.error:
+        sys.stderr.write(f"fiscal-box go-online: {report.error}\n")
+        return 1
+    print(f"pending documents: {status.pending_documents}")
+    return 0

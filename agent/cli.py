@@ -87,11 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.app import print_status
 
             return print_status(args.config, as_json=args.json)
-        if args.command in ("go-online", "slip"):
-            part = "offline mode and upload" if args.command == "go-online" else "the printer"
-            sys.stderr.write(
-                f"fiscal-box {args.command}: not available in this version: {part} is not built yet\n"
-            )
+        if args.command == "go-online":
+            from agent.app import go_online_command
+
+            return go_online_command(args.config)
+        if args.command == "slip":
+            sys.stderr.write("fiscal-box slip: not available in this version: the printer is not built yet\n")
             return EXIT_FAILED
     except ConfigError as exc:
         return _fail(exc)

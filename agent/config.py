@@ -228,8 +228,7 @@ class _Form:
 
 def _integer(lo: int, hi: int, text: str | None = None) -> _Form:
     # TOML booleans are not numbers, though Python's bool is an int.
-    return _Form(text or f"a whole number from {lo} to {hi}",
-                 lambda v: type(v) is int and lo <= v <= hi)
+    return _Form(text or f"a whole number from {lo} to {hi}", lambda v: type(v) is int and lo <= v <= hi)
 
 
 def _number(lo: float, hi: float, *, above: bool = False, note: str = "") -> _Form:
@@ -249,14 +248,22 @@ def _text(pattern: str | None = None, text: str = "a non-empty string in quotes"
 
 
 def _choice(*options: Any) -> _Form:
-    return _Form("one of " + ", ".join(_show(o) for o in options),
-                 lambda v: any(type(v) is type(o) and v == o for o in options))
+    return _Form(
+        "one of " + ", ".join(_show(o) for o in options),
+        lambda v: any(type(v) is type(o) and v == o for o in options),
+    )
 
 
 def _split_hostport(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:8080
-    if not sep or not host or re.search(r"[\s/]", host) or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+    if (
+        not sep
+        or not host
+        or re.search(r"[\s/]", host)
+        or not (port.isascii() and port.isdigit())
+        or not 1 <= int(port) <= 65535
+    ):
         raise ValueError(f"not HOST:PORT: {text!r}")
     return host, int(port)
 
@@ -281,22 +288,30 @@ def _is_url(v: Any) -> bool:
 
 def _is_rate(v: Any) -> bool:
     # str() of a float is its shortest repr, so 7.5 passes and 0.125 (three decimals) does not.
-    return (type(v) in (str, int, float) and re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?", str(v)) is not None
-            and Decimal(str(v)) <= 100)
+    return (
+        type(v) in (str, int, float)
+        and re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?", str(v)) is not None
+        and Decimal(str(v)) <= 100
+    )
 
 
 _BOOL = _Form("true or false", lambda v: type(v) is bool)
 _PATH = _Form("a path in quotes", lambda v: isinstance(v, str) and v.strip() != "", Path)
 _URL = _Form('an http:// or https:// URL, e.g. "https://fs.tax.gov.ua:8643/fs"', _is_url)
 _HOSTPORT = _Form('HOST:PORT, e.g. "127.0.0.1:8080" or "[::1]:8080"', _is_hostport)
-_RATE = _Form('a percentage from 0 to 100 with at most 2 decimals, e.g. "20.00"', _is_rate,
-              lambda v: Decimal(str(v)).quantize(Decimal("0.01")))
+_RATE = _Form(
+    'a percentage from 0 to 100 with at most 2 decimals, e.g. "20.00"',
+    _is_rate,
+    lambda v: Decimal(str(v)).quantize(Decimal("0.01")),
+)
 _TEXT = _text()
 _HOST = _text(r"[^\s/]+", 'a host name or IP address, e.g. "192.168.1.50"')
 _DEVICE = _text(r"/\S+", 'a device path, e.g. "/dev/ttyUSB0"')
 _IFACE = _text(r"[A-Za-z0-9_.:@-]{1,15}", 'a network interface name, e.g. "eth0"')
-_TOPIC = _text(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
-               'MQTT topic levels of letters, digits, "-" or "_" joined by "/", e.g. "fiscal-box"')
+_TOPIC = _text(
+    r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
+    'MQTT topic levels of letters, digits, "-" or "_" joined by "/", e.g. "fiscal-box"',
+)
 _SHA256 = _text(r"[0-9a-f]{64}", "64 lowercase hex digits (the SHA-256 of the secret)")
 _PORT = _integer(1, 65535)
 _BAUD = _integer(300, 4_000_000, "a baud rate, e.g. 19200")
@@ -337,70 +352,116 @@ def _switch(cls: type[Any], *keys: _Key, **rules: Any) -> _Section:
 
 _K = _Key
 _SECTIONS: dict[str, _Section] = {
-    "box": _Section(BoxConfig, (
-        _K("id", _text(r"[A-Za-z0-9_-]{1,64}",
-                       'letters, digits, "-" or "_" (it goes into MQTT topics), e.g. "shop-12-till-1"'),
-           required=True),
-        _K("state_dir", _PATH),
-    )),
-    "registrar": _Section(RegistrarConfig, (
-        _K("fiscal_number", _text(r"[0-9]{1,20}", 'a string of 1 to 20 digits in quotes, e.g. "4000000001"'),
-           required=True),
-        _K("local_number", _integer(1, 2**31 - 1)),
-        _K("tin", _text(r"[0-9]{5,10}|[А-ЩЬЮЯЄІЇҐ]{2}[0-9]{6}",
-                        'a string of 5 to 10 digits, or 2 Cyrillic capitals and 6 digits, e.g. "34554362"')),
-        _K("ipn", _text(r"[0-9]{1,12}", 'a string of digits (12 for a VAT payer), e.g. "345543626543"')),
-        _K("org_name", _TEXT),
-        _K("point_name", _TEXT),
-        _K("point_address", _TEXT),
-        _K("testing", _BOOL),
-    )),
-    "fiscal_server": _Section(FiscalServerConfig, (
-        _K("url", _URL),
-        _K("timeout_s", _number(1, 120)),
-        _K("connect_timeout_s", _number(0.1, 120)),
-    )),
-    "signer": _Section(SignerConfig, (
-        _K("kind", _choice("dev", "dstu4145")),
-        _K("key_file", _PATH, required=("kind", "dstu4145")),
-        _K("password_file", _PATH),
-        _K("certificate_file", _PATH),
-        _K("tsp_url", _URL),
-    )),
-    "offline": _Section(OfflineConfig, (
-        _K("check_interval_s", _number(10, 3600)),
-        _K("max_session_hours", _number(0, 36, above=True, note=_LAW)),
-        _K("max_month_hours", _number(0, 168, above=True, note=_LAW)),
-        _K("warn_at_percent", _integer(1, 99)),
-        _K("probe_budget_ms", _integer(0, 5000)),
-    )),
-    "api": _Section(ApiConfig, (
-        _K("enabled", _BOOL),
-        _K("listen", _HOSTPORT),
-        _K("license_key", _TEXT, required=("enabled", True), secret=True),
-        _K("token_ttl_s", _integer(60, 30 * 86400)),
-        _K("tls_cert_file", _PATH),
-        _K("tls_key_file", _PATH),
-    ), together=(("tls_cert_file", "tls_key_file"),)),
-    "taxes": _Section(Tax, (
-        _K("code", _integer(0, 2**31 - 1), required=True),
-        _K("letter", _text(r"[A-ZА-ЩЬЮЯЄІЇҐ]", 'one capital letter, Cyrillic or Latin, e.g. "А"'),
-           required=True),
-        _K("rate", _RATE, required=True),
-        _K("name", _TEXT, required=True),
-        _K("type", _integer(0, 99)),
-        _K("included", _BOOL),
-    ), array=True, unique=("code", "letter")),
-    "cashiers": _Section(Cashier, (
-        _K("name", _TEXT, required=True),
-        _K("login", _text(r"\S+", "a string without spaces"), required=True),
-        _K("pin", _text(r"[0-9]{4,16}", "a string of 4 to 16 digits"), secret=True),
-        _K("pin_sha256", _SHA256),
-        _K("password", _TEXT, secret=True),
-        _K("password_sha256", _SHA256),
-        _K("key_file", _PATH),
-    ), array=True, unique=("login",), one_of=(("pin", "pin_sha256", "password", "password_sha256"),),
-        not_both=(("pin", "pin_sha256"), ("password", "password_sha256"))),
+    "box": _Section(
+        BoxConfig,
+        (
+            _K(
+                "id",
+                _text(
+                    r"[A-Za-z0-9_-]{1,64}",
+                    'letters, digits, "-" or "_" (it goes into MQTT topics), e.g. "shop-12-till-1"',
+                ),
+                required=True,
+            ),
+            _K("state_dir", _PATH),
+        ),
+    ),
+    "registrar": _Section(
+        RegistrarConfig,
+        (
+            _K(
+                "fiscal_number",
+                _text(r"[0-9]{1,20}", 'a string of 1 to 20 digits in quotes, e.g. "4000000001"'),
+                required=True,
+            ),
+            _K("local_number", _integer(1, 2**31 - 1)),
+            _K(
+                "tin",
+                _text(
+                    r"[0-9]{5,10}|[А-ЩЬЮЯЄІЇҐ]{2}[0-9]{6}",
+                    'a string of 5 to 10 digits, or 2 Cyrillic capitals and 6 digits, e.g. "34554362"',
+                ),
+            ),
+            _K("ipn", _text(r"[0-9]{1,12}", 'a string of digits (12 for a VAT payer), e.g. "345543626543"')),
+            _K("org_name", _TEXT),
+            _K("point_name", _TEXT),
+            _K("point_address", _TEXT),
+            _K("testing", _BOOL),
+        ),
+    ),
+    "fiscal_server": _Section(
+        FiscalServerConfig,
+        (
+            _K("url", _URL),
+            _K("timeout_s", _number(1, 120)),
+            _K("connect_timeout_s", _number(0.1, 120)),
+        ),
+    ),
+    "signer": _Section(
+        SignerConfig,
+        (
+            _K("kind", _choice("dev", "dstu4145")),
+            _K("key_file", _PATH, required=("kind", "dstu4145")),
+            _K("password_file", _PATH),
+            _K("certificate_file", _PATH),
+            _K("tsp_url", _URL),
+        ),
+    ),
+    "offline": _Section(
+        OfflineConfig,
+        (
+            _K("check_interval_s", _number(10, 3600)),
+            _K("max_session_hours", _number(0, 36, above=True, note=_LAW)),
+            _K("max_month_hours", _number(0, 168, above=True, note=_LAW)),
+            _K("warn_at_percent", _integer(1, 99)),
+            _K("probe_budget_ms", _integer(0, 5000)),
+        ),
+    ),
+    "api": _Section(
+        ApiConfig,
+        (
+            _K("enabled", _BOOL),
+            _K("listen", _HOSTPORT),
+            _K("license_key", _TEXT, required=("enabled", True), secret=True),
+            _K("token_ttl_s", _integer(60, 30 * 86400)),
+            _K("tls_cert_file", _PATH),
+            _K("tls_key_file", _PATH),
+        ),
+        together=(("tls_cert_file", "tls_key_file"),),
+    ),
+    "taxes": _Section(
+        Tax,
+        (
+            _K("code", _integer(0, 2**31 - 1), required=True),
+            _K(
+                "letter",
+                _text(r"[A-ZА-ЩЬЮЯЄІЇҐ]", 'one capital letter, Cyrillic or Latin, e.g. "А"'),
+                required=True,
+            ),
+            _K("rate", _RATE, required=True),
+            _K("name", _TEXT, required=True),
+            _K("type", _integer(0, 99)),
+            _K("included", _BOOL),
+        ),
+        array=True,
+        unique=("code", "letter"),
+    ),
+    "cashiers": _Section(
+        Cashier,
+        (
+            _K("name", _TEXT, required=True),
+            _K("login", _text(r"\S+", "a string without spaces"), required=True),
+            _K("pin", _text(r"[0-9]{4,16}", "a string of 4 to 16 digits"), secret=True),
+            _K("pin_sha256", _SHA256),
+            _K("password", _TEXT, secret=True),
+            _K("password_sha256", _SHA256),
+            _K("key_file", _PATH),
+        ),
+        array=True,
+        unique=("login",),
+        one_of=(("pin", "pin_sha256", "password", "password_sha256"),),
+        not_both=(("pin", "pin_sha256"), ("password", "password_sha256")),
+    ),
     "printer": _switch(
         PrinterConfig,
         _K("kind", _choice("usb", "serial", "network", "file")),
@@ -509,8 +570,7 @@ def describe_disabled(settings: Settings) -> list[str]:
     return lines
 
 
-def _table(raw: Mapping[str, Any], section: _Section, where: str, source: str,
-           problems: list[str]) -> Any:
+def _table(raw: Mapping[str, Any], section: _Section, where: str, source: str, problems: list[str]) -> Any:
     """Check one table; returns the dataclass, or None after adding to ``problems``."""
     start = len(problems)
     keys: dict[str, list[_Key]] = {}
@@ -551,8 +611,10 @@ def _table(raw: Mapping[str, Any], section: _Section, where: str, source: str,
         elif all(state(k.when[0]) is not invalid for k in conditional if k.when):
             sel = conditional[0].when[0] if conditional[0].when else ""
             allowed = " or ".join(_show(k.when[1]) for k in conditional if k.when)
-            problems.append(f"{source}: {where}.{name}: only used with {sel} = {allowed}"
-                            f" (here {sel} = {_show(state(sel))})")
+            problems.append(
+                f"{source}: {where}.{name}: only used with {sel} = {allowed}"
+                f" (here {sel} = {_show(state(sel))})"
+            )
 
     if "enabled" not in keys or state("enabled") is True:
         for key in section.keys:
@@ -560,8 +622,9 @@ def _table(raw: Mapping[str, Any], section: _Section, where: str, source: str,
             if need and key.name not in raw and holds(key.when):
                 cond = key.required if isinstance(key.required, tuple) else key.when
                 why = f" when {cond[0]} = {_show(cond[1])}" if cond else ""
-                problems.append(f"{source}: {where}.{key.name}: missing, required{why};"
-                                f" must be {key.form.text}")
+                problems.append(
+                    f"{source}: {where}.{key.name}: missing, required{why}; must be {key.form.text}"
+                )
         for group in section.one_of:
             if not any(name in raw for name in group):
                 problems.append(f"{source}: {where}: needs one of {', '.join(group)}")
@@ -585,8 +648,10 @@ def _duplicates(tables: list[dict[str, Any]], section: _Section, name: str, sour
                 continue
             mark = (type(table[key]), table[key])
             if mark in first:
-                problems.append(f"{source}: {name}[{i}].{key} = {_show(table[key])}: must be unique;"
-                                f" {name}[{first[mark]}] has it too")
+                problems.append(
+                    f"{source}: {name}[{i}].{key} = {_show(table[key])}: must be unique;"
+                    f" {name}[{first[mark]}] has it too"
+                )
             else:
                 first[mark] = i
     return problems
@@ -608,8 +673,11 @@ def _shared_pins(built: Mapping[str, Any], source: str) -> list[str]:
 
 
 def _resolved(obj: Any, base: Path) -> Any:
-    changes = {f.name: base / value for f in dataclasses.fields(obj)
-               if isinstance(value := getattr(obj, f.name), Path) and not value.is_absolute()}
+    changes = {
+        f.name: base / value
+        for f in dataclasses.fields(obj)
+        if isinstance(value := getattr(obj, f.name), Path) and not value.is_absolute()
+    }
     return dataclasses.replace(obj, **changes) if changes else obj
 
 

@@ -91,7 +91,9 @@ class Box:
     ) -> None:
         self.state_dir = state_dir
         self.signer = DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
-        self.client = FiscalServerClient(fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s)
+        self.client = FiscalServerClient(
+            fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s
+        )
         self.journal = Journal(state_dir / "journal.sqlite")
         kwargs: dict[str, Any] = {"crashpoint": crashpoint} if crashpoint else {}
         self.register = CashRegister(

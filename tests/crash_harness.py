@@ -22,7 +22,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("fs_url")
-    parser.add_argument("action", choices=["open", "sell", "close"])
+    parser.add_argument("action", choices=["open", "sell", "close", "go-online"])
+    parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--crash")
     parser.add_argument("--request-id")
     args = parser.parse_args()
@@ -36,7 +37,13 @@ def main() -> int:
     if args.action == "open":
         result = box.register.open_shift(cashier="Тест")
     elif args.action == "sell":
-        result = box.register.sell([item(price="12.34")], [cash("12.34")], request_id=args.request_id)
+        for _ in range(args.count):
+            result = box.register.sell([item(price="12.34")], [cash("12.34")], request_id=args.request_id)
+    elif args.action == "go-online":
+        report = box.register.go_online()
+        print(json.dumps({"went_online": report.went_online, "delivered": report.documents_delivered}))
+        box.close()
+        return 0
     else:
         result = box.register.close_shift()[1]
     print(json.dumps({"local_num": result.local_num, "fiscal_num": result.fiscal_num}))

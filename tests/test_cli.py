@@ -75,7 +75,7 @@ def test_usage_error_exits_2() -> None:
 
 
 def test_unbuilt_commands_say_so() -> None:
-    result = subprocess.run([*CLI, "go-online"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([*CLI, "slip"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "not built yet" in result.stderr
 
 

@@ -52,7 +52,11 @@ def one_problem(text: str, base: str = MINIMAL) -> str:
 def test_example_loads_with_the_contract_values() -> None:
     s = load_config(EXAMPLE)
     assert s.box.id == "shop-12-till-1"
-    assert (s.registrar.fiscal_number, s.registrar.local_number, s.registrar.tin) == ("4000000001", 1, "34554362")
+    assert (s.registrar.fiscal_number, s.registrar.local_number, s.registrar.tin) == (
+        "4000000001",
+        1,
+        "34554362",
+    )
     assert s.taxes == (
         Tax(code=1, letter="А", rate=Decimal("20.00"), name="ПДВ"),
         Tax(code=2, letter="Б", rate=Decimal("7.00"), name="ПДВ"),
@@ -72,7 +76,9 @@ def test_example_documents_every_key() -> None:
     assert set(blocks) == set(_SECTIONS)
     for name, section in _SECTIONS.items():
         for key in section.keys:
-            assert re.search(rf"^#? ?{key.name} = .*# ", blocks[name], re.M), f"{name}.{key.name} undocumented"
+            assert re.search(rf"^#? ?{key.name} = .*# ", blocks[name], re.M), (
+                f"{name}.{key.name} undocumented"
+            )
 
 
 def test_defaults() -> None:
@@ -86,15 +92,34 @@ def test_defaults() -> None:
     assert (s.api.enabled, s.api.host, s.api.port, s.api.token_ttl_s) == (True, "127.0.0.1", 8080, 28800)
     assert s.taxes == () and s.cashiers == ()
     p = s.printer
-    assert (p.enabled, p.kind, p.width_mm, p.timeout_s, p.baudrate, p.tcp_port) == (True, "usb", 80, 5, 19200, 9100)
+    assert (p.enabled, p.kind, p.width_mm, p.timeout_s, p.baudrate, p.tcp_port) == (
+        True,
+        "usb",
+        80,
+        5,
+        19200,
+        9100,
+    )
     assert (s.drawer.enabled, s.drawer.kind) == (True, "printer")
     assert (s.led.enabled, s.led.pin, s.led.pin_factory) == (True, 17, None)
     assert (s.button.enabled, s.button.pin) == (False, 27)
     m = s.mqtt
     assert (m.enabled, m.host, m.port, m.topic_prefix, m.tls, m.discovery, m.discovery_prefix) == (
-        True, "localhost", 1883, "fiscal-box", False, True, "homeassistant")
+        True,
+        "localhost",
+        1883,
+        "fiscal-box",
+        False,
+        True,
+        "homeassistant",
+    )
     assert (s.uplinks.primary, s.uplinks.backup, s.uplinks.probe_interval_s) == ("eth0", "wwan0", 30)
-    assert (s.modem.enabled, s.modem.port, s.modem.apn, s.modem.baudrate) == (True, "/dev/ttyUSB2", None, 115200)
+    assert (s.modem.enabled, s.modem.port, s.modem.apn, s.modem.baudrate) == (
+        True,
+        "/dev/ttyUSB2",
+        None,
+        115200,
+    )
 
 
 def test_settings_are_frozen() -> None:
@@ -116,18 +141,20 @@ def test_a_settings_object_can_be_built_in_code() -> None:
 
 
 def test_unknown_key_suggests_the_close_one() -> None:
-    line = one_problem("[mqtt]\nhots = \"broker\"\n")
+    line = one_problem('[mqtt]\nhots = "broker"\n')
     assert line == 'config.toml: mqtt.hots: unknown key (did you mean "host"?)'
 
 
 def test_unknown_key_without_a_close_one_lists_the_known() -> None:
     assert one_problem("[led]\nxyz = 1\n") == (
-        "config.toml: led.xyz: unknown key (known: enabled, pin, pin_factory)")
+        "config.toml: led.xyz: unknown key (known: enabled, pin, pin_factory)"
+    )
 
 
 def test_unknown_section() -> None:
-    assert one_problem("[modm]\nport = \"/dev/ttyUSB2\"\n") == (
-        'config.toml: [modm]: unknown section (did you mean "modem"?)')
+    assert one_problem('[modm]\nport = "/dev/ttyUSB2"\n') == (
+        'config.toml: [modm]: unknown section (did you mean "modem"?)'
+    )
 
 
 def test_missing_required() -> None:
@@ -143,26 +170,36 @@ def test_missing_license_key_while_api_enabled() -> None:
 def test_wrong_type() -> None:
     base = '[box]\nid = "x"\n[api]\nlicense_key = "k"\n'
     assert one_problem("[registrar]\nfiscal_number = 4000000001\n", base) == (
-        'config.toml: registrar.fiscal_number = 4000000001: must be a string of 1 to 20 digits in quotes,'
-        ' e.g. "4000000001"')
-    assert one_problem("[mqtt]\nport = \"1883\"\n") == (
-        'config.toml: mqtt.port = "1883": must be a whole number from 1 to 65535')
+        "config.toml: registrar.fiscal_number = 4000000001: must be a string of 1 to 20 digits in quotes,"
+        ' e.g. "4000000001"'
+    )
+    assert one_problem('[mqtt]\nport = "1883"\n') == (
+        'config.toml: mqtt.port = "1883": must be a whole number from 1 to 65535'
+    )
     assert one_problem("[mqtt]\ntls = 1\n") == "config.toml: mqtt.tls = 1: must be true or false"
     assert one_problem("[led]\npin = true\n").startswith("config.toml: led.pin = true: must be a GPIO number")
 
 
 def test_out_of_range() -> None:
     assert one_problem("[offline]\ncheck_interval_s = 5\n") == (
-        "config.toml: offline.check_interval_s = 5: must be a number from 10 to 3600")
+        "config.toml: offline.check_interval_s = 5: must be a number from 10 to 3600"
+    )
     assert one_problem("[offline]\nwarn_at_percent = 100\n") == (
-        "config.toml: offline.warn_at_percent = 100: must be a whole number from 1 to 99")
-    assert one_problem("[printer]\nwidth_mm = 57\n") == "config.toml: printer.width_mm = 57: must be one of 58, 80"
+        "config.toml: offline.warn_at_percent = 100: must be a whole number from 1 to 99"
+    )
+    assert (
+        one_problem("[printer]\nwidth_mm = 57\n")
+        == "config.toml: printer.width_mm = 57: must be one of 58, 80"
+    )
 
 
-@pytest.mark.parametrize(("key", "value", "limit"), [("max_session_hours", 40, 36), ("max_month_hours", 169, 168)])
+@pytest.mark.parametrize(
+    ("key", "value", "limit"), [("max_session_hours", 40, 36), ("max_month_hours", 169, 168)]
+)
 def test_limits_above_the_law(key: str, value: int, limit: int) -> None:
     assert one_problem(f"[offline]\n{key} = {value}\n") == (
-        f"config.toml: offline.{key} = {value}: must be a number above 0 and at most {limit} (the law's limit)")
+        f"config.toml: offline.{key} = {value}: must be a number above 0 and at most {limit} (the law's limit)"
+    )
 
 
 def test_limits_below_the_law_are_fine() -> None:
@@ -172,11 +209,13 @@ def test_limits_below_the_law_are_fine() -> None:
 
 
 def test_bad_forms() -> None:
-    assert "box.id = \"shop 12\"" in one_problem("", MINIMAL.replace('"till-1"', '"shop 12"'))
-    assert "fiscal_server.url = \"ftp://x\"" in one_problem("[fiscal_server]\nurl = \"ftp://x\"\n")
-    assert "api.listen = \"8080\": must be HOST:PORT" in one_problem("", MINIMAL + 'listen = "8080"\n')
-    assert 'registrar.tin = "12"' in one_problem("", MINIMAL.replace('"4000000001"', '"4000000001"\ntin = "12"'))
-    assert "mqtt.topic_prefix = \"a/#\"" in one_problem("[mqtt]\ntopic_prefix = \"a/#\"\n")
+    assert 'box.id = "shop 12"' in one_problem("", MINIMAL.replace('"till-1"', '"shop 12"'))
+    assert 'fiscal_server.url = "ftp://x"' in one_problem('[fiscal_server]\nurl = "ftp://x"\n')
+    assert 'api.listen = "8080": must be HOST:PORT' in one_problem("", MINIMAL + 'listen = "8080"\n')
+    assert 'registrar.tin = "12"' in one_problem(
+        "", MINIMAL.replace('"4000000001"', '"4000000001"\ntin = "12"')
+    )
+    assert 'mqtt.topic_prefix = "a/#"' in one_problem('[mqtt]\ntopic_prefix = "a/#"\n')
 
 
 def test_tin_forms() -> None:
@@ -209,8 +248,11 @@ def test_bad_tax_rate(rate: str) -> None:
 
 
 def test_duplicate_tax_code_and_letter() -> None:
-    text = TAX.format(code=1, letter="А", rate=20) + TAX.format(code=2, letter="Б", rate=7) \
+    text = (
+        TAX.format(code=1, letter="А", rate=20)
+        + TAX.format(code=2, letter="Б", rate=7)
         + TAX.format(code=1, letter="А", rate=0)
+    )
     assert problems(text) == [
         "config.toml: taxes[3].code = 1: must be unique; taxes[1] has it too",
         'config.toml: taxes[3].letter = "А": must be unique; taxes[1] has it too',
@@ -219,12 +261,14 @@ def test_duplicate_tax_code_and_letter() -> None:
 
 def test_tax_letter_is_one_capital() -> None:
     assert one_problem(TAX.format(code=1, letter="аб", rate=20)).startswith(
-        'config.toml: taxes[1].letter = "аб": must be one capital letter')
+        'config.toml: taxes[1].letter = "аб": must be one capital letter'
+    )
 
 
 def test_taxes_must_be_an_array_of_tables() -> None:
     assert one_problem("[taxes]\ncode = 1\n") == (
-        "config.toml: taxes: must be an array of tables, each written [[taxes]]")
+        "config.toml: taxes: must be an array of tables, each written [[taxes]]"
+    )
 
 
 # --- cashiers ----------------------------------------------------------------------------------
@@ -232,8 +276,10 @@ def test_taxes_must_be_an_array_of_tables() -> None:
 
 def test_cashier_secrets() -> None:
     digest = hashlib.sha256(b"s3cret").hexdigest()
-    s = parse_config(MINIMAL + f'[[cashiers]]\nname = "A"\nlogin = "a"\npassword_sha256 = "{digest}"\n'
-                     '[[cashiers]]\nname = "B"\nlogin = "b"\npassword = "pw"\npin = "0007"\n')
+    s = parse_config(
+        MINIMAL + f'[[cashiers]]\nname = "A"\nlogin = "a"\npassword_sha256 = "{digest}"\n'
+        '[[cashiers]]\nname = "B"\nlogin = "b"\npassword = "pw"\npin = "0007"\n'
+    )
     a, b = s.cashiers
     assert a.verify_password("s3cret") and not a.verify_password("other") and not a.verify_pin("1234")
     assert b.verify_password("pw") and b.verify_pin("0007")
@@ -253,10 +299,12 @@ def test_bad_sha256() -> None:
 
 def test_cashier_needs_a_secret_and_not_two_of_a_kind() -> None:
     assert one_problem('[[cashiers]]\nname = "A"\nlogin = "a"\n') == (
-        "config.toml: cashiers[1]: needs one of pin, pin_sha256, password, password_sha256")
+        "config.toml: cashiers[1]: needs one of pin, pin_sha256, password, password_sha256"
+    )
     digest = "0" * 64
     assert one_problem(f'[[cashiers]]\nname = "A"\nlogin = "a"\npin = "1234"\npin_sha256 = "{digest}"\n') == (
-        "config.toml: cashiers[1].pin_sha256: give pin or pin_sha256, not both")
+        "config.toml: cashiers[1].pin_sha256: give pin or pin_sha256, not both"
+    )
 
 
 def test_secrets_are_not_echoed() -> None:
@@ -269,12 +317,14 @@ def test_secrets_are_not_echoed() -> None:
 
 def test_tls_cert_without_key() -> None:
     assert one_problem('tls_cert_file = "api.crt"\n', MINIMAL) == (
-        "config.toml: api.tls_key_file: missing; tls_cert_file is given, give both or neither")
+        "config.toml: api.tls_key_file: missing; tls_cert_file is given, give both or neither"
+    )
 
 
 def test_printer_kind_file_without_path() -> None:
     assert one_problem('[printer]\nkind = "file"\n') == (
-        'config.toml: printer.path: missing, required when kind = "file"; must be a path in quotes')
+        'config.toml: printer.path: missing, required when kind = "file"; must be a path in quotes'
+    )
 
 
 def test_printer_port_by_kind() -> None:
@@ -283,9 +333,11 @@ def test_printer_port_by_kind() -> None:
     network = parse_config(MINIMAL + '[printer]\nkind = "network"\nhost = "10.0.0.5"\nport = 9101\n')
     assert (network.printer.host, network.printer.tcp_port) == ("10.0.0.5", 9101)
     assert one_problem('[printer]\nkind = "network"\nhost = "h"\nport = "/dev/ttyS0"\n') == (
-        'config.toml: printer.port = "/dev/ttyS0": must be a whole number from 1 to 65535')
+        'config.toml: printer.port = "/dev/ttyS0": must be a whole number from 1 to 65535'
+    )
     assert one_problem('[printer]\nhost = "10.0.0.5"\n') == (
-        'config.toml: printer.host: only used with kind = "network" (here kind = "usb")')
+        'config.toml: printer.host: only used with kind = "network" (here kind = "usb")'
+    )
 
 
 def test_printer_usb_ids_in_hex() -> None:
@@ -295,21 +347,27 @@ def test_printer_usb_ids_in_hex() -> None:
 
 def test_signer_dstu4145_needs_a_key_file() -> None:
     assert one_problem('[signer]\nkind = "dstu4145"\n').startswith(
-        'config.toml: signer.key_file: missing, required when kind = "dstu4145"')
+        'config.toml: signer.key_file: missing, required when kind = "dstu4145"'
+    )
 
 
 def test_disabled_sections_do_not_require_their_keys() -> None:
     base = '[box]\nid = "x"\n[registrar]\nfiscal_number = "1"\n'
-    s = parse_config(base + '[api]\nenabled = false\n[printer]\nenabled = false\nkind = "file"\n'
-                     '[drawer]\nenabled = false\nkind = "gpio"\n')
+    s = parse_config(
+        base + '[api]\nenabled = false\n[printer]\nenabled = false\nkind = "file"\n'
+        '[drawer]\nenabled = false\nkind = "gpio"\n'
+    )
     assert s.api.license_key is None and s.printer.path is None and s.drawer.pin is None
     # Disabled does not mean unchecked: a typo in a disabled section is still a typo.
-    assert one_problem('[printer]\nenabled = false\nknd = "file"\n').startswith("config.toml: printer.knd: unknown")
+    assert one_problem('[printer]\nenabled = false\nknd = "file"\n').startswith(
+        "config.toml: printer.knd: unknown"
+    )
 
 
 def test_gpio_pins_are_not_shared() -> None:
     assert one_problem("[button]\nenabled = true\npin = 17\n") == (
-        "config.toml: button.pin = 17: already used by led.pin")
+        "config.toml: button.pin = 17: already used by led.pin"
+    )
     parse_config(MINIMAL + "[button]\nenabled = false\npin = 17\n")
 
 
@@ -317,10 +375,20 @@ def test_gpio_pins_are_not_shared() -> None:
 
 
 def test_all_problems_at_once() -> None:
-    lines = problems("", '[box]\nid = "a b"\nx = 1\n[registrar]\n[offline]\nmax_session_hours = 48\n[nope]\n'
-                         '[printer]\nkind = "file"\n')
-    wheres = ["[nope]", "box.id", "box.x", "registrar.fiscal_number", "offline.max_session_hours",
-              "api.license_key", "printer.path"]
+    lines = problems(
+        "",
+        '[box]\nid = "a b"\nx = 1\n[registrar]\n[offline]\nmax_session_hours = 48\n[nope]\n'
+        '[printer]\nkind = "file"\n',
+    )
+    wheres = [
+        "[nope]",
+        "box.id",
+        "box.x",
+        "registrar.fiscal_number",
+        "offline.max_session_hours",
+        "api.license_key",
+        "printer.path",
+    ]
     assert [line.split(" ")[1].split("=")[0].rstrip(":") for line in lines] == wheres
 
 
@@ -338,11 +406,13 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_relative_paths_resolve_against_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "etc" / "config.toml"
     conf.parent.mkdir()
-    conf.write_text(MINIMAL.replace('"till-1"', '"till-1"\nstate_dir = "state"')
-                    + 'tls_cert_file = "tls/api.crt"\ntls_key_file = "/abs/api.key"\n'
-                    + '[printer]\nkind = "file"\npath = "out/receipts.bin"\n'
-                    + '[[cashiers]]\nname = "A"\nlogin = "a"\npin = "1234"\nkey_file = "keys/a.pfx"\n',
-                    encoding="utf-8")
+    conf.write_text(
+        MINIMAL.replace('"till-1"', '"till-1"\nstate_dir = "state"')
+        + 'tls_cert_file = "tls/api.crt"\ntls_key_file = "/abs/api.key"\n'
+        + '[printer]\nkind = "file"\npath = "out/receipts.bin"\n'
+        + '[[cashiers]]\nname = "A"\nlogin = "a"\npin = "1234"\nkey_file = "keys/a.pfx"\n',
+        encoding="utf-8",
+    )
     monkeypatch.chdir(tmp_path)
     s = load_config(Path("etc/config.toml"))
     assert s.box.state_dir == conf.parent / "state"

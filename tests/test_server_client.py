@@ -201,7 +201,9 @@ def test_package_replies(canned: tuple[Canned, str]) -> None:
     state.reply = respond(200, b"OK")
     reply = client(url).send_package([b"one", b"two-two"])
     assert reply.next_offline_session_id is None
-    state.reply = respond(200, b'{"OfflineSessionId": 5009, "OfflineSeed": 123456789012345}', "application/json")
+    state.reply = respond(
+        200, b'{"OfflineSessionId": 5009, "OfflineSeed": 123456789012345}', "application/json"
+    )
     reply = client(url).send_package([b"one"])
     assert (reply.next_offline_session_id, reply.next_offline_seed) == ("5009", "123456789012345")
 

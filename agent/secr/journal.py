@@ -6,6 +6,8 @@ document is durable before it is sent, and its fiscal number before a receipt is
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +154,25 @@ class Journal:
     def close(self) -> None:
         self._conn.close()
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """An advisory lock shared by every process on this journal; yields False when someone holds it.
+
+        Never blocks, so it cannot deadlock with the register's own lock."""
+        fd = os.open(self.path.with_name(f"{self.path.name}.{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     # --- transactions -------------------------------------------------------------------------
 
     @contextmanager
@@ -286,7 +307,9 @@ class Journal:
         if fiscal_num is None:
             self._exec("UPDATE documents SET state = ? WHERE id = ?", (state, doc_id))
         else:
-            self._exec("UPDATE documents SET state = ?, fiscal_num = ? WHERE id = ?", (state, fiscal_num, doc_id))
+            self._exec(
+                "UPDATE documents SET state = ?, fiscal_num = ? WHERE id = ?", (state, fiscal_num, doc_id)
+            )
 
     def replace_signed(self, doc_id: int, xml: bytes, signed: bytes) -> None:
         """Only for a 102 not yet delivered, amended with REVOKELASTONLINEDOC (its hash is in no chain)."""
@@ -307,7 +330,8 @@ class Journal:
 
     def mark_stornoed(self, fiscal_num: str) -> None:
         self._exec(
-            "UPDATE documents SET stornoed = 1 WHERE fiscal_num = ? AND state = ?", (fiscal_num, REGISTERED)
+            "UPDATE documents SET stornoed = 1 WHERE fiscal_num = ? AND state IN (?, ?)",
+            (fiscal_num, *FISCAL_STATES),
         )
 
     def document(self, doc_id: int) -> Entry | None:
@@ -343,7 +367,9 @@ class Journal:
         return [_entry(r) for r in self._exec(sql, (session, OFFLINE)).fetchall()]
 
     def offline_session_documents(self, session: str) -> list[Entry]:
-        rows = self._exec("SELECT * FROM documents WHERE offline_session = ? ORDER BY offline_n", (session,)).fetchall()
+        rows = self._exec(
+            "SELECT * FROM documents WHERE offline_session = ? ORDER BY offline_n", (session,)
+        ).fetchall()
         return [_entry(r) for r in rows]
 
     def in_state(self, state: str) -> list[Entry]:

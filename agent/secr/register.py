@@ -961,6 +961,14 @@ class CashRegister:
 
     def go_online(self) -> SyncReport:
         """Probe now; when the server answers, deliver every offline document and go online."""
+        with self.journal.exclusive("upload") as ours:
+            if not ours:
+                with self._lock:
+                    mode = self._mode()
+                return SyncReport(True, False, 0, 0, mode, error="another upload of this journal is running")
+            return self._go_online()
+
+    def _go_online(self) -> SyncReport:
         # No lock of its own: every package is cut, sent and marked under the register's lock, so two
         # runs (the agent's loop and a sale's probe) can interleave without sending anything twice.
         with self._lock:  # the journal's connection is shared: every touch of it holds the lock
