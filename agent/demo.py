@@ -1,8 +1,10 @@
 """`fiscal-box demo`: a scripted, self-contained story on loopback.
 
 Starts the fiscal server emulator and a cash register against it (dev signer, journal in a temp dir),
-then tells the online story: open a shift, sell, return, cash in and out, an X report, the Z report and
-the close. Offline, the printer and the LED join the story as those parts are built.
+then tells the story: open a shift, sell, return, cash in and out, storno; the server goes down in the
+middle of a sale and the box sells on offline; the server comes back and the batch is uploaded; an X
+report, the Z report (offline sales included) and the close. The printer and the LED join the story as
+those parts are built.
 """
 
 from __future__ import annotations
@@ -134,6 +136,34 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
             "sale", register.sell([bread], [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("57.00"))])
         )
         story.keep("storno", register.storno_last(cashier=cashier))
+
+        story.say("— the fiscal server goes down (emulator fault: connections dropped mid-request) —")
+        post_json(f"{emulator.url}/emulator/fault", {"mode": "down"})
+        story.keep("sale-outage", register.sell([milk], [card], cashier=cashier))
+        story.say(
+            "  the online attempt got no answer, so the box opened an offline session (102) with the range"
+            " it holds and made the sale again offline"
+        )
+        for _ in range(3):
+            story.keep("sale-offline", register.sell([bread, apples], [cash], cashier=cashier))
+        status = register.status()
+        story.say(
+            f"  status: {status.mode.value}, {status.pending_documents} documents waiting, offline"
+            f" {status.session_minutes} of {status.max_session_minutes} min this session"
+        )
+        story.say("— the fiscal server is back —")
+        post_json(f"{emulator.url}/emulator/fault", {"mode": "none"})
+        report = register.go_online()
+        story.say(
+            f"go online: {report.packages_sent} package(s), {report.documents_delivered} documents delivered"
+            f" (the 103 closed the session); mode now {report.mode.value}"
+        )
+        if report.revoked_online_fiscal_num:
+            story.say(
+                f"  the online copy of the sale lost at the outage (fiscal № {report.revoked_online_fiscal_num})"
+                " was revoked by the 102 (REVOKELASTONLINEDOC): the sale counts once"
+            )
+        story.keep("sale", register.sell([apples], [cash], cashier=cashier))
         x = register.x_report()
         realiz = x.report.realiz
         story.say(
@@ -146,7 +176,11 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
         registered = get_json(
             f"{emulator.url}/emulator/documents?registrar={DEMO_REGISTRAR['fiscal_number']}"
         )
-        story.say(f"the emulator holds {len(registered)} documents; the journal {journal.count()}")
+        revoked = sum(1 for d in registered if d.get("revoked"))
+        story.say(
+            f"the emulator holds {len(registered)} documents ({revoked} revoked), each local number once;"
+            f" the journal {journal.count()}"
+        )
         story.say(f"receipts (fiscal XML as registered) are in {receipts}")
         if serve:
             story.say(f"serving: emulator at {emulator.url} — press Ctrl+C to stop")

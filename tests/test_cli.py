@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import FISCAL_NUMBER, EmulatorHandle
+from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
 
 CLI = [sys.executable, "-m", "agent.cli"]
 
@@ -108,5 +108,31 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "close-shift: fiscal №" in result.stdout
-    assert "the emulator holds 10 documents; the journal 10" in result.stdout
-    assert len(list((tmp_path / "receipts").glob("*.xml"))) == 10
+    assert (
+        "the emulator holds 18 documents (1 revoked), each local number once; the journal 18" in result.stdout
+    )
+    assert "ОФЛАЙН" in result.stdout and "REVOKELASTONLINEDOC" in result.stdout
+    # 18 documents less the 102, the 103 and the revoked online copy of the sale lost at the outage
+    assert len(list((tmp_path / "receipts").glob("*.xml"))) == 15
+
+
+def test_go_online_delivers_what_the_agent_left(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    config = write_config(tmp_path / "config.toml", emulator.fs_url)
+    state = tmp_path / "state"
+    box = Box(state, emulator.fs_url)
+    box.register.start()
+    box.register.open_shift()
+    emulator.fault("down")
+    assert box.register.sell([item()], [cash("10.00")]).offline
+    box.close()
+    still_down = subprocess.run(
+        [*CLI, "go-online", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert still_down.returncode == 1 and "does not answer" in still_down.stderr
+    emulator.fault("none")
+    result = subprocess.run(
+        [*CLI, "go-online", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mode now online" in result.stdout and "revoked" in result.stdout
+    assert len(emulator.documents()) == 5  # open, the lost sale (revoked), 102, the sale, 103
