@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -207,6 +208,7 @@ def run(count: int, brief: bool) -> None:
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -366,15 +366,21 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return [_entry(r) for r in self._exec(sql, (session, OFFLINE)).fetchall()]
 
-    def offline_session_documents(self, session: str) -> list[Entry]:
-        rows = self._exec(
-            "SELECT * FROM documents WHERE offline_session = ? ORDER BY offline_n", (session,)
-        ).fetchall()
-        return [_entry(r) for r in rows]
+    def mark_session_uploaded(self, session: str, registered_at: datetime, *, below_n: int | None = None) -> int:
+        """What the server already has of a session, in one statement: nothing is loaded."""
+        sql = "UPDATE documents SET state = ?, registered_at = ? WHERE offline_session = ? AND state = ?"
+        params: tuple[Any, ...] = (REGISTERED, registered_at.isoformat(), session, OFFLINE)
+        if below_n is not None:
+            sql += " AND offline_n < ?"
+            params = (*params, below_n)
+        return self._exec(sql, params).rowcount
 
-    def in_state(self, state: str) -> list[Entry]:
-        rows = self._exec("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (state,)).fetchall()
-        return [_entry(r) for r in rows]
+    def undelivered(self) -> tuple[int, str | None]:
+        """How many documents the server does not have yet (pending or offline), and the oldest one's time."""
+        row = self._exec(
+            "SELECT count(*), min(created_at) FROM documents WHERE state IN (?, ?)", (PENDING, OFFLINE)
+        ).fetchone()
+        return int(row[0]), row[1]
 
     def last_live(self) -> Entry | None:
         """The newest document that counts or may still count (the server's 'last document')."""

@@ -890,9 +890,32 @@ class CashRegister:
                 shift_id=shift_id,
                 ref_fiscal_num=ref_fiscal_num,
             )
+        self._announce_warnings()
         done = self.journal.document(entry.id)
         assert done is not None
         return self._result(done)
+
+    def _announce_warnings(self) -> None:
+        """A limit or the reserve past warn_at_percent: said once per session, not on every receipt."""
+        verdict = rules.judge(
+            self._ledger(),
+            self.clock.now(),
+            self.limits,
+            reserve=self._meta_int("offline_reserve"),
+            next_number=self._meta_int("session.next_n") or 1,
+        )
+        announced = set((self.journal.get("session.warned") or "").split(",")) - {""}
+        for warning in verdict.warnings:
+            if warning not in announced:
+                announced.add(warning)
+                self._event(
+                    "limit_warning",
+                    warning=warning,
+                    session_minutes=int(verdict.session_used.total_seconds() // 60),
+                    month_minutes=int(verdict.month_used.total_seconds() // 60),
+                    numbers_left=verdict.numbers_left,
+                )
+        self.journal.set("session.warned", ",".join(sorted(announced)) or None)
 
     # --- probing ------------------------------------------------------------------------------
 
@@ -1089,7 +1112,6 @@ class CashRegister:
         """Resume: what the server already has of this session is delivered. True when all of it is."""
         if session_id is None:
             return True
-        unsent = self.journal.offline_unsent(session_id)
         server_session = state.get("OfflineSessionId")
         if server_session is not None and str(server_session) != session_id:
             # The server has closed our session: its 103 arrived and the reply was lost.
@@ -1099,13 +1121,14 @@ class CashRegister:
                     f" {state.get('NextLocalNum')}, the journal's next is {self.journal.next_local_num()}",
                     what_to_do="call support; every document is kept in the journal",
                 )
-            self._package_delivered(unsent, str(server_session), state.get("OfflineSeed"))
+            with self.journal.transaction():
+                self.journal.mark_session_uploaded(session_id, self.clock.now())
+                self._package_delivered([], str(server_session), state.get("OfflineSeed"))
             return True
         server_next_n = _int_or_none(state.get("OfflineNextLocalNum")) or 1
-        already = [e for e in unsent if e.offline_n is not None and e.offline_n < server_next_n]
+        already = self.journal.mark_session_uploaded(session_id, self.clock.now(), below_n=server_next_n)
         if already:
-            log.info("the server already has %s documents of session %s (resuming)", len(already), session_id)
-            self.journal.mark_uploaded([e.id for e in already], self.clock.now())
+            log.info("the server already has %s documents of session %s (resuming)", already, session_id)
         return False
 
     def _next_package(self) -> list[Entry]:
@@ -1141,6 +1164,7 @@ class CashRegister:
                 "session.next_n",
                 "session.chain_hash",
                 "session.begin_doc",
+                "session.warned",
             ):
                 self.journal.set(key, None)
             self.journal.set("mode", Mode.ONLINE)
@@ -1473,8 +1497,7 @@ class CashRegister:
             now = self.clock.now()
             mode = self._mode()
             shift = self._open_shift()
-            pending = self.journal.pending() + self.journal.in_state(OFFLINE)
-            pending.sort(key=lambda e: e.created_at)
+            undelivered, oldest = self.journal.undelivered()
             ledger = self._ledger()
             next_number = (self._meta_int("session.next_n") or 1) if mode == Mode.OFFLINE else 1
             verdict = rules.judge(
@@ -1493,11 +1516,11 @@ class CashRegister:
             upload_error = self.journal.get("upload_error")
             if upload_error:
                 errors.append(upload_error)
-            if pending and self._reachable_since is not None:
+            if undelivered and self._reachable_since is not None:
                 reachable_for = self.clock.monotonic() - self._reachable_since
                 if reachable_for > self.check_interval_s:
                     errors.append(
-                        f"{len(pending)} documents are still not delivered although the fiscal server has"
+                        f"{undelivered} documents are still not delivered although the fiscal server has"
                         f" answered for {int(reachable_for)} s"
                     )
             last_sync = self.journal.get("last_sync_at")
@@ -1508,8 +1531,8 @@ class CashRegister:
                 shift_id=shift.id if shift else None,
                 z_done=bool(shift and shift.z_doc),
                 next_local_num=self.journal.next_local_num(),
-                pending_documents=len(pending),
-                oldest_pending_at=datetime.fromisoformat(pending[0].created_at) if pending else None,
+                pending_documents=undelivered,
+                oldest_pending_at=datetime.fromisoformat(oldest) if oldest else None,
                 offline_session_id=self.journal.get("session.id") or self.journal.get("offline_session_id"),
                 has_offline_seed=self.journal.get("offline_seed") is not None,
                 offline_allowed=None
