@@ -21,40 +21,15 @@ usage: python bench/sync.py [--documents N] [--sweep]
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
-from decimal import Decimal
 from pathlib import Path
 
-import httpx
+from common import box_against_emulator, cash, items, peak_rss_mb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agent.clock import SystemClock
-from agent.secr import documents as docs
-from agent.secr.journal import Journal
-from agent.secr.offline import Limits
-from agent.secr.register import CashRegister, Registrar
-from agent.secr.server import FiscalServerClient
-from agent.secr.signing import DevSigner
-
-REGISTRAR = {"fiscal_number": "4000000001", "local_number": 1, "tin": "34554362", "offline_allowed": True}
-TAXES = {1: docs.Tax(1, "А", Decimal("20.00"), "ПДВ"), 2: docs.Tax(2, "Б", Decimal("7.00"), "ПДВ")}
 SWEEP = (1000, 5000, 10000)
-
-
-def post_json(url: str, payload: dict[str, object]) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 def vm_rss_mb() -> float:
@@ -106,77 +81,34 @@ def sweep() -> None:
 
 
 def run(count: int, brief: bool) -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent.emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--state",
-            str(work / "emulator"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator.stdout is not None
-        url = emulator.stdout.readline().strip().rsplit(" ", 1)[-1]
-        post_json(f"{url}/emulator/registrars", REGISTRAR)
-        signer = DevSigner.generate()
-        client = FiscalServerClient(f"{url}/fs", signer, timeout_s=30)
-        server_ms: list[float] = []
-
-        def on_response(response: httpx.Response) -> None:
-            server_ms.append(float(response.headers.get("X-Emulator-Time-Ms", "0")))
-
-        client.on_response = on_response
-        register = CashRegister(
-            journal=Journal(work / "box" / "journal.sqlite"),
-            server=client,
-            signer=signer,
-            registrar=Registrar(fiscal_number="4000000001"),
-            taxes=TAXES,
-            clock=SystemClock(),
-            limits=Limits(),
-            auto_sync=False,
-            probe_budget_s=0.3,
-            probe_freshness_s=3600,
-        )
-        register.start()
+    with box_against_emulator("sync", timeout_s=30, auto_sync=False, probe_freshness_s=3600) as bench:
+        register = bench.register
         register.open_shift(cashier="Бенчмарк")
-        items = [
-            docs.Item(
-                f"Товар {i}", Decimal("1.5") if i % 2 else Decimal("2"), Decimal("19.99") + i, (i % 2 + 1,)
-            )
-            for i in range(2)
-        ]
-        payments = [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("100.00"))]
-        post_json(f"{url}/emulator/fault", {"mode": "down"})
+        lines, payments = items(2), cash("100.00")
+        bench.fault("down")
         start = time.perf_counter()
         for i in range(count):
-            result = register.sell(items, payments)
+            result = register.sell(lines, payments)
             assert result.offline, f"sale {i + 1} was not made offline"
         build_s = time.perf_counter() - start
-        post_json(f"{url}/emulator/fault", {"mode": "none"})
+        bench.fault("none")
 
-        server_ms.clear()
+        bench.server_ms.clear()
         rss_before = vm_rss_mb()
         with RssSampler(0.05) as sampler:
             start = time.perf_counter()
             report = register.go_online()
             sync_s = time.perf_counter() - start
         rss_after = vm_rss_mb()
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        whole_peak = peak_rss_mb()
         assert report.went_online, f"go_online did not go online: {report}"
         expected = count + 2
-        server_s = sum(server_ms) / 1000
+        server_s = sum(bench.server_ms) / 1000
         if brief:
             print(
                 f"documents {count}: sync {sync_s:.2f} s, VmRSS before {rss_before:.1f} MB, peak during sync"
                 f" {sampler.peak_mb:.1f} MB (+{sampler.peak_mb - rss_before:.1f}), emulator's own time {server_s:.2f} s, packages {report.packages_sent},"
-                f" delivered {report.documents_delivered}, whole-process peak (ru_maxrss) {peak_rss_mb:.1f} MB"
+                f" delivered {report.documents_delivered}, whole-process peak (ru_maxrss) {whole_peak:.1f} MB"
             )
         else:
             print(f"offline sales: {count} (2 lines each, cash), made while the emulator was down")
@@ -191,7 +123,7 @@ def run(count: int, brief: bool) -> None:
             )
             print(
                 f"sync time: {sync_s:.2f} s (target: under 60 s for 10,000), of which the emulator's own time"
-                f" answering {server_s:.2f} s ({len(server_ms)} requests; its X-Emulator-Time-Ms header)"
+                f" answering {server_s:.2f} s ({len(bench.server_ms)} requests; its X-Emulator-Time-Ms header)"
             )
             print(
                 f"VmRSS of the box process: before sync {rss_before:.1f} MB, after {rss_after:.1f} MB,"
@@ -199,16 +131,11 @@ def run(count: int, brief: bool) -> None:
                 f" {sampler.samples} samples every 50 ms)"
             )
             print(
-                f"peak RSS of the box process (ru_maxrss, backlog building included): {peak_rss_mb:.1f} MB"
+                f"peak RSS of the box process (ru_maxrss, backlog building included): {whole_peak:.1f} MB"
                 " (target: under 100 MB for 10,000)"
             )
         if report.documents_delivered != expected:
             print(f"note: {report.documents_delivered} documents delivered, expected {expected}")
-        register.close()
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

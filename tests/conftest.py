@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import base64
-import json
-import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.clock import Clock, SystemClock
+from agent.demo import get_json, post_json
 from agent.emulator import Emulator
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
@@ -35,20 +34,6 @@ TAXES = {
     1: docs.Tax(code=1, letter="А", rate=Decimal("20.00"), name="ПДВ"),
     2: docs.Tax(code=2, letter="Б", rate=Decimal("7.00"), name="ПДВ"),
 }
-
-
-def post_json(url: str, payload: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
 
 
 class EmulatorHandle:
