@@ -1,7 +1,8 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := mosquitto socat iproute2 libusb-1.0-0
+# fonts-dejavu-core: the Cyrillic font receipt images are drawn with.
+DEBIAN_PACKAGES := mosquitto socat iproute2 libusb-1.0-0 fonts-dejavu-core
 
 .PHONY: venv demo test lint typecheck unit debian-packages bench clean
 
