@@ -20,11 +20,14 @@ from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
 from agent.status import build_status, read_status, write_status
+from agent.till_api.app import ApiContext, create_app
+from agent.till_api.auth import Sessions
+from agent.till_api.server import ApiServer
 
 log = logging.getLogger("fiscal-box")
 
 JOURNAL_FILE = "journal.sqlite"
-NOT_BUILT_YET = ("api", "printer", "drawer", "led", "button", "mqtt", "uplinks", "modem")
+NOT_BUILT_YET = ("printer", "drawer", "led", "button", "mqtt", "uplinks", "modem")
 
 
 def build_signer(settings: Settings) -> Signer:
@@ -84,6 +87,7 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
         register.start()
     except NeedsPerson as exc:
         log.error("%s", exc)
+    api = start_till_api(settings, register, clock) if settings.api.enabled else None
     log.info("fiscal-box running for register %s", settings.registrar.fiscal_number)
     tick = min(5.0, settings.offline.check_interval_s)
     while True:
@@ -98,8 +102,32 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
         write_status(settings.box.state_dir, build_status(register.status(), now=clock.now(), errors=errors))
         if stop.wait(tick):
             break
+    if api is not None:
+        api.stop()
     register.close()
     return 0
+
+
+def start_till_api(settings: Settings, register: CashRegister, clock: Clock) -> ApiServer:
+    assert settings.api.license_key is not None  # required by the config while the API is enabled
+    context = ApiContext(
+        register=register,
+        sessions=Sessions(settings.cashiers, clock, ttl_s=settings.api.token_ttl_s),
+        license_key=settings.api.license_key,
+        taxes={tax.code: tax for tax in settings.taxes},
+        fiscal_number=settings.registrar.fiscal_number,
+        clock=clock,
+        box_status=lambda: build_status(register.status(), now=clock.now()),
+    )
+    server = ApiServer(
+        create_app(context),
+        settings.api.host,
+        settings.api.port,
+        tls_cert_file=settings.api.tls_cert_file,
+        tls_key_file=settings.api.tls_key_file,
+    ).start()
+    log.info("till API listening on %s", server.url)
+    return server
 
 
 def print_status(config_path: str | Path, *, as_json: bool) -> int:

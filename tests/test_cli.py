@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
 
 CLI = [sys.executable, "-m", "agent.cli"]
 
 
-def write_config(path: Path, fs_url: str, **overrides: str) -> Path:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, fs_url: str, *, api_port: int | None = None, **overrides: str) -> Path:
+    api_port = api_port or free_port()
     text = f"""
 [box]
 id = "test-box"
@@ -28,7 +38,12 @@ timeout_s = 2
 [offline]
 check_interval_s = 10
 [api]
+listen = "127.0.0.1:{api_port}"
 license_key = "test-key"
+[[cashiers]]
+name = "Тест Касир"
+login = "test"
+pin = "1234"
 [[taxes]]
 code = 1
 letter = "А"
@@ -80,7 +95,8 @@ def test_unbuilt_commands_say_so() -> None:
 
 
 def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: EmulatorHandle) -> None:
-    config = write_config(tmp_path / "config.toml", emulator.fs_url)
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", emulator.fs_url, api_port=port)
     agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
         status_file = tmp_path / "state" / "status.json"
@@ -95,6 +111,16 @@ def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: Emulat
         data = json.loads(status.stdout)
         assert data["mode"] == "online" and data["shift"] == "closed" and data["pending_documents"] == 0
         assert (tmp_path / "state" / "dev-key.pem").stat().st_mode & 0o777 == 0o600
+        # the till API answers on the configured address
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as api:
+            token = api.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+                "access_token"
+            ]
+            me = api.get(
+                "/api/v1/box/status",
+                headers={"Authorization": f"Bearer {token}", "X-License-Key": "test-key"},
+            )
+            assert me.status_code == 200 and me.json()["mode"] == "online"
     finally:
         os.kill(agent.pid, signal.SIGTERM)
         _, stderr = agent.communicate(timeout=30)

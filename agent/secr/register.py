@@ -151,6 +151,19 @@ class ShiftReport:
 
 
 @dataclass(frozen=True)
+class ShiftView:
+    """A shift as the till API shows it."""
+
+    id: int
+    opened_at: datetime
+    closed_at: datetime | None
+    cashier: str | None
+    open_fiscal_num: str | None
+    z: Fiscalized | None
+    figures: docs.ZReport | None  # the totals so far (the Z's own when closed); None unless asked for
+
+
+@dataclass(frozen=True)
 class SyncReport:
     """What a `go_online` did."""
 
@@ -1471,6 +1484,35 @@ class CashRegister:
             )
 
     # --- reading -----------------------------------------------------------------------------
+
+    def shift_view(self, shift_id: int | None = None, *, with_figures: bool = False) -> ShiftView | None:
+        """A shift (the last one when no id is given); its totals only when asked: they cost a parse of
+        every document of the shift."""
+        with self._lock:
+            shift = self.journal.shift(shift_id) if shift_id is not None else self.journal.last_shift()
+            if shift is None:
+                return None
+            opened = self.journal.document(shift.open_doc) if shift.open_doc else None
+            z_entry = self.journal.document(shift.z_doc) if shift.z_doc else None
+            z = self._result(z_entry) if z_entry is not None and z_entry.fiscal_num else None
+            figures: docs.ZReport | None = None
+            if with_figures:
+                if z is not None and isinstance(z.document, docs.ZReport):
+                    figures = z.document
+                else:
+                    head = docs.DocHead(
+                        uid="figures", seller=self._seller(), when=self.clock.now(), order_num=1
+                    )
+                    figures = docs.z_report(head, self._shift_checks(shift.id))
+            return ShiftView(
+                id=shift.id,
+                opened_at=datetime.fromisoformat(shift.opened_at),
+                closed_at=datetime.fromisoformat(shift.closed_at) if shift.closed_at else None,
+                cashier=shift.cashier,
+                open_fiscal_num=opened.fiscal_num if opened else None,
+                z=z,
+                figures=figures,
+            )
 
     def resolve_pending(self) -> None:
         """Finish what a lost reply or a crash left pending (the agent's loop calls this)."""

@@ -1,0 +1,100 @@
+"""Request bodies of the till API, as Checkbox's API v1 takes them (docs/checkbox-compat.md).
+
+Money is whole kopecks and quantities whole thousandths: strict integers, so a float is a 422 naming
+the field instead of a rounding the till did not ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+Kopecks = Annotated[StrictInt, Field(ge=0, le=100_000_000_00)]
+Thousandths = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
+Text128 = Annotated[str, Field(max_length=128)]
+
+
+class _Body(BaseModel):
+    # Tills send fields the box does not use (delivery, context, …): accept and ignore them.
+    model_config = ConfigDict(extra="ignore")
+
+
+class SignIn(_Body):
+    login: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class SignInPin(_Body):
+    pin_code: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Good(_Body):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=1024)]
+    price: Kopecks
+    barcode: Annotated[str, Field(max_length=64)] | None = None
+    uktzed: Annotated[str, Field(max_length=16)] | None = None
+    tax: list[StrictInt | Annotated[str, Field(min_length=1, max_length=1)]] = Field(
+        default_factory=list, max_length=8
+    )
+
+
+class Discount(_Body):
+    type: Literal["DISCOUNT", "EXTRA_CHARGE"] = "DISCOUNT"
+    mode: Literal["PERCENT", "VALUE"] = "VALUE"
+    value: Annotated[StrictInt | float, Field(ge=0)]
+    name: Text128 | None = None
+
+
+class GoodItem(_Body):
+    good: Good
+    quantity: Thousandths
+    is_return: bool = False
+    discounts: list[Discount] = Field(default_factory=list, max_length=4)
+
+
+class Payment(_Body):
+    type: Literal["CASH", "CASHLESS", "CARD"] = "CASH"
+    value: Kopecks
+    label: Text128 | None = None
+    card_mask: Annotated[str, Field(max_length=64)] | None = None
+    bank_name: Text128 | None = None
+    auth_code: Annotated[str, Field(max_length=64)] | None = None
+    rrn: Annotated[str, Field(max_length=64)] | None = None
+    payment_system: Text128 | None = None
+    terminal: Annotated[str, Field(max_length=64)] | None = None
+    acquirer_and_seller: Text128 | None = None
+
+
+class ReceiptSell(_Body):
+    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    cashier_name: Text128 | None = None
+    goods: Annotated[list[GoodItem], Field(min_length=1, max_length=500)]
+    payments: Annotated[list[Payment], Field(min_length=1, max_length=10)]
+    discounts: list[Discount] = Field(default_factory=list, max_length=4)
+    related_receipt_id: Annotated[str, Field(max_length=64)] | None = None
+    rounding: bool = False
+
+
+class ServicePayment(_Body):
+    type: Literal["CASH", "CASHLESS", "CARD"] = "CASH"
+    # Positive: service deposit (SERVICE_IN); negative: service issue (SERVICE_OUT).
+    value: Annotated[StrictInt, Field(ge=-100_000_000_00, le=100_000_000_00)]
+    label: Text128 | None = None
+
+
+class ReceiptService(_Body):
+    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    payment: ServicePayment
+
+
+class ShiftOpen(_Body):
+    id: Annotated[str, Field(max_length=64)] | None = None
+
+
+class Empty(_Body):
+    pass
+
+
+JsonObject = dict[str, Any]

@@ -1,0 +1,247 @@
+"""The till API driven by checkbox-sdk 1.6's synchronous client, unchanged, over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from checkbox_sdk.client.synchronous import CheckBoxClient
+from checkbox_sdk.exceptions import CheckBoxAPIError, CheckBoxAPIValidationError
+from checkbox_sdk.methods import cash_register
+from lxml import etree
+from PIL import Image
+
+from agent.clock import SystemClock
+from agent.config import Cashier
+from agent.till_api.app import ApiContext, create_app
+from agent.till_api.auth import Sessions
+from agent.till_api.server import ApiServer
+from tests.conftest import FISCAL_NUMBER, REGISTRAR, TAXES, Box, EmulatorHandle, post_json
+from tests.test_register import assert_emulator_numbering
+
+LICENSE = "test-licence-key"
+CASHIERS = (
+    Cashier(name="Іваненко І. І.", login="ivanenko", pin="1234", password="secret-1"),
+    Cashier(name="Петренко П. П.", login="petrenko", pin="5678", password="secret-2"),
+)
+
+
+class TillApi:
+    def __init__(self, box: Box) -> None:
+        self.box = box
+        ctx = ApiContext(
+            register=box.register,
+            sessions=Sessions(CASHIERS, SystemClock(), ttl_s=3600),
+            license_key=LICENSE,
+            taxes=TAXES,
+            fiscal_number=FISCAL_NUMBER,
+            clock=SystemClock(),
+            box_status=lambda: {"mode": box.register.status().mode.value},
+        )
+        self.server = ApiServer(create_app(ctx)).start()
+        self.url = self.server.url
+
+    def client(self) -> CheckBoxClient:
+        return CheckBoxClient(base_url=self.url, requests_per_10s=10_000)
+
+
+@pytest.fixture()
+def api(box: Box) -> Iterator[TillApi]:
+    till = TillApi(box)
+    yield till
+    till.server.stop()
+
+
+def good(name: str, price: int, quantity: int = 1000, tax: list[Any] | None = None) -> dict[str, Any]:
+    return {"good": {"code": name[:8], "name": name, "price": price, "tax": tax or [1]}, "quantity": quantity}
+
+
+def sale_body(i: int, *, card: bool = False) -> dict[str, Any]:
+    goods = [good(f"Товар {i}", 1250 + i, 2000), good("Вода", 1599, 1000, ["Б"])]
+    total = (1250 + i) * 2 + 1599
+    payment: dict[str, Any] = (
+        {
+            "type": "CASHLESS",
+            "value": total,
+            "label": "Картка",
+            "card_mask": "4111****1111",
+            "payment_system": "VISA",
+            "auth_code": "A1B2C3",
+            "rrn": "123456789012",
+        }
+        if card
+        else {"type": "CASH", "value": total + (500 if i % 2 else 0)}
+    )
+    return {"id": str(uuid.uuid4()), "goods": goods, "payments": [payment]}
+
+
+def test_a_whole_day_with_the_sdk(api: TillApi, emulator: EmulatorHandle) -> None:
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    shift = client.shifts.create_shift(timeout=10)
+    assert shift["status"] == "OPENED"
+    receipts = []
+    for i in range(20):
+        receipt = client.receipts.create_receipt(receipt=sale_body(i, card=i % 3 == 0), timeout=10)
+        assert receipt["status"] == "DONE" and receipt["fiscal_code"] and not receipt["is_created_offline"]
+        receipts.append(receipt)
+    assert receipts[1]["total_rest"] == 500  # change for cash
+    sold = receipts[0]
+    ret = client.receipts.create_receipt(
+        receipt={
+            "id": str(uuid.uuid4()),
+            "goods": [
+                {
+                    **good(sold["goods"][0]["good"]["name"], sold["goods"][0]["good"]["price"], 1000),
+                    "is_return": True,
+                }
+            ],
+            "payments": [{"type": "CASHLESS", "value": sold["goods"][0]["good"]["price"]}],
+            "related_receipt_id": sold["id"],
+        },
+        timeout=10,
+    )
+    assert ret["type"] == "RETURN" and ret["status"] == "DONE"
+    service_in = client.receipts.create_service_receipt(payment={"type": "CASH", "value": 50000}, timeout=10)
+    service_out = client.receipts.create_service_receipt(
+        payment={"type": "CASH", "value": -12000}, timeout=10
+    )
+    assert service_in["type"] == "SERVICE_IN" and service_out["type"] == "SERVICE_OUT"
+    assert service_out["payments"][0]["value"] == 12000
+    x = client.reports.create_x_report()
+    assert x["sell_receipts_count"] == 20 and x["return_receipts_count"] == 1
+
+    # the outage: the same calls keep succeeding, offline
+    emulator.fault("down")
+    offline = [client.receipts.create_receipt(receipt=sale_body(100 + i), timeout=10) for i in range(3)]
+    assert all(r["status"] == "DONE" and r["is_created_offline"] and r["control_number"] for r in offline)
+    assert client.cash_registers.get_cash_register()["offline_mode"] is True
+    text = client.receipts.get_receipt_visualization_text(offline[0]["id"])
+    assert "ОФЛАЙН" in text and "Контрольне число" in text
+    emulator.fault("none")
+    assert client.cash_registers.go_online()["status"] == "ok"
+    assert client.cash_registers.get_cash_register()["offline_mode"] is False
+    again = client.receipts.get_receipt(offline[0]["id"])
+    assert again["is_sent_dps"] is True
+
+    z = client.shifts.close_shift(timeout=10)
+    assert z is not None and z["is_z_report"] and z["sell_receipts_count"] == 23
+    client.cashier.sign_out()
+
+    registered = assert_emulator_numbering(emulator)
+    # open, 20 sales, return, in, out, the sale lost at the outage (revoked), 102, 3 offline sales, 103, Z, close
+    assert len(registered) == 32 and sum(1 for d in registered if d["revoked"]) == 1
+
+
+def test_same_receipt_id_is_fiscalized_once(api: TillApi, emulator: EmulatorHandle) -> None:
+    client = api.client()
+    client.cashier.authenticate(login="ivanenko", password="secret-1", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    body = sale_body(1)
+    first = client.receipts.create_receipt(receipt=body, timeout=10)
+    with pytest.raises(CheckBoxAPIError) as info:
+        client.receipts.create_receipt(receipt=body, timeout=10)
+    assert info.value.status == 400 and info.value.content["code"] == "receipt.already_exists"
+    assert client.receipts.get_receipt(body["id"])["fiscal_code"] == first["fiscal_code"]
+
+    # the same id at the same moment from two tills
+    twin = sale_body(2)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(4)
+
+    def post() -> None:
+        own = api.client()
+        own.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+        barrier.wait()
+        try:
+            outcomes.append(own.receipts.create_receipt(receipt=twin, timeout=10)["fiscal_code"])
+        except CheckBoxAPIError as exc:
+            outcomes.append(exc.content["code"])
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes, key=str).count("receipt.already_exists") == 3
+    sales = [d for d in emulator.documents() if d["doc_type"] == 0]
+    assert len(sales) == 2  # one per id
+
+
+def test_visualizations(api: TillApi) -> None:
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    receipt = client.receipts.create_receipt(receipt=sale_body(3, card=True), timeout=10)
+    rid = receipt["id"]
+    text = client.receipts.get_receipt_visualization_text(rid, width=32)
+    assert all(len(line) <= 32 for line in text.splitlines())
+    assert "ФІСКАЛЬНИЙ ЧЕК" in text and receipt["fiscal_code"] in text and "ОНЛАЙН" in text
+    xml = client.receipts.get_receipt_visualization_xml(rid)
+    root = etree.fromstring(xml.encode("utf-8"))
+    assert root.tag == "CHECK" and root.findtext("CHECKHEAD/CASHREGISTERNUM") == FISCAL_NUMBER
+    png = client.receipts.get_receipt_visualization_png(rid)
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    qr = client.receipts.get_receipt_visualization_qrcode(rid)
+    assert Image.open(io.BytesIO(qr)).format == "PNG"
+    assert receipt["tax_url"].startswith("https://cabinet.tax.gov.ua/cashregs/check?")
+    assert "<html" in client.receipts.get_receipt_visualization_html(rid).lower()
+
+
+def test_offline_calls_and_register_info(api: TillApi) -> None:
+    client = api.client()
+    client.cashier.authenticate_pin_code("5678", license_key=LICENSE)
+    info = client.cash_registers.get_cash_register()
+    assert info["fiscal_number"] == FISCAL_NUMBER and info["offline_mode"] is False
+    assert client.cash_registers.ping_tax_service()["status"] == "DONE"
+    assert client.cash_registers.go_offline()["status"] == "ok"
+    count = client(cash_register.GetOfflineCodesCount())
+    assert count["enough_offline_codes"] is True
+    time_info = client.cash_registers.get_offline_time()
+    assert time_info["status"]["current"] == 0
+
+
+def test_refusals_are_4xx_with_reasons(api: TillApi, emulator: EmulatorHandle) -> None:
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    with pytest.raises(CheckBoxAPIError) as info:  # no open shift
+        client.receipts.create_receipt(receipt=sale_body(1), timeout=10)
+    assert info.value.status == 400 and info.value.content["code"] == "shift.not_opened"
+    client.shifts.create_shift(timeout=10)
+    bad = sale_body(2)
+    bad["goods"][0]["good"]["price"] = 12.5
+    with pytest.raises(CheckBoxAPIValidationError) as invalid:
+        client.receipts.create_receipt(receipt=bad, timeout=10)
+    assert invalid.value.status == 422 and "price" in str(invalid.value)
+    unknown_tax = sale_body(3)
+    unknown_tax["goods"][0]["good"]["tax"] = [9]
+    with pytest.raises(CheckBoxAPIError) as tax:
+        client.receipts.create_receipt(receipt=unknown_tax, timeout=10)
+    assert tax.value.status == 400 and "tax" in tax.value.content["message"]
+    short = sale_body(4)
+    short["payments"][0]["value"] = 1
+    with pytest.raises(CheckBoxAPIError):
+        client.receipts.create_receipt(receipt=short, timeout=10)
+    # offline prohibited and the server gone: sales blocked, said so
+    post_json(f"{emulator.url}/emulator/registrars", {**REGISTRAR, "offline_allowed": False})
+    api.box.register.go_online()
+    emulator.fault("down")
+    with pytest.raises(CheckBoxAPIError) as blocked:
+        client.receipts.create_receipt(receipt=sale_body(5), timeout=10)
+    assert blocked.value.status == 409 and "offline_prohibited" in blocked.value.content["code"]
+    assert api.box.journal.count(state="rejected") == 0
+    emulator.fault("none")
+
+
+def test_access_needs_token_and_licence(api: TillApi) -> None:
+    with httpx.Client(base_url=api.url) as raw:
+        assert raw.get("/api/v1/cashier/me").status_code == 403
+        assert raw.get("/api/v1/cashier/me", headers={"X-License-Key": LICENSE}).status_code == 401
+        wrong = raw.post("/api/v1/cashier/signinPinCode", json={"pin_code": "0000"})
+        assert wrong.status_code == 401 and wrong.json()["code"] == "base.credentials"
+        assert raw.get("/api/v1/openapi.json").status_code == 200
