@@ -1,0 +1,68 @@
+"""schemathesis against /api/v1/openapi.json: no 5xx, and no response that breaks its own schema.
+
+One box for the whole module (the fuzzer changes its state freely: shifts opened and closed, receipts
+made): whatever it sends, the answer is never a server error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from agent.emulator import Emulator
+from tests.conftest import REGISTRAR, Box, post_json
+from tests.test_till_api import LICENSE, TillApi
+
+EXAMPLES = int(os.environ.get("FISCAL_BOX_FUZZ_EXAMPLES", "200"))
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("fuzz")
+    with Emulator(base / "emulator") as emulator:
+        post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)
+        box = Box(base / "box", emulator.fs_url)
+        box.register.start()
+        api = TillApi(box)
+        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "X-License-Key": LICENSE}
+        httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers)
+        yield {"url": api.url, "headers": headers}
+        api.server.stop()
+        box.close()
+
+
+def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -> None:
+    # schemathesis's pytest plugin does not run under pytest 9, so each operation gets its own
+    # hypothesis run here; failures are collected and reported together.
+    schema = schemathesis.openapi.from_url(f"{live['url']}/api/v1/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path.endswith("/cashier/signout"):
+            continue  # would sign the fuzzer itself out
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        def run(case: Any) -> None:
+            case.call_and_validate(
+                base_url=live["url"],
+                headers=live["headers"],
+                checks=[not_a_server_error, response_schema_conformance],
+            )
+
+        try:
+            run()
+        except Exception as exc:  # every failing operation is reported, not only the first
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert operations >= 25
+    assert not failures, "\n\n".join(failures)
