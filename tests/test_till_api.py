@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import ipaddress
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,10 +17,14 @@ import pytest
 from checkbox_sdk.client.synchronous import CheckBoxClient
 from checkbox_sdk.exceptions import CheckBoxAPIError, CheckBoxAPIValidationError
 from checkbox_sdk.methods import cash_register
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from lxml import etree
 from PIL import Image
 
-from agent.clock import SystemClock
+from agent.clock import FakeClock, SystemClock
 from agent.config import Cashier
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
@@ -245,3 +253,104 @@ def test_access_needs_token_and_licence(api: TillApi) -> None:
         wrong = raw.post("/api/v1/cashier/signinPinCode", json={"pin_code": "0000"})
         assert wrong.status_code == 401 and wrong.json()["code"] == "base.credentials"
         assert raw.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_z_report_by_id_and_taxes(api: TillApi) -> None:
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    client.receipts.create_receipt(receipt=sale_body(1), timeout=10)
+    z = client.shifts.close_shift(timeout=10)
+    assert z is not None
+    again = client.reports.get_report(z["id"])
+    assert again["fiscal_code"] == z["fiscal_code"] and again["sell_receipts_count"] == 1
+    text = client.reports.get_report_text(z["id"])
+    assert "Z-ЗВІТ" in text and z["fiscal_code"] in text
+    taxes = client.tax.get_all_taxes()
+    assert [(t["code"], t["symbol"]) for t in taxes] == [(1, "А"), (2, "Б")]
+
+
+def test_receipt_ids_survive_a_restart_of_the_box(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    box = Box(tmp_path / "box", emulator.fs_url)
+    box.register.start()
+    api = TillApi(box)
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    body = sale_body(7)
+    first = client.receipts.create_receipt(receipt=body, timeout=10)
+    api.server.stop()
+    box.close()
+    box = Box(tmp_path / "box", emulator.fs_url)  # the same journal, a new process's worth of state
+    box.register.start()
+    api = TillApi(box)
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    with pytest.raises(CheckBoxAPIError) as info:
+        client.receipts.create_receipt(receipt=body, timeout=10)
+    assert info.value.content["code"] == "receipt.already_exists"
+    assert client.receipts.get_receipt(body["id"])["fiscal_code"] == first["fiscal_code"]
+    api.server.stop()
+    box.close()
+
+
+def test_tokens_expire(box: Box) -> None:
+    clock = FakeClock()
+    ctx = ApiContext(
+        register=box.register,
+        sessions=Sessions(CASHIERS, clock, ttl_s=60),
+        license_key=LICENSE,
+        taxes=TAXES,
+        fiscal_number=FISCAL_NUMBER,
+        clock=clock,
+        box_status=dict,
+    )
+    with ApiServer(create_app(ctx)) as server, httpx.Client(base_url=server.url) as raw:
+        token = raw.post("/api/v1/cashier/signin", json={"login": "petrenko", "password": "secret-2"}).json()[
+            "access_token"
+        ]
+        headers = {"Authorization": f"Bearer {token}", "X-License-Key": LICENSE}
+        assert raw.get("/api/v1/cashier/me", headers=headers).json()["full_name"] == "Петренко П. П."
+        clock.advance(61)
+        expired = raw.get("/api/v1/cashier/me", headers=headers)
+        assert expired.status_code == 401 and "expired" in expired.json()["message"]
+
+
+def test_tls_from_config(box: Box, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "api.crt", tmp_path / "api.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ApiContext(
+        register=box.register,
+        sessions=Sessions(CASHIERS, SystemClock(), ttl_s=60),
+        license_key=LICENSE,
+        taxes=TAXES,
+        fiscal_number=FISCAL_NUMBER,
+        clock=SystemClock(),
+        box_status=dict,
+    )
+    with ApiServer(create_app(ctx), tls_cert_file=cert_file, tls_key_file=key_file) as server:
+        assert server.url.startswith("https://")
+        ssl_context = ssl.create_default_context(cafile=str(cert_file))
+        with httpx.Client(base_url=server.url, verify=ssl_context) as raw:
+            assert raw.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).status_code == 200

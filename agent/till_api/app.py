@@ -675,21 +675,67 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def x_report(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         return x_json(register.x_report())
 
-    @app.get(f"{API}/reports/{{report_id}}", tags=["reports"])
-    def get_report(report_id: str, _: Authed) -> dict[str, Any]:
+    def z_report_of(report_id: str) -> tuple[dict[str, Any], str] | None:
+        """A Z report is the shift's: its id encodes the shift, its figures are the registered ZREP."""
+        text = report_id.lower()
+        if not text.startswith(prefix) or text[9:23] != "0000-4000-9000":
+            return None
+        try:
+            shift_id = int(text[-12:], 16)
+        except ValueError:
+            return None
+        view = register.shift_view(shift_id)
+        if view is None or view.z is None or not isinstance(view.z.document, docs.ZReport):
+            return None
+        body = z_json(
+            view.z.document,
+            rid=report_id,
+            shift_id=shift_uuid(shift_id),
+            fiscal_code=view.z.fiscal_num,
+            is_z=True,
+        )
+        layout = layout_receipt(
+            view.z.document,
+            fiscal_num=view.z.fiscal_num,
+            offline=view.z.offline,
+            registered_at=view.z.registered_at,
+            shift_opened_at=view.opened_at,
+        )
+        return body, to_text(layout)
+
+    def report_of(report_id: str) -> tuple[dict[str, Any], str]:
         with ctx.reports_lock:
             found = ctx.reports.get(report_id)
-        if found is None:
+        if found is not None:
+            return {k: v for k, v in found.items() if not k.startswith("_")}, str(found["_text"])
+        z = z_report_of(report_id)
+        if z is None:
             raise ApiError(404, "report.not_found", f"no report {report_id}")
-        return {k: v for k, v in found.items() if not k.startswith("_")}
+        return z
+
+    @app.get(f"{API}/reports/{{report_id}}", tags=["reports"])
+    def get_report(report_id: str, _: Authed) -> dict[str, Any]:
+        return report_of(report_id)[0]
 
     @app.get(f"{API}/reports/{{report_id}}/text", tags=["reports"])
     def get_report_text(report_id: str, _: Authed) -> Response:
-        with ctx.reports_lock:
-            found = ctx.reports.get(report_id)
-        if found is None:
-            raise ApiError(404, "report.not_found", f"no report {report_id}")
-        return Response(str(found["_text"]), media_type="text/plain; charset=utf-8")
+        return Response(report_of(report_id)[1], media_type="text/plain; charset=utf-8")
+
+    # --- taxes ------------------------------------------------------------------------------------
+
+    @app.get(f"{API}/tax", tags=["tax"])
+    def taxes(_: Authed) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": tax.code,
+                "label": tax.name,
+                "symbol": tax.letter,
+                "rate": float(tax.rate),
+                "included": tax.included,
+                "no_vat": tax.type != 0,
+            }
+            for tax in sorted(ctx.taxes.values(), key=lambda t: t.code)
+        ]
 
     # --- cash register and offline ---------------------------------------------------------------
 
