@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from PIL import Image
 
-from agent.clock import FakeClock, SystemClock
+from agent.clock import Clock, FakeClock, SystemClock
 from agent.config import Cashier
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
@@ -39,19 +39,23 @@ CASHIERS = (
 )
 
 
+def api_context(box: Box, clock: Clock | None = None, ttl_s: float = 3600) -> ApiContext:
+    clock = clock or SystemClock()
+    return ApiContext(
+        register=box.register,
+        sessions=Sessions(CASHIERS, clock, ttl_s=ttl_s),
+        license_key=LICENSE,
+        taxes=TAXES,
+        fiscal_number=FISCAL_NUMBER,
+        clock=clock,
+        box_status=lambda: {"mode": box.register.status().mode.value},
+    )
+
+
 class TillApi:
     def __init__(self, box: Box) -> None:
         self.box = box
-        ctx = ApiContext(
-            register=box.register,
-            sessions=Sessions(CASHIERS, SystemClock(), ttl_s=3600),
-            license_key=LICENSE,
-            taxes=TAXES,
-            fiscal_number=FISCAL_NUMBER,
-            clock=SystemClock(),
-            box_status=lambda: {"mode": box.register.status().mode.value},
-        )
-        self.server = ApiServer(create_app(ctx)).start()
+        self.server = ApiServer(create_app(api_context(box))).start()
         self.url = self.server.url
 
     def client(self) -> CheckBoxClient:
@@ -296,15 +300,7 @@ def test_receipt_ids_survive_a_restart_of_the_box(tmp_path: Path, emulator: Emul
 
 def test_tokens_expire(box: Box) -> None:
     clock = FakeClock()
-    ctx = ApiContext(
-        register=box.register,
-        sessions=Sessions(CASHIERS, clock, ttl_s=60),
-        license_key=LICENSE,
-        taxes=TAXES,
-        fiscal_number=FISCAL_NUMBER,
-        clock=clock,
-        box_status=dict,
-    )
+    ctx = api_context(box, clock, ttl_s=60)
     with ApiServer(create_app(ctx)) as server, httpx.Client(base_url=server.url) as raw:
         token = raw.post("/api/v1/cashier/signin", json={"login": "petrenko", "password": "secret-2"}).json()[
             "access_token"
@@ -340,15 +336,7 @@ def test_tls_from_config(box: Box, tmp_path: Path) -> None:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    ctx = ApiContext(
-        register=box.register,
-        sessions=Sessions(CASHIERS, SystemClock(), ttl_s=60),
-        license_key=LICENSE,
-        taxes=TAXES,
-        fiscal_number=FISCAL_NUMBER,
-        clock=SystemClock(),
-        box_status=dict,
-    )
+    ctx = api_context(box)
     with ApiServer(create_app(ctx), tls_cert_file=cert_file, tls_key_file=key_file) as server:
         assert server.url.startswith("https://")
         ssl_context = ssl.create_default_context(cafile=str(cert_file))
