@@ -1,0 +1,87 @@
+"""The technician's status slip: the status model (contract §5) on one strip of paper."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from agent.receipts.layout import Align, Blank, Layout, Pair, Separator, Text, kyiv_time
+
+_MODES = {"online": "ОНЛАЙН", "offline": "ОФЛАЙН", "blocked": "ПРОДАЖ ЗАБЛОКОВАНО"}
+
+
+def _minutes(value: Any) -> str:
+    if value is None:
+        return "—"
+    minutes = int(value)
+    return f"{minutes // 60} год {minutes % 60:02d} хв"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "так" if value else "ні"
+    return str(value)
+
+
+def layout_slip(
+    status: Mapping[str, Any],
+    *,
+    box_id: str,
+    fiscal_number: str,
+    printed_at: datetime,
+    width_chars: int = 32,
+) -> Layout:
+    out = Layout(width_chars)
+    out.add(
+        Text("СЛУЖБОВИЙ СТАН", Align.CENTER, bold=True, double=True),
+        Text("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", Align.CENTER),
+        Separator(),
+        Pair("Пристрій", box_id),
+        Pair("ФН ПРРО", fiscal_number),
+        Pair("Версія", _shown(status.get("version"))),
+        Pair("Надруковано", kyiv_time(printed_at)),
+        Separator(),
+        Text(
+            _MODES.get(str(status.get("mode")), str(status.get("mode"))), Align.CENTER, bold=True, double=True
+        ),
+    )
+    if status.get("blocked_reason"):
+        out.add(Pair("Причина", str(status["blocked_reason"])))
+    offline = status.get("offline") or {}
+    out.add(
+        Pair("Зміна", "відкрита" if status.get("shift") == "open" else "закрита"),
+        Pair("Не передано документів", _shown(status.get("pending_documents"))),
+        Pair("Найстаріший, с", _shown(status.get("oldest_pending_age_s"))),
+        Pair("Остання передача", _shown(status.get("last_sync_at"))),
+        Separator(),
+        Text("ОФЛАЙН-РЕЖИМ", Align.CENTER, bold=True),
+        Pair("Дозволено", _shown(offline.get("allowed"))),
+        Pair(
+            "Сесія",
+            f"{_minutes(offline.get('session_minutes'))} / {_minutes(offline.get('max_session_minutes'))}",
+        ),
+        Pair(
+            "За місяць",
+            f"{_minutes(offline.get('month_minutes'))} / {_minutes(offline.get('max_month_minutes'))}",
+        ),
+        Pair(
+            "Номерів залишилось",
+            "без обмежень" if offline.get("numbers_left") is None else str(offline["numbers_left"]),
+        ),
+        Separator(),
+        Pair("Принтер", _shown(status.get("printer"))),
+        Pair("Канал зв'язку", _shown(status.get("uplink"))),
+    )
+    modem = status.get("modem") or {}
+    if any(v is not None for v in modem.values()):
+        out.add(Pair("Модем", f"{_shown(modem.get('operator'))} {_shown(modem.get('signal_dbm'))} dBm"))
+    errors = list(status.get("errors") or [])
+    if errors:
+        out.add(Separator(), Text("ПОМИЛКИ", Align.CENTER, bold=True))
+        for error in errors:
+            out.add(Text(f"• {error}"))
+    out.add(Blank())
+    return out
