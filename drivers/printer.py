@@ -1,0 +1,652 @@
+"""ESC/POS receipt printer: a small device class over python-escpos back-ends.
+
+API:
+
+* Line model (the driver's own; the agent converts its layouts into it): :class:`Text`, :class:`Qr`,
+  :class:`Rule`, :class:`Feed`, :class:`Cut`; ``PrintLine`` is their union.
+* ``ReceiptPrinter(kind, ...)`` with ``kind`` one of ``usb | serial | network | file | dummy``:
+  ``print_lines(lines)``, ``kick_drawer(pin=2)``, ``status()``, ``render(lines)``, ``width``,
+  ``columns(double)``, ``output`` (dummy only), ``close()``.
+* Exceptions: :class:`PrinterError` and its leaves :class:`PrinterOffline` (also ``ConnectionError``),
+  :class:`PaperOut`, :class:`PrinterTimeout` (also ``TimeoutError``).
+* ``STATUSES``: what ``status()`` may answer -- ``ok | paper_out | cover_open | offline | error``.
+
+Text encoding: Cyrillic goes out in one fixed code page selected with ``ESC t`` right after ``ESC @``
+(CP866 by default, CP1125 or CP1251 on request), never python-escpos's "magic" guessing, which picks
+the first page of the profile that has a letter and may switch pages mid-line. CP866 lacks the
+Ukrainian І і Ґ ґ; :data:`FALLBACK` prints them as the Latin I i and Г г (І/I are the same glyph
+in printer fonts). Anything a page still cannot encode prints as ``?``; ``transliterate(text)`` shows
+what will be printed.
+
+This module imports nothing from ``agent``: drivers are leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import socket
+import sys
+import tempfile
+import textwrap
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+# python-escpos pickles its capability database into a temp directory at import. The documented knob,
+# ESCPOS_CAPABILITIES_PICKLE_DIR, is not enough: 3.1 evaluates ``environ.get(..., mkdtemp())``, so a
+# fresh empty directory is made on every import anyway -- a slow leak of /tmp on a box that restarts
+# for years. So set the variable, and make that one mkdtemp() call return the same directory too.
+# Per user: a directory another account created first would not be writable, and escpos would fail.
+_PICKLE_DIR = Path(tempfile.gettempdir()) / f"fiscal-box-escpos-{os.getuid()}"
+_PICKLE_DIR.mkdir(mode=0o700, exist_ok=True)
+os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(_PICKLE_DIR))
+
+
+@contextlib.contextmanager
+def _no_escpos_tempdir() -> Iterator[None]:
+    if "escpos.capabilities" in sys.modules:
+        yield
+        return
+    real = tempfile.mkdtemp
+
+    def same_dir(*args: Any, **kwargs: Any) -> str:
+        return str(_PICKLE_DIR)
+
+    tempfile.mkdtemp = same_dir  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tempfile.mkdtemp = real
+
+
+with _no_escpos_tempdir():
+    from escpos import capabilities as _caps
+    from escpos.constants import DLE
+    from escpos.exceptions import DeviceNotFoundError
+    from escpos.printer import Dummy, File, Network, Serial
+    from escpos.printer import usb as _escpos_usb
+
+__all__ = [
+    "CODEPAGES",
+    "FALLBACK",
+    "STATUSES",
+    "Cut",
+    "Feed",
+    "PaperOut",
+    "PrintLine",
+    "PrinterError",
+    "PrinterOffline",
+    "PrinterTimeout",
+    "Qr",
+    "ReceiptPrinter",
+    "Rule",
+    "Status",
+    "Text",
+    "columns_for",
+    "transliterate",
+]
+
+Kind = Literal["usb", "serial", "network", "file", "dummy"]
+Align = Literal["left", "center", "right"]
+Status = Literal["ok", "paper_out", "cover_open", "offline", "error"]
+STATUSES: Final[tuple[Status, ...]] = ("ok", "paper_out", "cover_open", "offline", "error")
+
+# --- exceptions ---------------------------------------------------------------------------------
+
+
+class PrinterError(Exception):
+    """Any failure to print; the receipt may not be on paper."""
+
+
+class PrinterOffline(PrinterError, ConnectionError):
+    """The printer cannot be reached: unplugged, switched off, wrong address, connection lost."""
+
+
+class PaperOut(PrinterError):
+    """The printer reports no paper; nothing was sent."""
+
+
+class PrinterTimeout(PrinterError, TimeoutError):
+    """The printer stopped accepting data within the timeout; part of the receipt may be printed."""
+
+
+# --- the line model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """One paragraph; longer than the line it wraps at spaces (never cut) on the printer's columns."""
+
+    text: str
+    align: Align = "left"
+    bold: bool = False
+    double: bool = False  # double width and height: half the columns
+
+
+@dataclass(frozen=True)
+class Qr:
+    """A centred QR code; ``size`` is the module size in dots (1-16)."""
+
+    data: str
+    size: int = 6
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A full-width line of ``char``."""
+
+    char: str = "-"
+
+
+@dataclass(frozen=True)
+class Feed:
+    lines: int = 1
+
+
+@dataclass(frozen=True)
+class Cut:
+    partial: bool = False
+
+
+PrintLine = Text | Qr | Rule | Feed | Cut
+
+# --- text encoding ------------------------------------------------------------------------------
+
+# Code pages a Ukrainian receipt can use, with their Python codec; the ESC t number comes from the
+# printer profile. CP866 is first because every Cyrillic-capable profile in escpos-printer-db has it.
+CODEPAGES: Final[dict[str, str]] = {"CP866": "cp866", "CP1125": "cp1125", "CP1251": "cp1251"}
+
+# Substitutes for characters a code page lacks, tried only when the character itself cannot be
+# encoded. І/і are printed as the Latin letters, which look the same in printer fonts; Ґ/ґ lose the
+# upturn (Г/г), the usual practice on CP866 printers. Typography a till may send comes down to ASCII.
+FALLBACK: Final[dict[str, str]] = {
+    "І": "I",
+    "і": "i",
+    "Ґ": "Г",
+    "ґ": "г",
+    "Ї": "I",  # only reached on a page without Ї (none of CODEPAGES)
+    "ї": "i",
+    "Є": "Е",
+    "є": "е",
+    "’": "'",
+    "ʼ": "'",
+    "‘": "'",
+    "«": '"',
+    "»": '"',
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "–": "-",
+    "—": "-",
+    "…": "...",
+    "\u00a0": " ",
+    "₴": "грн",
+}
+
+
+def _encodable(char: str, codec: str) -> bool:
+    try:
+        char.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def transliterate(text: str, codepage: str = "CP866") -> str:
+    """The text as it will be printed in ``codepage``: :data:`FALLBACK` for letters the page lacks,
+    ``?`` for anything else it cannot encode, a space for control characters."""
+    codec = CODEPAGES[codepage]
+    out = []
+    for ch in text:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            # A control byte from a product name would be an ESC/POS command to the printer.
+            out.append(" ")
+        elif ord(ch) < 128 or _encodable(ch, codec):
+            out.append(ch)
+        else:
+            sub = FALLBACK.get(ch, "?")
+            out.append(sub if all(_encodable(c, codec) for c in sub) else "?")
+    return "".join(out)
+
+
+# --- geometry -----------------------------------------------------------------------------------
+
+_COLUMNS: Final[dict[int, int]] = {58: 32, 80: 48}  # Font A, 12x24 dots
+_DOTS: Final[dict[int, int]] = {58: 384, 80: 576}  # printable width at 203 dpi
+
+
+def columns_for(width_mm: int) -> int:
+    try:
+        return _COLUMNS[width_mm]
+    except KeyError:
+        raise ValueError(f"paper width must be 58 or 80 mm, got {width_mm}") from None
+
+
+def _profile(name: str, width_mm: int) -> Any:
+    """A copy of a capability profile with the paper's geometry filled in.
+
+    Without a pixel width python-escpos prints a notice to stdout on every image and cannot centre an
+    image QR; the shared profile data must not be changed, hence the copy. It has to be a
+    ``Profile`` subclass: python-escpos takes any other object for a profile name.
+    """
+    base = _caps.get_profile_class(name)
+    data = copy.deepcopy(base.profile_data)
+    data.setdefault("media", {})["width"] = {"mm": width_mm, "pixels": _DOTS[width_mm]}
+    data["media"]["dpi"] = 203
+    columns = _COLUMNS[width_mm]
+
+    def init(self: Any) -> None:
+        self.columns = columns
+        self.features = data.get("features", {})
+
+    cls = type(f"FiscalBox{base.__name__}", (_caps.Profile,), {"profile_data": data, "__init__": init})
+    return cls()
+
+
+# --- back-ends ----------------------------------------------------------------------------------
+
+
+class _AppendFile(File):  # type: ignore[misc]
+    """python-escpos File truncates on open; a receipt log (or a device file) must be appended to."""
+
+    def open(self, raise_not_found: bool = True) -> None:
+        try:
+            self.device = open(self.devfile, "ab")  # noqa: SIM115 - closed by close()
+        except OSError as e:
+            raise DeviceNotFoundError(f"cannot open {self.devfile}: {e}") from e
+
+
+class _Serial(Serial):  # type: ignore[misc]
+    """Serial with a write deadline and a status read that returns on the first byte."""
+
+    status_timeout: float = 0.5
+
+    def _raw(self, msg: bytes) -> None:
+        assert self.device
+        # Without a write timeout pyserial blocks for as long as the port does not drain (flow control
+        # held, a USB-serial adapter wedged). The deadline covers the wire time of the whole message.
+        self.device.write_timeout = self.timeout + len(msg) * 10 / self.baudrate
+        self.device.write(msg)
+        self.device.flush()
+
+    def _read(self) -> bytes:
+        assert self.device
+        # Status replies are one byte; read(16) would wait out the whole timeout every time.
+        self.device.timeout = self.status_timeout
+        return bytes(self.device.read(1))
+
+
+class _Network(Network):  # type: ignore[misc]
+    status_timeout: float = 0.5
+
+    def open(self, raise_not_found: bool = True) -> None:
+        # escpos's own open() drops the socket unclosed when connect() fails: one fd per retry.
+        try:
+            self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as e:
+            raise DeviceNotFoundError(f"cannot connect to {self.host}:{self.port}: {e}") from e
+
+    def _read(self) -> bytes:
+        assert self.device
+        self.device.settimeout(self.status_timeout)
+        try:
+            return bytes(self.device.recv(16))
+        except TimeoutError:
+            return b""
+        finally:
+            self.device.settimeout(self.timeout)
+
+
+class _Usb(_escpos_usb.Usb):  # type: ignore[misc]
+    status_timeout: float = 0.5
+
+    def _read(self) -> bytes:
+        assert self.device
+        # pyusb's default read timeout is a second; a printer answers DLE EOT in milliseconds.
+        return bytes(self.device.read(self.in_ep, 16, max(1, int(self.status_timeout * 1000))))
+
+
+def _usb_printer_class(dev: Any) -> bool:
+    return any(intf.bInterfaceClass == 7 for cfg in dev for intf in cfg)
+
+
+# --- the device ---------------------------------------------------------------------------------
+
+# Real-time status requests (DLE EOT n): 1 printer, 2 offline cause, 4 paper roll sensor.
+_ASK_PRINTER = DLE + b"\x04\x01"
+_ASK_OFFLINE_CAUSE = DLE + b"\x04\x02"
+_ASK_PAPER = DLE + b"\x04\x04"
+
+
+class ReceiptPrinter:
+    """An ESC/POS printer on one back-end, opened lazily and reopened after any failure.
+
+    ``kind``: ``usb`` (``vendor_id``, ``product_id``; both None: the first USB printer-class device),
+    ``serial`` (``port`` = device path, ``baudrate``), ``network`` (``host``, ``port`` = TCP port,
+    default 9100), ``file`` (``path``; raw ESC/POS appended -- also a ``/dev/usb/lp0`` device file),
+    ``dummy`` (in memory; ``output`` holds the bytes). ``timeout_s`` bounds every connect and write.
+    USB endpoints differ between models (``lsusb -v``): ``usb_in_ep``/``usb_out_ep``.
+    A network printer is connected for each job and released after it; the others stay open.
+    ``check_paper``: before a receipt, ask a back-end that can answer for the paper sensor and refuse
+    with :class:`PaperOut` rather than print half a receipt.
+    """
+
+    def __init__(
+        self,
+        kind: Kind,
+        *,
+        vendor_id: int | None = None,
+        product_id: int | None = None,
+        port: str | int | None = None,
+        baudrate: int = 19200,
+        host: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        width_mm: int = 80,
+        timeout_s: float = 5.0,
+        status_timeout_s: float = 0.5,
+        codepage: str = "CP866",
+        profile: str = "default",
+        check_paper: bool = True,
+        usb_in_ep: int = 0x82,
+        usb_out_ep: int = 0x01,
+    ) -> None:
+        if kind not in ("usb", "serial", "network", "file", "dummy"):
+            raise ValueError(f"printer kind must be usb, serial, network, file or dummy, got {kind!r}")
+        if kind == "serial" and not isinstance(port, str):
+            raise ValueError("a serial printer needs port, the device path (e.g. /dev/ttyUSB0)")
+        if kind == "network":
+            if not host:
+                raise ValueError("a network printer needs host")
+            if port is not None and not isinstance(port, int):
+                raise ValueError("a network printer's port is a TCP port number")
+        if kind == "file" and path is None:
+            raise ValueError("a file printer needs path")
+        if codepage not in CODEPAGES:
+            raise ValueError(f"codepage must be one of {', '.join(CODEPAGES)}, got {codepage!r}")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.kind: Kind = kind
+        self.width_mm = width_mm
+        self.width = columns_for(width_mm)
+        self.codepage = codepage
+        self.timeout_s = timeout_s
+        self.status_timeout_s = status_timeout_s
+        self.check_paper = check_paper
+        self._vendor_id = vendor_id
+        self._product_id = product_id
+        self._port = port
+        self._baudrate = baudrate
+        self._host = host
+        self._path = os.fspath(path) if path is not None else None
+        self._usb_eps = (usb_in_ep, usb_out_ep)
+        self._profile = _profile(profile, width_mm)
+        if codepage not in self._profile.get_code_pages():
+            raise ValueError(f"printer profile {profile!r} has no code page {codepage}")
+        self._backend: Any = None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<ReceiptPrinter {self.kind} {self.width_mm}mm {self.codepage}>"
+
+    # --- geometry ---
+
+    def columns(self, double: bool = False) -> int:
+        """Characters per line in Font A; double-size text takes two columns a character."""
+        return self.width // 2 if double else self.width
+
+    # --- back-end management ---
+
+    @property
+    def can_read_status(self) -> bool:
+        return self.kind in ("serial", "usb", "network")
+
+    def _make_backend(self) -> Any:
+        common: dict[str, Any] = {"profile": self._profile}
+        if self.kind == "dummy":
+            return Dummy(**common)
+        if self.kind == "file":
+            return _AppendFile(devfile=self._path, **common)
+        if self.kind == "network":
+            tcp_port = self._port if isinstance(self._port, int) else 9100
+            net = _Network(host=self._host, port=tcp_port, timeout=self.timeout_s, **common)
+            net.status_timeout = self.status_timeout_s
+            return net
+        if self.kind == "serial":
+            if not Serial.is_usable():
+                raise PrinterError("serial printers need pyserial: pip install pyserial")
+            ser = _Serial(
+                devfile=self._port,
+                baudrate=self._baudrate,
+                timeout=self.timeout_s,
+                **common,
+            )
+            ser.status_timeout = self.status_timeout_s
+            return ser
+        if not _escpos_usb.is_usable():
+            raise PrinterError(
+                "USB printers need pyusb and libusb-1.0: pip install pyusb; apt install libusb-1.0-0"
+            )
+        usb_args: dict[str, Any] = {}
+        if self._vendor_id is None and self._product_id is None:
+            usb_args["custom_match"] = _usb_printer_class
+        usb = _Usb(
+            idVendor=self._vendor_id,
+            idProduct=self._product_id,
+            usb_args=usb_args,
+            # python-escpos's default 0 means "wait forever" in pyusb.
+            timeout=max(1, int(self.timeout_s * 1000)),
+            in_ep=self._usb_eps[0],
+            out_ep=self._usb_eps[1],
+            **common,
+        )
+        usb.status_timeout = self.status_timeout_s
+        return usb
+
+    def _open(self) -> Any:
+        if self._backend is None:
+            backend = self._make_backend()
+            try:
+                backend.open()
+            except DeviceNotFoundError as e:
+                backend._device = False
+                raise PrinterOffline(f"{self.kind} printer not reachable: {_first_line(e)}") from e
+            except RuntimeError as e:  # python-escpos's "dependency missing"
+                backend._device = False
+                raise PrinterError(str(e)) from e
+            except Exception as e:  # e.g. pyusb's NoBackendError when libusb-1.0 is not installed
+                backend._device = False
+                raise _translate(e, self.kind) from e
+            self._backend = backend
+        return self._backend
+
+    def close(self) -> None:
+        """Release the device; the next call reopens it."""
+        backend, self._backend = self._backend, None
+        if backend is not None and self.kind != "dummy":
+            with contextlib.suppress(Exception):
+                backend.close()
+            backend._device = False
+
+    def __enter__(self) -> ReceiptPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, payload: bytes) -> None:
+        backend = self._open()
+        try:
+            backend._raw(payload)
+        except Exception as e:
+            if self.kind != "dummy":
+                self.close()  # a half-dead connection is reopened on the next call
+            raise _translate(e, self.kind) from e
+
+    @property
+    def output(self) -> bytes:
+        """Everything sent to a dummy printer so far."""
+        if self.kind != "dummy":
+            raise AttributeError("output exists only on a dummy printer")
+        return bytes(self._open().output)
+
+    # --- rendering ---
+
+    def render(self, lines: Iterable[PrintLine], *, cut: bool = True) -> bytes:
+        """The ESC/POS bytes of one receipt: initialise, code page, lines, and a cut at the end."""
+        buf = Dummy(profile=self._profile)
+        buf.hw("INIT")
+        # ESC @ resets the code page to the printer's default; select ours right after it.
+        buf.charcode(self.codepage)
+        items = list(lines)
+        if cut and not (items and isinstance(items[-1], Cut)):
+            items.append(Cut())
+        for line in items:
+            self._render_line(buf, line)
+        return bytes(buf.output)
+
+    def _render_line(self, buf: Any, line: PrintLine) -> None:
+        if isinstance(line, Text):
+            # Every line sets its whole style, so a line never inherits the previous one's.
+            buf.set(
+                align=line.align,
+                bold=line.bold,
+                double_width=line.double,
+                double_height=line.double,
+                normal_textsize=not line.double,
+            )
+            text = transliterate(line.text, self.codepage)
+            for chunk in textwrap.wrap(
+                text, self.columns(line.double), break_long_words=True, break_on_hyphens=False
+            ) or [""]:
+                buf.textln(chunk)
+        elif isinstance(line, Rule):
+            buf.set(align="left", bold=False, normal_textsize=True)
+            char = transliterate(line.char[:1] or "-", self.codepage)
+            buf.textln(char * self.width)
+        elif isinstance(line, Qr):
+            buf.set(align="center", bold=False, normal_textsize=True)
+            if self._profile.supports("qrCode"):
+                buf.qr(line.data, size=line.size, native=True)
+                buf.textln("")
+            else:
+                # No native QR on this printer: a raster image of the same code, centred by escpos.
+                buf.qr(line.data, size=line.size, native=False, image_arguments={"center": True})
+            buf.set(align="left")
+        elif isinstance(line, Feed):
+            buf.print_and_feed(max(0, min(255, line.lines)))
+        elif isinstance(line, Cut):
+            buf.cut(mode="PART" if line.partial else "FULL")
+        else:  # pragma: no cover - the type checker sees to this
+            raise TypeError(f"not a print line: {line!r}")
+
+    # --- operations ---
+
+    def print_lines(self, lines: Iterable[PrintLine], *, cut: bool = True) -> None:
+        """Print one receipt, written to the back-end in a single write.
+
+        Raises :class:`PaperOut` (nothing sent), :class:`PrinterOffline`, :class:`PrinterTimeout`
+        or :class:`PrinterError`.
+        """
+        payload = self.render(lines, cut=cut)
+        with self._job():
+            if self.check_paper and self.can_read_status:
+                state = self._query_status()
+                if state == "paper_out":
+                    raise PaperOut("the printer reports no paper; load a roll and print again")
+                if state == "cover_open":
+                    raise PrinterError("the printer's cover is open; close it and print again")
+            self._send(payload)
+
+    def kick_drawer(self, pin: Literal[2, 5] = 2) -> None:
+        """Pulse the drawer connector (ESC p) on pin 2 or 5."""
+        if pin not in (2, 5):
+            raise ValueError("the drawer kick pin is 2 or 5")
+        buf = Dummy(profile=self._profile)
+        buf.cashdraw(pin)
+        with self._job():
+            self._send(bytes(buf.output))
+
+    def status(self) -> Status:
+        """``ok | paper_out | cover_open | offline | error``; never raises.
+
+        File and dummy printers cannot answer: ``ok`` when the back-end opens. The others are asked
+        with DLE EOT; no answer within the status timeout is ``offline``.
+        """
+        with self._job():
+            try:
+                self._open()
+            except PrinterOffline:
+                return "offline"
+            except Exception:
+                return "error"
+            if not self.can_read_status:
+                return "ok"
+            state = self._query_status()
+            return "offline" if state == "unknown" else state
+
+    @contextlib.contextmanager
+    def _job(self) -> Iterator[None]:
+        # One job at a time: a status poll between a receipt's bytes would read the wrong reply, and
+        # a drawer kick must not land inside a receipt.
+        with self._lock:
+            try:
+                yield
+            finally:
+                if self.kind == "network":
+                    # Port 9100 printers serve one connection at a time and drop idle ones; a write to
+                    # a connection the printer dropped can "succeed" into the void. One per job.
+                    self.close()
+
+    def _query_status(self) -> Status | Literal["unknown"]:
+        """Ask the printer; "unknown" when it does not answer (many serial cables are one-way)."""
+        try:
+            backend = self._open()
+            with contextlib.suppress(Exception):
+                if self.kind == "serial":
+                    backend.device.reset_input_buffer()  # stale auto-status bytes would be misread
+            online_reply = backend.query_status(_ASK_PRINTER)
+            if not online_reply:
+                return "unknown"
+            # Not escpos's paper_status(): it calls any reply without the fixed bits "no paper".
+            paper = backend.query_status(_ASK_PAPER)
+            if paper and paper[0] & 0x60 == 0x60:  # roll end sensor
+                return "paper_out"
+            if online_reply[0] & 0x08:  # offline bit
+                cause = backend.query_status(_ASK_OFFLINE_CAUSE)
+                if cause and cause[0] & 0x04:
+                    return "cover_open"
+                if cause and cause[0] & 0x20:
+                    return "paper_out"
+                return "error"
+            return "ok"
+        except PrinterOffline:
+            return "offline"
+        except Exception as e:
+            self.close()
+            translated = _translate(e, self.kind)
+            if isinstance(translated, PrinterTimeout):  # pyusb raises where the others return b""
+                return "unknown"
+            return "offline" if isinstance(translated, PrinterOffline) else "error"
+
+
+def _first_line(e: BaseException) -> str:
+    text = " ".join(str(e).split("\n"))
+    return text.strip() or type(e).__name__
+
+
+def _translate(e: BaseException, kind: str) -> PrinterError:
+    """One exception tree for callers, whatever the back-end library raised."""
+    if isinstance(e, PrinterError):
+        return e
+    msg = f"{kind} printer: {_first_line(e)}"
+    # pyserial's SerialTimeoutException and pyusb's USBTimeoutError are not TimeoutError subclasses,
+    # but both are OSErrors: look at the name before falling through to "offline".
+    if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__:
+        return PrinterTimeout(msg)
+    if isinstance(e, (OSError, DeviceNotFoundError)):  # SerialException and USBError are OSErrors too
+        return PrinterOffline(msg)
+    return PrinterError(msg)
