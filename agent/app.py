@@ -7,12 +7,19 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
 
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
+from agent.printing import PrintService
+from agent.receipts import Layout
+from agent.receipts.slip import layout_slip
 from agent.secr.errors import FiscalBoxError, NeedsPerson, RetryLater, SignerError
 from agent.secr.journal import Journal
 from agent.secr.offline import Limits
@@ -23,11 +30,13 @@ from agent.status import build_status, read_status, write_status
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
+from drivers.drawer import CashDrawer
+from drivers.printer import PrinterError, ReceiptPrinter
 
 log = logging.getLogger("fiscal-box")
 
 JOURNAL_FILE = "journal.sqlite"
-NOT_BUILT_YET = ("printer", "drawer", "led", "button", "mqtt", "uplinks", "modem")
+NOT_BUILT_YET = ("led", "button", "mqtt", "uplinks", "modem")
 
 
 def build_signer(settings: Settings) -> Signer:
@@ -64,6 +73,46 @@ def build_register(settings: Settings, *, clock: Clock | None = None) -> CashReg
     )
 
 
+def build_printing(settings: Settings) -> PrintService | None:
+    """The printer and the drawer behind it, or None when the printer is disabled."""
+    cfg = settings.printer
+    if not cfg.enabled:
+        return None
+    port: str | int | None = (
+        cfg.serial_port if cfg.kind == "serial" else cfg.tcp_port if cfg.kind == "network" else None
+    )
+    printer = ReceiptPrinter(
+        cfg.kind,
+        vendor_id=cfg.vendor_id,
+        product_id=cfg.product_id,
+        port=port,
+        baudrate=cfg.baudrate,
+        host=cfg.host,
+        path=cfg.path,
+        width_mm=cfg.width_mm,
+        timeout_s=cfg.timeout_s,
+        codepage=cfg.codepage,
+    )
+    drawer = None
+    if settings.drawer.enabled:
+        if settings.drawer.kind == "printer":
+            drawer = CashDrawer("printer", printer=printer)
+        else:
+            factory = MockFactory() if settings.drawer.pin_factory == "mock" else None
+            drawer = CashDrawer("gpio", pin=settings.drawer.pin, pin_factory=factory)
+    return PrintService(printer, drawer)
+
+
+def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layout:
+    return layout_slip(
+        status,
+        box_id=settings.box.id,
+        fiscal_number=settings.registrar.fiscal_number,
+        printed_at=SystemClock().now(),
+        width_chars=width,
+    )
+
+
 def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -> int:
     settings = load_config(config_path)
     stop = stop or threading.Event()
@@ -87,7 +136,14 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
         register.start()
     except NeedsPerson as exc:
         log.error("%s", exc)
-    api = start_till_api(settings, register, clock) if settings.api.enabled else None
+    printing = build_printing(settings)
+
+    def status_now(errors: list[str] | None = None) -> dict[str, Any]:
+        return build_status(
+            register.status(), now=clock.now(), errors=errors, printer=printing.status() if printing else None
+        )
+
+    api = start_till_api(settings, register, clock, printing, status_now) if settings.api.enabled else None
     log.info("fiscal-box running for register %s", settings.registrar.fiscal_number)
     tick = min(5.0, settings.offline.check_interval_s)
     while True:
@@ -99,16 +155,24 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
         except FiscalBoxError as exc:
             errors.append(str(exc))
             log.error("%s", exc)
-        write_status(settings.box.state_dir, build_status(register.status(), now=clock.now(), errors=errors))
+        write_status(settings.box.state_dir, status_now(errors))
         if stop.wait(tick):
             break
     if api is not None:
         api.stop()
+    if printing is not None:
+        printing.close()
     register.close()
     return 0
 
 
-def start_till_api(settings: Settings, register: CashRegister, clock: Clock) -> ApiServer:
+def start_till_api(
+    settings: Settings,
+    register: CashRegister,
+    clock: Clock,
+    printing: PrintService | None,
+    status_now: Callable[[], dict[str, Any]],
+) -> ApiServer:
     assert settings.api.license_key is not None  # required by the config while the API is enabled
     context = ApiContext(
         register=register,
@@ -117,7 +181,9 @@ def start_till_api(settings: Settings, register: CashRegister, clock: Clock) -> 
         taxes={tax.code: tax for tax in settings.taxes},
         fiscal_number=settings.registrar.fiscal_number,
         clock=clock,
-        box_status=lambda: build_status(register.status(), now=clock.now()),
+        box_status=status_now,
+        printing=printing,
+        slip=(lambda: slip_layout(settings, status_now(), printing.width)) if printing else None,
     )
     server = ApiServer(
         create_app(context),
@@ -180,4 +246,28 @@ def go_online_command(config_path: str | Path) -> int:
         sys.stderr.write(f"fiscal-box go-online: {report.error}\n")
         return 1
     print(f"pending documents: {status.pending_documents}")
+    return 0
+
+
+def slip_command(config_path: str | Path) -> int:
+    """`fiscal-box slip`: the technician's status slip on the box's printer."""
+    settings = load_config(config_path)
+    status = read_status(settings.box.state_dir)
+    if status is None:
+        sys.stderr.write("fiscal-box slip: the agent has not written its status yet: is it running?\n")
+        return 1
+    printing = build_printing(settings)
+    if printing is None:
+        sys.stderr.write(
+            "fiscal-box slip: the printer is disabled in the config ([printer] enabled = false)\n"
+        )
+        return 1
+    try:
+        printing.print_now(slip_layout(settings, status, printing.width))
+    except PrinterError as exc:
+        sys.stderr.write(f"fiscal-box slip: the printer failed: {exc}\n")
+        return 1
+    finally:
+        printing.close()
+    print("status slip printed")
     return 0

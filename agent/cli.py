@@ -92,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return go_online_command(args.config)
         if args.command == "slip":
-            sys.stderr.write("fiscal-box slip: not available in this version: the printer is not built yet\n")
-            return EXIT_FAILED
+            from agent.app import slip_command
+
+            return slip_command(args.config)
     except ConfigError as exc:
         return _fail(exc)
     except BadInput as exc:

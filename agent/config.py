@@ -123,6 +123,8 @@ class PrinterConfig:
     path: Path | None = None
     width_mm: Literal[58, 80] = 80
     timeout_s: float = 5.0
+    # CP866 is on every Cyrillic printer but lacks І and Ґ (printed as I, Г); CP1125 and CP1251 have them.
+    codepage: Literal["CP866", "CP1125", "CP1251"] = "CP866"
 
 
 @dataclass(frozen=True)
@@ -474,6 +476,7 @@ _SECTIONS: dict[str, _Section] = {
         _K("path", _PATH, when=("kind", "file"), required=True),
         _K("width_mm", _choice(58, 80)),
         _K("timeout_s", _number(1, 120)),
+        _K("codepage", _choice("CP866", "CP1125", "CP1251")),
     ),
     "drawer": _switch(
         DrawerConfig,

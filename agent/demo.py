@@ -20,11 +20,15 @@ from typing import Any, TextIO
 
 from agent.clock import SystemClock, kyiv
 from agent.emulator import Emulator
+from agent.printing import PrintService
+from agent.receipts import layout_x_report, to_text
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
 from agent.secr.register import CashRegister, Fiscalized, Registrar
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner
+from drivers.drawer import CashDrawer
+from drivers.printer import ReceiptPrinter
 
 DEMO_REGISTRAR: dict[str, Any] = {
     "fiscal_number": "4000000001",
@@ -59,9 +63,10 @@ def get_json(url: str) -> Any:
 
 
 class Story:
-    def __init__(self, out: TextIO, receipts_dir: Path) -> None:
+    def __init__(self, out: TextIO, receipts_dir: Path, printing: PrintService) -> None:
         self.out = out
         self.receipts_dir = receipts_dir
+        self.printing = printing
         self.started = time.monotonic()
 
     def say(self, text: str) -> None:
@@ -71,6 +76,7 @@ class Story:
     def keep(self, label: str, result: Fiscalized) -> str:
         path = self.receipts_dir / f"{result.local_num:04d}-{label}.xml"
         path.write_bytes(result.xml)
+        self.printing.enqueue(self.printing.receipt_layout(result))
         mode = "ОФЛАЙН" if result.offline else "ОНЛАЙН"
         total = f", {result.total:.2f} грн" if result.total is not None else ""
         at = kyiv(result.registered_at).strftime("%H:%M:%S")
@@ -84,7 +90,10 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fiscal-box-demo-"))
     receipts = base / "receipts"
     receipts.mkdir(parents=True, exist_ok=True)
-    story = Story(out, receipts)
+    paper = base / "printer.escpos"
+    printer = ReceiptPrinter("file", path=paper, width_mm=58)
+    printing = PrintService(printer, CashDrawer("printer", printer=printer))
+    story = Story(out, receipts, printing)
     story.say(f"fiscal-box demo — everything lives in {base}")
     with Emulator(base / "emulator") as emulator:
         story.say(f"fiscal server emulator listening on {emulator.fs_url}")
@@ -144,8 +153,12 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
             "  the online attempt got no answer, so the box opened an offline session (102) with the range"
             " it holds and made the sale again offline"
         )
-        for _ in range(3):
-            story.keep("sale-offline", register.sell([bread, apples], [cash], cashier=cashier))
+        offline_sales = [register.sell([bread, apples], [cash], cashier=cashier) for _ in range(3)]
+        for sale in offline_sales:
+            story.keep("sale-offline", sale)
+        story.say("  an offline receipt as the printer gets it:")
+        for line in to_text(printing.receipt_layout(offline_sales[-1])).splitlines():
+            story.out.write(f"          | {line}\n")
         status = register.status()
         story.say(
             f"  status: {status.mode.value}, {status.pending_documents} documents waiting, offline"
@@ -165,6 +178,14 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
             )
         story.keep("sale", register.sell([apples], [cash], cashier=cashier))
         x = register.x_report()
+        printing.enqueue(
+            layout_x_report(
+                x.report,
+                printed_at=x.report.head.when,
+                width_chars=printing.width,
+                shift_opened_at=x.opened_at,
+            )
+        )
         realiz = x.report.realiz
         story.say(
             f"X report (not fiscal): {x.receipts_count} receipts, sales {realiz.sum if realiz else Decimal(0):.2f} грн,"
@@ -182,6 +203,9 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
             f" the journal {journal.count()}"
         )
         story.say(f"receipts (fiscal XML as registered) are in {receipts}")
+        printing.drain()
+        printing.close()
+        story.say(f"the printer (a file printer here) got {paper.stat().st_size} bytes of ESC/POS in {paper}")
         if serve:
             story.say(f"serving: emulator at {emulator.url} — press Ctrl+C to stop")
             try:

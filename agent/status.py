@@ -20,6 +20,7 @@ def build_status(
     *,
     now: datetime,
     errors: list[str] | None = None,
+    printer: str | None = None,
 ) -> dict[str, Any]:
     problems = [*register.errors, *(errors or [])]
     if register.problem and register.problem not in problems:
@@ -51,7 +52,7 @@ def build_status(
         "pending_documents": register.pending_documents,
         "oldest_pending_age_s": oldest_age,
         "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
-        "printer": None,
+        "printer": printer,
         "modem": {"signal_dbm": None, "registered": None, "operator": None},
         "errors": problems,
         "version": __version__,

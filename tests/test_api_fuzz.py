@@ -31,7 +31,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         box = Box(base / "box", emulator.fs_url)
         box.register.start()
         api = TillApi(box)
-        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()["access_token"]
+        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+            "access_token"
+        ]
         headers = {"Authorization": f"Bearer {token}", "X-License-Key": LICENSE}
         httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers)
         yield {"url": api.url, "headers": headers}
@@ -52,7 +54,9 @@ def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+        )
         def run(case: Any) -> None:
             case.call_and_validate(
                 base_url=live["url"],

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
+from tests.test_printer import decode
 
 CLI = [sys.executable, "-m", "agent.cli"]
 
@@ -89,14 +90,23 @@ def test_usage_error_exits_2() -> None:
     assert result.returncode == 2
 
 
-def test_unbuilt_commands_say_so() -> None:
-    result = subprocess.run([*CLI, "slip"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "not built yet" in result.stderr
+def test_slip_before_the_agent_ran_says_why(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", "http://127.0.0.1:1/fs")
+    result = subprocess.run(
+        [*CLI, "slip", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "not written its status" in result.stderr
 
 
 def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: EmulatorHandle) -> None:
     port = free_port()
-    config = write_config(tmp_path / "config.toml", emulator.fs_url, api_port=port)
+    paper = tmp_path / "printer.bin"
+    config = write_config(
+        tmp_path / "config.toml",
+        emulator.fs_url,
+        api_port=port,
+        **{"[printer]\nenabled = false": f'[printer]\nkind = "file"\npath = "{paper}"\nwidth_mm = 58'},
+    )
     agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
         status_file = tmp_path / "state" / "status.json"
@@ -120,12 +130,18 @@ def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: Emulat
                 "/api/v1/box/status",
                 headers={"Authorization": f"Bearer {token}", "X-License-Key": "test-key"},
             )
-            assert me.status_code == 200 and me.json()["mode"] == "online"
+            assert me.status_code == 200 and me.json()["mode"] == "online" and me.json()["printer"] == "ok"
+        slip = subprocess.run(
+            [*CLI, "slip", "--config", str(config)], capture_output=True, text=True, timeout=60
+        )
+        assert slip.returncode == 0, slip.stderr
+        printed = decode(paper.read_bytes())
+        assert "СЛУЖБОВИЙ СТАН" in printed.texts[0] and "test-box" in "\n".join(printed.texts)
     finally:
         os.kill(agent.pid, signal.SIGTERM)
         _, stderr = agent.communicate(timeout=30)
     assert agent.returncode == 0, stderr
-    assert "printer: disabled in config" in stderr
+    assert "led: disabled in config" in stderr
 
 
 def test_demo_tells_the_story(tmp_path: Path) -> None:
@@ -140,6 +156,10 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     assert "ОФЛАЙН" in result.stdout and "REVOKELASTONLINEDOC" in result.stdout
     # 18 documents less the 102, the 103 and the revoked online copy of the sale lost at the outage
     assert len(list((tmp_path / "receipts").glob("*.xml"))) == 15
+    printed = decode((tmp_path / "printer.escpos").read_bytes())
+    # eight sales (the return is a ВИДАТКОВИЙ ЧЕК); CP866 prints І as I
+    assert sum(1 for line in printed.texts if "ФIСКАЛЬНИЙ ЧЕК" in line) == 8
+    assert any("X-ЗВIТ" in line for line in printed.texts)
 
 
 def test_go_online_delivers_what_the_agent_left(tmp_path: Path, emulator: EmulatorHandle) -> None:

@@ -366,7 +366,9 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return [_entry(r) for r in self._exec(sql, (session, OFFLINE)).fetchall()]
 
-    def mark_session_uploaded(self, session: str, registered_at: datetime, *, below_n: int | None = None) -> int:
+    def mark_session_uploaded(
+        self, session: str, registered_at: datetime, *, below_n: int | None = None
+    ) -> int:
         """What the server already has of a session, in one statement: nothing is loaded."""
         sql = "UPDATE documents SET state = ?, registered_at = ? WHERE offline_session = ? AND state = ?"
         params: tuple[Any, ...] = (REGISTERED, registered_at.isoformat(), session, OFFLINE)

@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse, Response
 
 from agent import __version__
 from agent.clock import Clock
-from agent.receipts import layout_receipt, layout_x_report, qr_png, qr_url, to_html, to_png, to_text
+from agent.printing import PrintService
+from agent.receipts import Layout, layout_receipt, layout_x_report, qr_png, qr_url, to_html, to_png, to_text
 from agent.secr import documents as docs
 from agent.secr.errors import (
     BadInput,
@@ -37,6 +38,7 @@ from agent.secr.errors import (
 from agent.secr.register import CashRegister, DuplicateRequest, Fiscalized, ShiftReport
 from agent.till_api import models
 from agent.till_api.auth import Session, Sessions
+from drivers.printer import PrinterError
 
 API = "/api/v1"
 KOP = Decimal("100")
@@ -53,6 +55,8 @@ class ApiContext:
     clock: Clock
     box_status: Callable[[], dict[str, Any]]
     jwt_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    printing: PrintService | None = None
+    slip: Callable[[], Layout] | None = None  # the technician's slip, laid out for the printer
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     reports_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -537,9 +541,22 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def receipt_id(body_id: str | None, header_id: str | None) -> str:
         return body_id or header_id or str(uuid.uuid4())
 
+    def print_receipt(result: Fiscalized) -> None:
+        """Queued: the till has its answer before the paper moves; the drawer opens when cash moved."""
+        if ctx.printing is None:
+            return
+        doc = result.document
+        cash = isinstance(doc, docs.Check) and (
+            any(p.form == docs.PayForm.CASH for p in doc.payments)
+            or doc.doc_subtype in (docs.DocSubType.SERVICE_DEPOSIT, docs.DocSubType.SERVICE_ISSUE)
+        )
+        ctx.printing.enqueue(ctx.printing.receipt_layout(result), kick_drawer=cash)
+
     def fiscalize(action: Callable[[str], Fiscalized], rid: str) -> dict[str, Any]:
         try:
-            return receipt_json(action(rid))
+            result = action(rid)
+            print_receipt(result)
+            return receipt_json(result)
         except DuplicateRequest as exc:
             raise ApiError(
                 400,
@@ -833,6 +850,46 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return register_json()
 
     # --- box extensions ---------------------------------------------------------------------------
+
+    def printing() -> PrintService:
+        if ctx.printing is None:
+            raise ApiError(
+                409, "printer.not_configured", "no printer is active on this box ([printer] in the config)"
+            )
+        return ctx.printing
+
+    def printer_error(exc: PrinterError) -> ApiError:
+        return ApiError(409, f"printer.{type(exc).__name__.lower()}", f"the printer failed: {exc}")
+
+    @app.post(f"{API}/receipts/{{receipt_id}}/print", tags=["box"])
+    def reprint(receipt_id: str, _: Authed) -> dict[str, Any]:
+        result = receipt_of(receipt_id)
+        service = printing()
+        try:
+            service.print_now(service.receipt_layout(result, copy=True, printed_at=ctx.clock.now()))
+        except PrinterError as exc:
+            raise printer_error(exc) from exc
+        return {"status": "ok", "id": receipt_id, "copy": True}
+
+    @app.post(f"{API}/box/drawer", tags=["box"])
+    def open_drawer(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
+        service = printing()
+        try:
+            service.kick_drawer()
+        except PrinterError as exc:
+            raise printer_error(exc) from exc
+        return {"status": "ok"}
+
+    @app.post(f"{API}/box/slip", tags=["box"])
+    def print_slip(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
+        service = printing()
+        if ctx.slip is None:
+            raise ApiError(409, "slip.not_configured", "the slip is not available on this box")
+        try:
+            service.print_now(ctx.slip())
+        except PrinterError as exc:
+            raise printer_error(exc) from exc
+        return {"status": "ok"}
 
     @app.get(f"{API}/box/status", tags=["box"])
     def box_status(_: Authed) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""Printing behind the till API: receipts on paper (decoded from the ESC/POS bytes), the drawer, reprints,
+the slip; a printer fault never undoes a sale."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from agent.printing import PrintService
+from agent.receipts import Layout, Text
+from agent.till_api.app import create_app
+from agent.till_api.server import ApiServer
+from drivers.drawer import CashDrawer
+from drivers.printer import ReceiptPrinter
+from tests.conftest import Box
+from tests.test_printer import decode
+from tests.test_till_api import LICENSE, api_context, sale_body
+
+
+class Shop:
+    def __init__(self, box: Box, printer: ReceiptPrinter) -> None:
+        self.printer = printer
+        self.printing = PrintService(printer, CashDrawer("printer", printer=printer))
+        ctx = api_context(box)
+        ctx.printing = self.printing
+        ctx.slip = lambda: Layout(32, [Text("СЛУЖБОВИЙ СТАН")])
+        self.server = ApiServer(create_app(ctx)).start()
+        self.http = httpx.Client(base_url=self.server.url, timeout=30)
+        token = self.http.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+            "access_token"
+        ]
+        self.http.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": LICENSE})
+        assert self.http.post("/api/v1/shifts", json={}).status_code == 200
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+        self.printing.close()
+
+
+@pytest.fixture()
+def shop(box: Box) -> Iterator[Shop]:
+    s = Shop(box, ReceiptPrinter("dummy", width_mm=58))
+    yield s
+    s.close()
+
+
+def printed_since(shop: Shop, start: int) -> tuple[str, list[tuple[str, object]]]:
+    shop.printing.drain()
+    printed = decode(shop.printer.output[start:])
+    return "\n".join(printed.texts), printed.events
+
+
+def test_a_cash_sale_prints_its_receipt_and_opens_the_drawer(shop: Shop) -> None:
+    start = len(shop.printer.output)
+    receipt = shop.http.post("/api/v1/receipts/sell", json=sale_body(1)).json()
+    text, events = printed_since(shop, start)
+    assert receipt["fiscal_code"] in text and "ДО СПЛАТИ" in text and "ОНЛАЙН" in text
+    assert any(kind == "qr_store" for kind, _ in events)
+    assert [kind for kind, _ in events].count("drawer") == 1
+    assert [kind for kind, _ in events].index("drawer") > [kind for kind, _ in events].index("cut")
+
+
+def test_a_card_sale_does_not_open_the_drawer(shop: Shop) -> None:
+    start = len(shop.printer.output)
+    shop.http.post("/api/v1/receipts/sell", json=sale_body(2, card=True))
+    _, events = printed_since(shop, start)
+    assert "drawer" not in [kind for kind, _ in events]
+
+
+def test_reprint_slip_and_drawer(shop: Shop) -> None:
+    receipt = shop.http.post("/api/v1/receipts/sell", json=sale_body(3)).json()
+    shop.printing.drain()
+    start = len(shop.printer.output)
+    assert shop.http.post(f"/api/v1/receipts/{receipt['id']}/print").json()["copy"] is True
+    text, events = printed_since(shop, start)
+    assert "КОПIЯ" in text and receipt["fiscal_code"] in text  # CP866 prints І as Latin I
+    assert "drawer" not in [kind for kind, _ in events]
+    start = len(shop.printer.output)
+    assert shop.http.post("/api/v1/box/slip", json={}).status_code == 200
+    assert "СЛУЖБОВИЙ СТАН" in printed_since(shop, start)[0]
+    start = len(shop.printer.output)
+    assert shop.http.post("/api/v1/box/drawer", json={}).status_code == 200
+    assert [kind for kind, _ in printed_since(shop, start)[1]] == ["drawer"]
+
+
+def test_a_printer_fault_never_undoes_a_sale(box: Box) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = Shop(box, ReceiptPrinter("network", host="127.0.0.1", port=port, timeout_s=0.5))
+    try:
+        sale = s.http.post("/api/v1/receipts/sell", json=sale_body(4))
+        assert sale.status_code == 200 and sale.json()["status"] == "DONE"
+        s.printing.drain()
+        assert s.printing.last_error is not None and "PrinterOffline" in s.printing.last_error
+        assert s.printing.status() == "offline"
+        reprint = s.http.post(f"/api/v1/receipts/{sale.json()['id']}/print")
+        assert reprint.status_code == 409 and reprint.json()["code"] == "printer.printeroffline"
+    finally:
+        s.close()
+
+
+def test_without_a_printer_the_box_says_so(box: Box) -> None:
+    server = ApiServer(create_app(api_context(box))).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            token = http.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+                "access_token"
+            ]
+            answer = http.post(
+                "/api/v1/box/drawer",
+                json={},
+                headers={"Authorization": f"Bearer {token}", "X-License-Key": LICENSE},
+            )
+            assert answer.status_code == 409 and answer.json()["code"] == "printer.not_configured"
+    finally:
+        server.stop()
