@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # fonts-dejavu-core: the Cyrillic font receipt images are drawn with.
 DEBIAN_PACKAGES := mosquitto socat iproute2 libusb-1.0-0 fonts-dejavu-core
 
-.PHONY: venv demo test lint typecheck unit debian-packages bench clean
+.PHONY: venv demo test lint typecheck unit debian-packages js-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +25,18 @@ debian-packages:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The Node.js peer (jkurwa, gost89) that the DSTU 4145 tests cross-verify against. Node.js comes from
+# Debian when the machine has none; the tests skip the cross-checks (saying why) without it.
+js-deps:
+	@if [ -f tests/js/package.json ]; then \
+	  if ! command -v npm >/dev/null 2>&1; then \
+	    echo "installing Debian packages: nodejs npm"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	  fi; \
+	  cd tests/js && npm install --no-audit --no-fund --loglevel=error >/dev/null; \
+	fi
+
 lint: venv
 	$(VENV)/bin/ruff check agent drivers tests bench
 
@@ -34,7 +46,7 @@ typecheck: venv
 unit: venv
 	$(VENV)/bin/pytest -q
 
-test: debian-packages lint typecheck unit
+test: debian-packages js-deps lint typecheck unit
 
 demo: venv
 	$(VENV)/bin/fiscal-box demo
