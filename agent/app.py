@@ -143,7 +143,15 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
             register.status(), now=clock.now(), errors=errors, printer=printing.status() if printing else None
         )
 
-    api = start_till_api(settings, register, clock, printing, status_now) if settings.api.enabled else None
+    try:
+        api = (
+            start_till_api(settings, register, clock, printing, status_now) if settings.api.enabled else None
+        )
+    except NeedsPerson:
+        if printing is not None:
+            printing.close()
+        register.close()
+        raise
     log.info("fiscal-box running for register %s", settings.registrar.fiscal_number)
     tick = min(5.0, settings.offline.check_interval_s)
     while True:
@@ -191,7 +199,14 @@ def start_till_api(
         settings.api.port,
         tls_cert_file=settings.api.tls_cert_file,
         tls_key_file=settings.api.tls_key_file,
-    ).start()
+    )
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise NeedsPerson(
+            f"the till API cannot listen on {settings.api.listen}: {exc}",
+            what_to_do="free that address (another program, or another fiscal-box?) or change [api] listen",
+        ) from exc
     log.info("till API listening on %s", server.url)
     return server
 

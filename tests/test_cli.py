@@ -182,3 +182,15 @@ def test_go_online_delivers_what_the_agent_left(tmp_path: Path, emulator: Emulat
     assert result.returncode == 0, result.stderr
     assert "mode now online" in result.stdout and "revoked" in result.stdout
     assert len(emulator.documents()) == 5  # open, the lost sale (revoked), 102, the sale, 103
+
+
+def test_run_with_the_api_port_taken_says_so(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = write_config(tmp_path / "config.toml", emulator.fs_url, api_port=taken.getsockname()[1])
+        result = subprocess.run(
+            [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
