@@ -1,0 +1,339 @@
+"""CAdES-BES attached SignedData with ДСТУ 4145 / ГОСТ 34.311, as the tax service expects (§1.3).
+
+One signer identified by issuerAndSerialNumber, the signer's certificate and no other inside,
+signed attributes content-type, message-digest, signing-time and signing-certificate-v2.  The
+encodings are those of jkurwa 1.21 (lib/models/Message.js), which the tests cross-check:
+
+* digest algorithm 1.2.804.2.1.1.1.1.2.1 and signature algorithm 1.2.804.2.1.1.1.1.3.1.1, both
+  without parameters;
+* SignerInfo.signature is the OCTET STRING whose contents are r ‖ s, little-endian — unlike the
+  certificate's signature, there is no inner OCTET STRING;
+* ESSCertIDv2 names GOST 34.311 explicitly (the DEFAULT is SHA-256) and carries issuerSerial.
+
+A signature-time-stamp token (CAdES-T) made elsewhere may be attached as an unsigned attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# Importing tsp is what teaches asn1crypto the signing-certificate-v2 attribute (it registers the OID).
+from asn1crypto import cms, core, tsp, x509
+
+from ..cms import CmsError
+from .certificate import CertificateError, DstuCertificate, parse_certificate
+from .curve import DSTU4145_LE_OID, Curve
+from .dstu4145 import Signature, public_key, sign_digest, verify_digest
+from .gost89 import gost34311
+
+__all__ = [
+    "CONTENT_TIME_STAMP_OID",
+    "GOST34311_OID",
+    "SIGNATURE_TIME_STAMP_OID",
+    "SIGNING_CERTIFICATE_V2_OID",
+    "CadesError",
+    "DstuSigner",
+    "VerifiedDstu",
+    "sign_cades",
+    "verify_cades",
+]
+
+GOST34311_OID = "1.2.804.2.1.1.1.1.2.1"
+SIGNING_CERTIFICATE_V2_OID = "1.2.840.113549.1.9.16.2.47"
+SIGNATURE_TIME_STAMP_OID = "1.2.840.113549.1.9.16.2.14"
+CONTENT_TIME_STAMP_OID = "1.2.840.113549.1.9.16.2.20"
+
+
+class CadesError(CmsError):
+    """The bytes are not a valid ДСТУ 4145 CAdES attached signature with one good signer."""
+
+
+@dataclass(frozen=True)
+class VerifiedDstu:
+    content: bytes
+    certificate: DstuCertificate
+    subject_key_id: str  # lowercase hex, as Signer.subject_key_id
+    signing_time: datetime
+    time_stamp_token: bytes | None = None  # the signature-time-stamp's DER, unverified
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("signing_time must be timezone-aware")
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if not 1950 <= moment.year < 2050:
+        raise ValueError("signing_time must fit UTCTime (1950–2049)")
+    return moment
+
+
+def _signed_attributes(content: bytes, cert: DstuCertificate, signing_time: datetime) -> cms.CMSAttributes:
+    tbs = cert.x509["tbs_certificate"]
+    ess_cert_id = {
+        "hash_algorithm": {"algorithm": GOST34311_OID},
+        "cert_hash": gost34311(cert.der),
+        "issuer_serial": {
+            "issuer": [x509.GeneralName({"directory_name": tbs["issuer"]})],
+            "serial_number": cert.serial_number,
+        },
+    }
+    # asn1crypto sorts a SET OF by encoding when dumping, which is what DER asks of signed attributes.
+    return cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": ["data"]},
+            {"type": "message_digest", "values": [gost34311(content)]},
+            {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time})]},
+            {"type": "signing_certificate_v2", "values": [{"certs": [ess_cert_id]}]},
+        ]
+    )
+
+
+def sign_cades(
+    content: bytes,
+    *,
+    curve: Curve,
+    d: int,
+    certificate_der: bytes,
+    signing_time: datetime,
+    time_stamp_token: bytes | None = None,
+) -> bytes:
+    """Attached CAdES-BES SignedData (DER); with ``time_stamp_token`` (a TimeStampToken's DER) CAdES-T.
+
+    Raises ValueError when the key does not belong to the certificate: a signature nobody
+    could verify is better refused here than at the tax service.
+    """
+    cert = parse_certificate(certificate_der)
+    _check_key(curve, d, cert)
+    return _sign(content, curve, d, cert, signing_time, time_stamp_token)
+
+
+def _check_key(curve: Curve, d: int, cert: DstuCertificate) -> None:
+    if (curve.field.modulus, curve.a, curve.b, curve.base, curve.n) != (
+        cert.curve.field.modulus,
+        cert.curve.a,
+        cert.curve.b,
+        cert.curve.base,
+        cert.curve.n,
+    ):
+        raise ValueError(f"the certificate's key is on {cert.curve.name}, not on {curve.name}")
+    if public_key(curve, d) != cert.public_key:
+        raise ValueError("the private key does not match the certificate's public key")
+
+
+def _sign(
+    content: bytes,
+    curve: Curve,
+    d: int,
+    cert: DstuCertificate,
+    signing_time: datetime,
+    time_stamp_token: bytes | None,
+) -> bytes:
+    attrs = _signed_attributes(content, cert, _utc(signing_time))
+    signature = sign_digest(curve, d, gost34311(attrs.dump()))
+    tbs = cert.x509["tbs_certificate"]
+    signer: dict[str, object] = {
+        "version": "v1",
+        "sid": cms.SignerIdentifier(
+            {
+                "issuer_and_serial_number": {
+                    "issuer": tbs["issuer"],
+                    "serial_number": cert.serial_number,
+                }
+            }
+        ),
+        "digest_algorithm": {"algorithm": GOST34311_OID},
+        "signed_attrs": attrs,
+        "signature_algorithm": {"algorithm": DSTU4145_LE_OID},
+        "signature": signature.to_bytes(curve),
+    }
+    if time_stamp_token is not None:
+        token = cms.ContentInfo.load(time_stamp_token, strict=True)
+        signer["unsigned_attrs"] = [{"type": SIGNATURE_TIME_STAMP_OID, "values": [token]}]
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": GOST34311_OID}],
+            "encap_content_info": {"content_type": "data", "content": content},
+            "certificates": [cms.CertificateChoices({"certificate": cert.x509})],
+            "signer_infos": [cms.SignerInfo(signer)],
+        }
+    )
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+
+
+def _one_value(attrs: dict[str, list[core.Asn1Value]], oid: str, what: str) -> core.Asn1Value:
+    values = attrs.get(oid)
+    if values is None:
+        raise CadesError(f"signed attribute {what} is missing")
+    if len(values) != 1:
+        raise CadesError(f"signed attribute {what} must occur once with one value")
+    return values[0]
+
+
+def _check_signing_certificate(value: core.Asn1Value, cert: DstuCertificate) -> None:
+    # Re-parsed from bytes: the hash algorithm is not one asn1crypto knows, and its DEFAULT (SHA-256)
+    # must not be silently assumed for a ГОСТ certificate hash.
+    parsed = tsp.SigningCertificateV2.load(value.dump())
+    certs = parsed["certs"]
+    if len(certs) == 0:
+        raise CadesError("signing-certificate-v2 names no certificate")
+    first = certs[0]
+    if first["hash_algorithm"]["algorithm"].dotted != GOST34311_OID:
+        raise CadesError("signing-certificate-v2 must hash the certificate with ГОСТ 34.311")
+    if first["cert_hash"].native != gost34311(cert.der):
+        raise CadesError("signing-certificate-v2 does not match the signer's certificate")
+    issuer_serial = first["issuer_serial"]
+    if issuer_serial.native is not None:
+        tbs = cert.x509["tbs_certificate"]
+        names = [n.chosen for n in issuer_serial["issuer"] if n.name == "directory_name"]
+        if issuer_serial["serial_number"].native != cert.serial_number or not any(
+            n == tbs["issuer"] for n in names
+        ):
+            raise CadesError("signing-certificate-v2 issuerSerial does not match the signer's certificate")
+
+
+def verify_cades(der: bytes) -> VerifiedDstu:
+    """Parse and verify; raise CadesError naming what is wrong.
+
+    Checks the envelope rules of §1.3 (attached id-data content, one signer, exactly one
+    certificate and it is the signer's, no CRLs, no content-time-stamp), the four signed
+    attributes, that signing-time lies within the certificate's validity (as jkurwa does), and
+    the signature.  Does not build or check a certificate chain, revocation, or the time-stamp
+    token: those need trust anchors this module has none of, so a self-signed certificate
+    verifies here — callers decide whom to trust by ``subject_key_id``.
+    """
+    try:
+        return _verify(der)
+    except CadesError:
+        raise
+    except CertificateError as exc:
+        raise CadesError(f"the signer's certificate is unusable: {exc}") from exc
+    except Exception as exc:  # asn1crypto raises a zoo of types on malformed input
+        raise CadesError(f"malformed CMS: {exc}") from exc
+
+
+def _verify(der: bytes) -> VerifiedDstu:
+    info = cms.ContentInfo.load(der, strict=True)
+    if info["content_type"].native != "signed_data":
+        raise CadesError("not a CMS SignedData")
+    signed = info["content"]
+    signers = signed["signer_infos"]
+    if len(signers) != 1:
+        raise CadesError(f"exactly one signer required, found {len(signers)}")
+    encap = signed["encap_content_info"]
+    if encap["content_type"].native != "data":
+        raise CadesError(f"signed content type must be id-data, not {encap['content_type'].dotted}")
+    content = encap["content"].native
+    if content is None:
+        raise CadesError("detached signature: the signed content must be inside the envelope")
+    certs = [c.chosen for c in signed["certificates"] or [] if c.name == "certificate"]
+    if not certs:
+        raise CadesError("the signer's certificate is not inside the envelope")
+    if len(signed["certificates"]) != 1:
+        raise CadesError("the envelope must carry the signer's certificate and no other")
+    if signed["crls"].native:
+        raise CadesError("the envelope must not carry CRLs or OCSP responses")
+    cert = parse_certificate(certs[0].dump())
+    signer = signers[0]
+    sid = signer["sid"]
+    if sid.name == "issuer_and_serial_number":
+        tbs = cert.x509["tbs_certificate"]
+        matches = (
+            sid.chosen["serial_number"].native == cert.serial_number and sid.chosen["issuer"] == tbs["issuer"]
+        )
+    else:
+        matches = sid.chosen.native == cert.subject_key_id
+    if not matches:
+        raise CadesError("the certificate in the envelope is not the signer's")
+    if signer["digest_algorithm"]["algorithm"].dotted != GOST34311_OID:
+        raise CadesError(
+            f"digest algorithm must be ГОСТ 34.311, not {signer['digest_algorithm']['algorithm'].dotted}"
+        )
+    if signer["signature_algorithm"]["algorithm"].dotted != DSTU4145_LE_OID:
+        raise CadesError(
+            f"signature algorithm must be ДСТУ 4145 LE, not {signer['signature_algorithm']['algorithm'].dotted}"
+        )
+    signed_attrs = signer["signed_attrs"]
+    if not len(signed_attrs):
+        raise CadesError("CAdES requires signed attributes")
+    by_type: dict[str, list[core.Asn1Value]] = {}
+    for attr in signed_attrs:
+        oid = attr["type"].dotted
+        if oid in by_type:
+            raise CadesError(f"signed attribute {oid} occurs twice")
+        by_type[oid] = list(attr["values"])
+    if CONTENT_TIME_STAMP_OID in by_type:
+        raise CadesError("a content-time-stamp is forbidden by the tax service's profile")
+    content_type = _one_value(by_type, "1.2.840.113549.1.9.3", "content-type")
+    if content_type.native != "data":
+        raise CadesError("signed content-type attribute must be id-data")
+    digest = _one_value(by_type, "1.2.840.113549.1.9.4", "message-digest").native
+    if digest != gost34311(content):
+        raise CadesError("message digest does not match the content")
+    signing_time: datetime = _one_value(by_type, "1.2.840.113549.1.9.5", "signing-time").native
+    _check_signing_certificate(
+        _one_value(by_type, SIGNING_CERTIFICATE_V2_OID, "signing-certificate-v2"), cert
+    )
+    if not cert.not_before <= signing_time <= cert.not_after:
+        raise CadesError("signing time is outside the certificate's validity")
+    raw_sig = signer["signature"].native
+    if len(raw_sig) != 2 * cert.curve.n_byte_len:
+        raise CadesError(
+            f"ДСТУ 4145 signature must be {2 * cert.curve.n_byte_len} bytes, found {len(raw_sig)}"
+        )
+    # The signature covers the attributes as they were sent, re-tagged from [0] IMPLICIT to SET.
+    to_verify = b"\x31" + signed_attrs.dump()[1:]
+    if not verify_digest(cert.curve, cert.public_key, gost34311(to_verify), Signature.from_bytes(raw_sig)):
+        raise CadesError("the signature does not verify")
+    token = None
+    for attr in signer["unsigned_attrs"] or []:
+        if attr["type"].dotted == SIGNATURE_TIME_STAMP_OID:
+            token = bytes(attr["values"][0].dump())
+    return VerifiedDstu(
+        content=content,
+        certificate=cert,
+        subject_key_id=cert.subject_key_id.hex(),
+        signing_time=signing_time,
+        time_stamp_token=token,
+    )
+
+
+class DstuSigner:
+    """The Signer protocol over a raw ДСТУ 4145 key and its certificate (no key container handling)."""
+
+    def __init__(
+        self,
+        curve: Curve,
+        d: int,
+        certificate_der: bytes,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        cert = parse_certificate(certificate_der)
+        _check_key(curve, d, cert)
+        self._curve = curve
+        self._d = d
+        self._cert = cert
+        self._clock = clock
+        curve.precompute()
+
+    def __repr__(self) -> str:
+        # Never show d.
+        return f"DstuSigner(subject_key_id={self.subject_key_id!r}, subject_name={self.subject_name!r})"
+
+    @property
+    def subject_key_id(self) -> str:
+        return self._cert.subject_key_id.hex()
+
+    @property
+    def subject_name(self) -> str:
+        return self._cert.common_name
+
+    @property
+    def certificate(self) -> DstuCertificate:
+        return self._cert
+
+    def sign(self, data: bytes) -> bytes:
+        # The key was checked against the certificate once, in __init__.
+        return _sign(data, self._curve, self._d, self._cert, self._clock(), None)
