@@ -16,7 +16,7 @@ from agent.secr.journal import Journal
 from agent.secr.offline import Limits
 from agent.secr.register import CashRegister, Crashpoint, Registrar
 from agent.secr.server import FiscalServerClient
-from agent.secr.signing import DevSigner
+from agent.secr.signing import DevSigner, Signer
 
 FISCAL_NUMBER = "4000000001"
 REGISTRAR = {
@@ -73,9 +73,10 @@ class Box:
         limits: Limits | None = None,
         auto_sync: bool = False,
         probe_budget_s: float = 0.3,
+        signer: Signer | None = None,
     ) -> None:
         self.state_dir = state_dir
-        self.signer = DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
+        self.signer: Signer = signer or DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
         self.client = FiscalServerClient(
             fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s
         )

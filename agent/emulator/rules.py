@@ -36,8 +36,9 @@ from agent.emulator.errors import (
 from agent.emulator.offline import control_number, parse_offline_number, sha256_hex, split_package
 from agent.emulator.store import Row, Store
 from agent.emulator.totals import Totals, doc_facts, shift_totals, totals_json, zrep_difference
-from agent.secr.signing.cms import CmsError, VerifiedCms, verify_attached
-from agent.secr.signing.dev import DevSigner
+from agent.secr.signing.base import Signer
+from agent.secr.signing.cms import CmsError
+from agent.secr.signing.verify import SignedContent, verify_signed
 
 OPEN_SHIFT, CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END = 100, 101, 102, 103
 SHIFT_DOCS = (OPEN_SHIFT, CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END)
@@ -122,7 +123,7 @@ def _is_settlement(doc_class: str, doc_type: int | None) -> bool:
 
 
 class Registry:
-    def __init__(self, store: Store, signer: DevSigner, *, strict: bool) -> None:
+    def __init__(self, store: Store, signer: Signer, *, strict: bool) -> None:
         self.store = store
         self.signer = signer
         self.strict = strict
@@ -136,19 +137,17 @@ class Registry:
 
     # --- signatures ----------------------------------------------------------------------------------
 
-    def verify(self, body: bytes) -> VerifiedCms:
+    def verify(self, body: bytes) -> SignedContent:
         try:
-            verified = verify_attached(body)
+            return verify_signed(body, qualified_only=self.strict)
         except CmsError as exc:
+            if self.strict:
+                raise FsError(
+                    CRYPTO,
+                    "Сервер приймає лише кваліфікований електронний підпис ДСТУ 4145 (строгий режим): "
+                    f"{exc}",
+                ) from exc
             raise FsError(CRYPTO, f"Помилка перевірки підпису: {exc}") from exc
-        if self.strict:
-            kind = type(verified.certificate.public_key()).__name__
-            raise FsError(
-                CRYPTO,
-                "Сервер приймає лише кваліфікований електронний підпис ДСТУ 4145; "
-                f"цей підпис зроблено ключем тестового (dev) підписувача ({kind}), строгий режим",
-            )
-        return verified
 
     def _check_operator(self, reg: Row, skid: str | None) -> None:
         operators = json.loads(reg["operators"]) if reg["operators"] else None
@@ -173,10 +172,7 @@ class Registry:
         with self.store.transaction():
             for index, signed in enumerate(docs):
                 try:
-                    try:
-                        verified = verify_attached(signed)
-                    except CmsError as exc:
-                        raise FsError(CRYPTO, f"Помилка перевірки підпису: {exc}") from exc
+                    verified = self.verify(signed)
                     accepted = self._register(signed, verified, offline=True)
                 except FsError as exc:
                     raise FsError(
@@ -188,7 +184,7 @@ class Registry:
                     next_session = accepted.next_session
         return next_session
 
-    def _register(self, signed: bytes, verified: VerifiedCms, *, offline: bool) -> Accepted:
+    def _register(self, signed: bytes, verified: SignedContent, *, offline: bool) -> Accepted:
         store = self.store
         doc = xmldoc.parse(verified.content)
         fn = doc.registrar
@@ -380,11 +376,8 @@ class Registry:
         )
 
     @staticmethod
-    def _cn(verified: VerifiedCms) -> str:
-        from cryptography.x509.oid import NameOID
-
-        attrs = verified.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(attrs[0].value) if attrs else verified.certificate.subject.rfc4514_string()
+    def _cn(verified: SignedContent) -> str:
+        return verified.signer_name
 
     def _check_registration_data(self, doc: xmldoc.ParsedDoc, reg: Row) -> None:
         head = doc.head

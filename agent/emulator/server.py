@@ -25,7 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 from agent.emulator.errors import QUERY, VALIDATION, FsError, TransportError
 from agent.emulator.rules import ControlError, Registry, Reply, iso
 from agent.emulator.store import Store
+from agent.secr.signing.base import Signer
 from agent.secr.signing.dev import DevSigner
+from agent.secr.signing.dstu.identity import dstu_signer_from_file
 
 log = logging.getLogger("agent.emulator")
 
@@ -316,8 +318,13 @@ class Emulator:
         if self._server is not None:
             return self
         self._store = Store(self.state_dir)
-        signer = DevSigner.from_file(
-            self.state_dir / "server-key.pem", common_name="Емулятор фіскального сервера ДПС"
+        # Strict mode seals tickets as the real server does, with a qualified ДСТУ 4145 signature.
+        signer: Signer = (
+            dstu_signer_from_file(self.state_dir / "server-dstu.json", "Емулятор фіскального сервера ДПС")
+            if self.strict
+            else DevSigner.from_file(
+                self.state_dir / "server-key.pem", common_name="Емулятор фіскального сервера ДПС"
+            )
         )
         self._registry = Registry(self._store, signer, strict=self.strict)
         host, port = self.listen

@@ -29,7 +29,8 @@ from agent.secr.errors import (
     ServerUnreachable,
 )
 from agent.secr.signing.base import Signer
-from agent.secr.signing.cms import CmsError, verify_attached
+from agent.secr.signing.cms import CmsError
+from agent.secr.signing.verify import verify_signed
 
 MAX_REQUEST_BYTES = 200 * 1024
 UNSIGNED_COMMANDS = frozenset({"ServerState", "Check", "CheckExt"})
@@ -99,7 +100,7 @@ def _text(root: etree._Element, tag: str) -> str | None:
 
 def parse_ticket(signed: bytes) -> Ticket:
     try:
-        verified = verify_attached(signed)
+        verified = verify_signed(signed)
     except CmsError as exc:
         raise InvalidServerReply(f"the server's ticket is not a valid signed document: {exc}") from exc
     try:

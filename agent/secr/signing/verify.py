@@ -1,0 +1,55 @@
+"""One way to open any signed envelope the box meets: a qualified ДСТУ 4145 CAdES (the real thing) or the
+dev signer's CMS (test mode). Generic crypto, shared by the box's client and the emulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import cms as asn1_cms
+from cryptography.x509.oid import NameOID
+
+from agent.secr.signing.cms import CmsError, verify_attached
+from agent.secr.signing.dstu.cades import GOST34311_OID, verify_cades
+
+
+@dataclass(frozen=True)
+class SignedContent:
+    content: bytes
+    subject_key_id: str  # lowercase hex
+    signer_name: str
+    signing_time: datetime | None
+    qualified: bool  # ДСТУ 4145 (a qualified signature), not the dev signer's
+
+
+def is_dstu(der: bytes) -> bool:
+    """Signed with a ГОСТ 34.311 digest, i.e. meant as a ДСТУ 4145 signature."""
+    try:
+        signers = asn1_cms.ContentInfo.load(der)["content"]["signer_infos"]
+        return bool(len(signers)) and signers[0]["digest_algorithm"]["algorithm"].dotted == GOST34311_OID
+    except Exception:  # anything unparsable is left to the verifiers, which say what is wrong
+        return False
+
+
+def verify_signed(der: bytes, *, qualified_only: bool = False) -> SignedContent:
+    """Verify either kind; raise CmsError (or a subclass) naming what is wrong."""
+    if is_dstu(der):
+        dstu = verify_cades(der)
+        return SignedContent(
+            content=dstu.content,
+            subject_key_id=dstu.subject_key_id,
+            signer_name=dstu.certificate.common_name or "",
+            signing_time=dstu.signing_time,
+            qualified=True,
+        )
+    if qualified_only:
+        raise CmsError("only a qualified ДСТУ 4145 signature is accepted here (this one is not)")
+    dev = verify_attached(der)
+    names = dev.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return SignedContent(
+        content=dev.content,
+        subject_key_id=dev.subject_key_id,
+        signer_name=str(names[0].value) if names else dev.certificate.subject.rfc4514_string(),
+        signing_time=dev.signing_time,
+        qualified=False,
+    )
