@@ -26,7 +26,7 @@ from agent.secr.offline import Limits
 from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
-from agent.status import build_status, read_status, write_status
+from agent.status import build_status, certificate_status, read_status, write_status
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
@@ -139,8 +139,13 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
     printing = build_printing(settings)
 
     def status_now(errors: list[str] | None = None) -> dict[str, Any]:
+        now = clock.now()
         return build_status(
-            register.status(), now=clock.now(), errors=errors, printer=printing.status() if printing else None
+            register.status(),
+            now=now,
+            errors=errors,
+            printer=printing.status() if printing else None,
+            certificate=certificate_status(register.signer, now),
         )
 
     try:

@@ -13,6 +13,24 @@ from agent import __version__
 from agent.secr.register import RegisterStatus
 
 STATUS_FILE = "status.json"
+CERTIFICATE_WARNING_DAYS = 14
+
+
+def certificate_status(signer: object, now: datetime) -> dict[str, Any] | None:
+    """Who signs and until when: a qualified certificate must be renewed before it runs out."""
+    certificate = getattr(signer, "certificate", None)
+    if certificate is None:
+        return None
+    not_after = getattr(certificate, "not_after", None) or getattr(certificate, "not_valid_after_utc", None)
+    if not isinstance(not_after, datetime):
+        return None
+    return {
+        "subject": getattr(signer, "subject_name", None),
+        "key_id": getattr(signer, "subject_key_id", None),
+        "qualified": type(signer).__name__ != "DevSigner",
+        "expires_at": not_after.isoformat(),
+        "days_left": (not_after - now).days,
+    }
 
 
 def build_status(
@@ -21,8 +39,14 @@ def build_status(
     now: datetime,
     errors: list[str] | None = None,
     printer: str | None = None,
+    certificate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     problems = [*register.errors, *(errors or [])]
+    if certificate is not None and certificate["days_left"] <= CERTIFICATE_WARNING_DAYS:
+        problems.append(
+            f"the signing certificate of {certificate['subject']} expires in {certificate['days_left']} days"
+            f" ({certificate['expires_at']}): renew it"
+        )
     if register.problem and register.problem not in problems:
         problems.insert(0, register.problem)
     oldest_age = (
@@ -54,6 +78,7 @@ def build_status(
         "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
         "printer": printer,
         "modem": {"signal_dbm": None, "registered": None, "operator": None},
+        "certificate": certificate,
         "errors": problems,
         "version": __version__,
         "updated_at": now.isoformat(),

@@ -1,7 +1,13 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from agent.receipts import to_text
 from agent.receipts.slip import layout_slip
+from agent.secr.register import Mode, RegisterStatus
+from agent.secr.signing.dstu.cades import DstuSigner
+from agent.secr.signing.dstu.certificate import make_self_signed
+from agent.secr.signing.dstu.curve import curve_by_m
+from agent.secr.signing.dstu.dstu4145 import generate_private_key
+from agent.status import build_status, certificate_status
 
 STATUS = {
     "mode": "blocked",
@@ -51,3 +57,47 @@ def test_slip_says_what_a_technician_needs() -> None:
     ):
         assert expected in " ".join(text.split()), expected  # wrapped lines joined
     assert all(len(line) <= 32 for line in text.splitlines())
+
+
+def test_certificate_expiry_warns_two_weeks_ahead() -> None:
+    now = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    curve = curve_by_m(257)
+    d = generate_private_key(curve)
+    cert = make_self_signed(
+        curve,
+        d,
+        common_name="Касир",
+        serial_number=1,
+        not_before=now - timedelta(days=300),
+        not_after=now + timedelta(days=10),
+    )
+    signer = DstuSigner(curve, d, cert, clock=lambda: now)
+    cert_info = certificate_status(signer, now)
+    assert cert_info is not None and cert_info["days_left"] == 10 and cert_info["qualified"]
+    register = RegisterStatus(
+        mode=Mode.ONLINE,
+        blocked_reason=None,
+        shift_open=False,
+        shift_id=None,
+        z_done=False,
+        next_local_num=1,
+        pending_documents=0,
+        oldest_pending_at=None,
+        offline_session_id=None,
+        has_offline_seed=False,
+        offline_allowed=True,
+        session_minutes=0,
+        month_minutes=0,
+        max_session_minutes=2160,
+        max_month_minutes=10080,
+        numbers_left=None,
+        warnings=[],
+        problem=None,
+        upload_error=None,
+        last_sync_at=None,
+        identity_known=True,
+    )
+    status = build_status(register, now=now, certificate=cert_info)
+    assert any("expires in 10 days" in e for e in status["errors"])
+    text = to_text(layout_slip(status, box_id="b", fiscal_number="1", printed_at=now))
+    assert "expires in 10" in " ".join(text.split())
