@@ -68,27 +68,6 @@ def _utc(moment: datetime) -> datetime:
     return moment
 
 
-def _signed_attributes(content: bytes, cert: DstuCertificate, signing_time: datetime) -> cms.CMSAttributes:
-    tbs = cert.x509["tbs_certificate"]
-    ess_cert_id = {
-        "hash_algorithm": {"algorithm": GOST34311_OID},
-        "cert_hash": gost34311(cert.der),
-        "issuer_serial": {
-            "issuer": [x509.GeneralName({"directory_name": tbs["issuer"]})],
-            "serial_number": cert.serial_number,
-        },
-    }
-    # asn1crypto sorts a SET OF by encoding when dumping, which is what DER asks of signed attributes.
-    return cms.CMSAttributes(
-        [
-            {"type": "content_type", "values": ["data"]},
-            {"type": "message_digest", "values": [gost34311(content)]},
-            {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time})]},
-            {"type": "signing_certificate_v2", "values": [{"certs": [ess_cert_id]}]},
-        ]
-    )
-
-
 def sign_cades(
     content: bytes,
     *,
@@ -121,6 +100,68 @@ def _check_key(curve: Curve, d: int, cert: DstuCertificate) -> None:
         raise ValueError("the private key does not match the certificate's public key")
 
 
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(body)) + body
+
+
+_SEQUENCE, _SET, _OCTET_STRING, _UTC_TIME = 0x30, 0x31, 0x04, 0x17
+_CONTENT_TYPE_ATTR = cms.CMSAttribute({"type": "content_type", "values": ["data"]}).dump()
+_MESSAGE_DIGEST_OID = core.ObjectIdentifier("1.2.840.113549.1.9.4").dump()
+_SIGNING_TIME_OID = core.ObjectIdentifier("1.2.840.113549.1.9.5").dump()
+_SIGNATURE_TIME_STAMP_OID = core.ObjectIdentifier(SIGNATURE_TIME_STAMP_OID).dump()
+_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.1").dump()
+_SIGNED_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+_DIGEST_ALGORITHM = cms.DigestAlgorithm({"algorithm": GOST34311_OID}).dump()
+_SIGNATURE_ALGORITHM = cms.SignedDigestAlgorithm({"algorithm": DSTU4145_LE_OID}).dump()
+_VERSION_1 = core.Integer(1).dump()
+
+
+@dataclass(frozen=True)
+class _CertificateParts:
+    """What every envelope of one signer repeats, encoded once (re-encoding it dominated signing time)."""
+
+    certificate: bytes
+    signer_id: bytes  # IssuerAndSerialNumber
+    signing_certificate_attr: bytes  # the signing-certificate-v2 attribute
+
+
+_PARTS_CACHE: dict[bytes, _CertificateParts] = {}
+
+
+def _parts(cert: DstuCertificate) -> _CertificateParts:
+    cached = _PARTS_CACHE.get(cert.der)
+    if cached is None:
+        tbs = cert.x509["tbs_certificate"]
+        ess_cert_id = {
+            "hash_algorithm": {"algorithm": GOST34311_OID},
+            "cert_hash": gost34311(cert.der),
+            "issuer_serial": {
+                "issuer": [x509.GeneralName({"directory_name": tbs["issuer"]})],
+                "serial_number": cert.serial_number,
+            },
+        }
+        cached = _CertificateParts(
+            certificate=cert.der,
+            signer_id=cms.IssuerAndSerialNumber(
+                {"issuer": tbs["issuer"], "serial_number": cert.serial_number}
+            ).dump(),
+            signing_certificate_attr=cms.CMSAttribute(
+                {"type": "signing_certificate_v2", "values": [{"certs": [ess_cert_id]}]}
+            ).dump(),
+        )
+        if len(_PARTS_CACHE) > 16:  # a box has one or two signers; never let this grow
+            _PARTS_CACHE.clear()
+        _PARTS_CACHE[cert.der] = cached
+    return cached
+
+
 def _sign(
     content: bytes,
     curve: Curve,
@@ -129,37 +170,36 @@ def _sign(
     signing_time: datetime,
     time_stamp_token: bytes | None,
 ) -> bytes:
-    attrs = _signed_attributes(content, cert, _utc(signing_time))
-    signature = sign_digest(curve, d, gost34311(attrs.dump()))
-    tbs = cert.x509["tbs_certificate"]
-    signer: dict[str, object] = {
-        "version": "v1",
-        "sid": cms.SignerIdentifier(
-            {
-                "issuer_and_serial_number": {
-                    "issuer": tbs["issuer"],
-                    "serial_number": cert.serial_number,
-                }
-            }
-        ),
-        "digest_algorithm": {"algorithm": GOST34311_OID},
-        "signed_attrs": attrs,
-        "signature_algorithm": {"algorithm": DSTU4145_LE_OID},
-        "signature": signature.to_bytes(curve),
-    }
-    if time_stamp_token is not None:
-        token = cms.ContentInfo.load(time_stamp_token, strict=True)
-        signer["unsigned_attrs"] = [{"type": SIGNATURE_TIME_STAMP_OID, "values": [token]}]
-    signed_data = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": GOST34311_OID}],
-            "encap_content_info": {"content_type": "data", "content": content},
-            "certificates": [cms.CertificateChoices({"certificate": cert.x509})],
-            "signer_infos": [cms.SignerInfo(signer)],
-        }
+    parts = _parts(cert)
+    when = _utc(signing_time).strftime("%y%m%d%H%M%SZ").encode("ascii")
+    attributes = [
+        _CONTENT_TYPE_ATTR,
+        _tlv(_SEQUENCE, _MESSAGE_DIGEST_OID + _tlv(_SET, _tlv(_OCTET_STRING, gost34311(content)))),
+        _tlv(_SEQUENCE, _SIGNING_TIME_OID + _tlv(_SET, _tlv(_UTC_TIME, when))),
+        parts.signing_certificate_attr,
+    ]
+    # DER orders a SET OF by the encodings of its elements.
+    signed_attrs = b"".join(sorted(attributes))
+    signature = sign_digest(curve, d, gost34311(_tlv(_SET, signed_attrs)))
+    signer_info = (
+        _VERSION_1
+        + parts.signer_id
+        + _DIGEST_ALGORITHM
+        + _tlv(0xA0, signed_attrs)
+        + _SIGNATURE_ALGORITHM
+        + _tlv(_OCTET_STRING, signature.to_bytes(curve))
     )
-    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+    if time_stamp_token is not None:
+        token = cms.ContentInfo.load(time_stamp_token, strict=True).dump()
+        signer_info += _tlv(0xA1, _tlv(_SEQUENCE, _SIGNATURE_TIME_STAMP_OID + _tlv(_SET, token)))
+    signed_data = (
+        _VERSION_1
+        + _tlv(_SET, _DIGEST_ALGORITHM)
+        + _tlv(_SEQUENCE, _DATA_OID + _tlv(0xA0, _tlv(_OCTET_STRING, content)))
+        + _tlv(0xA0, parts.certificate)
+        + _tlv(_SET, _tlv(_SEQUENCE, signer_info))
+    )
+    return _tlv(_SEQUENCE, _SIGNED_DATA_OID + _tlv(0xA0, _tlv(_SEQUENCE, signed_data)))
 
 
 def _one_value(attrs: dict[str, list[core.Asn1Value]], oid: str, what: str) -> core.Asn1Value:
