@@ -26,6 +26,7 @@ from agent.secr.offline import Limits
 from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
+from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.status import build_status, certificate_status, read_status, write_status
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
@@ -40,12 +41,22 @@ NOT_BUILT_YET = ("led", "button", "mqtt", "uplinks", "modem")
 
 
 def build_signer(settings: Settings) -> Signer:
-    if settings.signer.kind == "dev":
-        return DevSigner.from_file(settings.signer.key_file)
-    raise SignerError(
-        'signer.kind = "dstu4145": the qualified-signature signer is not built yet',
-        what_to_do='use kind = "dev" against the emulator until it is',
-    )
+    cfg = settings.signer
+    if cfg.kind == "dev":
+        return DevSigner.from_file(cfg.key_file)
+    password = None
+    if cfg.password_file is not None:
+        try:
+            password = cfg.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SignerError(
+                f"signer.password_file {cfg.password_file} cannot be read: {exc.strerror}",
+                what_to_do="check the path and that the file is readable by the box",
+            ) from exc
+    try:
+        return load_signer(cfg.key_file, password=password, certificate_file=cfg.certificate_file)
+    except KeyContainerError as exc:
+        raise SignerError(f"signer.key_file {cfg.key_file}: {exc}", what_to_do="fix the [signer] section") from exc
 
 
 def build_register(settings: Settings, *, clock: Clock | None = None) -> CashRegister:

@@ -4,9 +4,14 @@ and the emulator refusing the dev signer there."""
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.emulator import Emulator
@@ -14,7 +19,9 @@ from agent.secr.errors import CryptographyRejected
 from agent.secr.signing.dstu.cades import DstuSigner, verify_cades
 from agent.secr.signing.dstu.curve import curve_by_m
 from agent.secr.signing.dstu.identity import self_signed_identity
+from agent.secr.signing.dstu.keystore import PrivateKey, encode_pkcs8
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
+from tests.test_cli import CLI, free_port, write_config
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
 
@@ -58,3 +65,58 @@ def test_strict_mode_refuses_the_dev_signer(tmp_path: Path, strict: EmulatorHand
         box.register.start()  # its very first signed request is refused, with the reason
     assert box.journal.count() == 0
     box.close()
+
+
+def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: EmulatorHandle) -> None:
+    """`fiscal-box run` with [signer] kind = "dstu4145" (PKCS#8 + certificate) against the strict emulator."""
+    d, certificate = self_signed_identity("Іваненко Іван Іванович")
+    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.cer"
+    key_file.write_bytes(encode_pkcs8(PrivateKey(curve_by_m(257), d), pem=True))
+    cert_file.write_bytes(certificate)
+    port = free_port()
+    config = write_config(
+        tmp_path / "config.toml",
+        strict.fs_url,
+        api_port=port,
+        **{
+            "[offline]": f'[signer]\nkind = "dstu4145"\nkey_file = "{key_file}"\ncertificate_file = "{cert_file}"\n[offline]'
+        },
+    )
+    agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "state" / "status.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+            token = api.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+                "access_token"
+            ]
+            api.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": "test-key"})
+            assert api.post("/api/v1/shifts", json={}).status_code == 200
+            body = {
+                "goods": [{"good": {"code": "1", "name": "Хліб", "price": 2850, "tax": [1]}, "quantity": 2000}],
+                "payments": [{"type": "CASH", "value": 5700}],
+            }
+            sale = api.post("/api/v1/receipts/sell", json=body)
+            assert sale.status_code == 200, sale.text
+            status = api.get("/api/v1/box/status").json()
+            assert status["certificate"]["qualified"] is True and status["certificate"]["days_left"] > 3000
+    finally:
+        os.kill(agent.pid, signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=30)
+    assert agent.returncode == 0, stderr
+    signed = [verify_cades(base64.b64decode(d["signed_base64"])) for d in strict.documents()]
+    assert len(signed) == 2 and all(v.certificate.der == certificate for v in signed)
+
+
+def test_a_bad_key_container_stops_the_agent_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_bytes(b"not a key")
+    config = write_config(
+        tmp_path / "config.toml",
+        "http://127.0.0.1:1/fs",
+        **{"[offline]": f'[signer]\nkind = "dstu4145"\nkey_file = "{tmp_path / "key.pem"}"\n[offline]'},
+    )
+    result = subprocess.run(
+        [*CLI, "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "signer.key_file" in result.stderr and "Traceback" not in result.stderr
