@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,9 +74,12 @@ class Box:
         auto_sync: bool = False,
         probe_budget_s: float = 0.3,
         signer: Signer | None = None,
+        online_signer: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.state_dir = state_dir
-        self.signer: Signer = signer or DevSigner.from_file(state_dir / "dev-key.pem", common_name="Тест Касир")
+        self.signer: Signer = signer or DevSigner.from_file(
+            state_dir / "dev-key.pem", common_name="Тест Касир"
+        )
         self.client = FiscalServerClient(
             fs_url, self.signer, timeout_s=timeout_s, connect_timeout_s=timeout_s
         )
@@ -92,6 +95,7 @@ class Box:
             limits=limits,
             auto_sync=auto_sync,
             probe_budget_s=probe_budget_s,
+            online_signer=online_signer,
             **kwargs,
         )
 

@@ -21,8 +21,10 @@ from agent.secr.errors import (
     OfflineMonthLimit,
     OfflineRangeExhausted,
     OfflineSessionLimit,
+    ServerUnreachable,
 )
 from agent.secr.register import Mode
+from agent.secr.signing import DevSigner
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_register import assert_emulator_numbering, run_harness
 
@@ -413,3 +415,36 @@ def test_upload_killed_half_way_resumes_without_duplicates(tmp_path: Path, emula
     assert len(registered) == 154
     assert sum(1 for d in registered if d["revoked"]) == 1
     assert registered[-1]["doc_type"] == 103
+
+
+def test_an_unreachable_time_stamp_service_makes_the_sale_offline(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    """Online documents need a time-stamp; when its service is gone the sale is made offline, not lost."""
+    signer = DevSigner.generate()
+    stamping = {"up": True}
+
+    def online_signer(data: bytes) -> bytes:  # the signer plus a time-stamp service that may be down
+        if not stamping["up"]:
+            raise ServerUnreachable("the time-stamp service cannot be reached")
+        return signer.sign(data)
+
+    box = Box(
+        tmp_path / "box",
+        emulator.fs_url,
+        clock=clock,
+        timeout_s=2,
+        signer=signer,
+        online_signer=online_signer,
+    )
+    box.register.start()
+    box.register.open_shift()
+    stamping["up"] = False
+    sale = box.register.sell([item()], [cash("10.00")])
+    assert sale.offline
+    assert box.journal.count(state="void") == 0  # nothing was journaled for the online attempt
+    stamping["up"] = True
+    assert box.register.go_online().went_online
+    registered = assert_emulator_numbering(emulator)
+    assert [d["doc_type"] for d in registered] == [100, 102, 0, 103]
+    box.close()

@@ -242,6 +242,7 @@ class CashRegister:
         crashpoint: Crashpoint = _no_crash,
         on_event: EventSink | None = None,
         validate_documents: bool = True,
+        online_signer: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.journal = journal
         self.server = server
@@ -257,6 +258,8 @@ class CashRegister:
         self._crashpoint = crashpoint
         self._on_event = on_event
         self._validate = validate_documents
+        # Online documents need a qualified signature-time-stamp; offline ones may go without (§1.3).
+        self._sign_online = online_signer or signer.sign
         self._lock = threading.RLock()
         self._problem: NeedsPerson | None = None
         self._probe_lock = threading.Lock()
@@ -600,7 +603,15 @@ class CashRegister:
                 cashier=cashier,
                 testing=self.registrar.testing,
             )
-            entry = self._journal_document(build(head), head, request_id, shift_id, ref_fiscal_num)
+            try:
+                entry = self._journal_document(
+                    build(head), head, request_id, shift_id, ref_fiscal_num, sign=self._sign_online
+                )
+            except RetryLater as exc:
+                # The time-stamp service is out of reach: nothing was journaled, and an online document
+                # cannot go without its stamp, so this one is made offline, where none is needed.
+                exc.request_sent = False
+                raise _WentDark(None, exc) from exc
         self._crashpoint("after_journal")
         try:
             return self._send(entry)
@@ -617,11 +628,12 @@ class CashRegister:
         *,
         offline_session: str | None = None,
         offline_n: int | None = None,
+        sign: Callable[[bytes], bytes] | None = None,
     ) -> Entry:
         xml = docs.render(document)
         if self._validate:
             docs.validate(xml)
-        signed = self.signer.sign(xml)
+        signed = (sign or self.signer.sign)(xml)
         check = document if isinstance(document, docs.Check) else None
         return self.journal.add(
             local_num=head.order_num,
