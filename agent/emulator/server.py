@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from agent.emulator.errors import QUERY, VALIDATION, FsError, TransportError
 from agent.emulator.rules import ControlError, Registry, Reply, iso
 from agent.emulator.store import Store
+from agent.emulator.tsa import authority_from_file
 from agent.secr.signing.base import Signer
 from agent.secr.signing.dev import DevSigner
 from agent.secr.signing.dstu.identity import dstu_signer_from_file
@@ -193,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._fs(path, body, started)
             elif path.startswith("/emulator/"):
                 self._control(path, body, started)
+            elif path == "/tsa":
+                self._tsa(body, started)
             else:
                 self._send_text(403, "Невірна адреса запиту", started)
         except _CloseWithoutReply:
@@ -257,6 +260,27 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FsError(QUERY, f"Тіло команди не є JSON: {exc}") from exc
         return self.emu.cmd(payload, skid)
+
+    # --- /tsa ----------------------------------------------------------------------------------------
+
+    def _tsa(self, body: bytes, started: float) -> None:
+        if self.command != "POST":
+            raise TransportError(405, "POST only")
+        # The fault is looked at, not taken: a count set for /fs requests must not be used up by stamps.
+        fault = self.emu.fault()
+        if fault["mode"] == "down":
+            raise _CloseWithoutReply
+        if fault["mode"] == "error500":
+            self._send_text(500, "Внутрішня помилка сервера (емулятор: error500)", started)
+            return
+        if fault["mode"] == "slow":
+            self.emu._stopping.wait(float(fault["delay_s"] if fault.get("delay_s") is not None else 10))
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        # jkurwa sends the pre-RFC name application/tsp-request.
+        if content_type not in ("application/timestamp-query", "application/tsp-request"):
+            raise TransportError(415, "Непідтримуваний тип вмісту; очікується application/timestamp-query")
+        authority = authority_from_file(self.emu.state_dir / "tsa-dstu.json")
+        self._send(200, "application/timestamp-reply", authority.respond(body), started)
 
     # --- /emulator -----------------------------------------------------------------------------------
 
@@ -382,6 +406,10 @@ class Emulator:
     @property
     def fs_url(self) -> str:
         return self.url + "/fs"
+
+    @property
+    def tsa_url(self) -> str:
+        return self.url + "/tsa"
 
     @property
     def registry(self) -> Registry:

@@ -10,7 +10,8 @@ encodings are those of jkurwa 1.21 (lib/models/Message.js), which the tests cros
   certificate's signature, there is no inner OCTET STRING;
 * ESSCertIDv2 names GOST 34.311 explicitly (the DEFAULT is SHA-256) and carries issuerSerial.
 
-A signature-time-stamp token (CAdES-T) made elsewhere may be attached as an unsigned attribute.
+A signature-time-stamp token (CAdES-T) may be attached as an unsigned attribute: given ready-made,
+or fetched by a ``time_stamper`` once the signature exists, since the stamp covers the signature value.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "SIGNING_CERTIFICATE_V2_OID",
     "CadesError",
     "DstuSigner",
+    "TimeStamper",
     "VerifiedDstu",
     "sign_cades",
     "verify_cades",
@@ -44,6 +46,10 @@ GOST34311_OID = "1.2.804.2.1.1.1.1.2.1"
 SIGNING_CERTIFICATE_V2_OID = "1.2.840.113549.1.9.16.2.47"
 SIGNATURE_TIME_STAMP_OID = "1.2.840.113549.1.9.16.2.14"
 CONTENT_TIME_STAMP_OID = "1.2.840.113549.1.9.16.2.20"
+
+
+#: Receives SignerInfo.signature's contents (r ‖ s) and returns a TimeStampToken (DER) over them.
+TimeStamper = Callable[[bytes], bytes]
 
 
 class CadesError(CmsError):
@@ -76,15 +82,22 @@ def sign_cades(
     certificate_der: bytes,
     signing_time: datetime,
     time_stamp_token: bytes | None = None,
+    time_stamper: TimeStamper | None = None,
 ) -> bytes:
     """Attached CAdES-BES SignedData (DER); with ``time_stamp_token`` (a TimeStampToken's DER) CAdES-T.
+
+    ``time_stamper`` is the alternative to ``time_stamp_token`` when the token is still to be fetched:
+    it is called with the signature value and whatever it raises propagates, so a stamp that cannot
+    be had yields no document rather than one without its stamp.
 
     Raises ValueError when the key does not belong to the certificate: a signature nobody
     could verify is better refused here than at the tax service.
     """
+    if time_stamp_token is not None and time_stamper is not None:
+        raise ValueError("give either time_stamp_token or time_stamper, not both")
     cert = parse_certificate(certificate_der)
     _check_key(curve, d, cert)
-    return _sign(content, curve, d, cert, signing_time, time_stamp_token)
+    return _sign(content, curve, d, cert, signing_time, time_stamp_token, time_stamper)
 
 
 def _check_key(curve: Curve, d: int, cert: DstuCertificate) -> None:
@@ -169,6 +182,7 @@ def _sign(
     cert: DstuCertificate,
     signing_time: datetime,
     time_stamp_token: bytes | None,
+    time_stamper: TimeStamper | None = None,
 ) -> bytes:
     parts = _parts(cert)
     when = _utc(signing_time).strftime("%y%m%d%H%M%SZ").encode("ascii")
@@ -180,14 +194,16 @@ def _sign(
     ]
     # DER orders a SET OF by the encodings of its elements.
     signed_attrs = b"".join(sorted(attributes))
-    signature = sign_digest(curve, d, gost34311(_tlv(_SET, signed_attrs)))
+    signature = sign_digest(curve, d, gost34311(_tlv(_SET, signed_attrs))).to_bytes(curve)
+    if time_stamper is not None:
+        time_stamp_token = time_stamper(signature)
     signer_info = (
         _VERSION_1
         + parts.signer_id
         + _DIGEST_ALGORITHM
         + _tlv(0xA0, signed_attrs)
         + _SIGNATURE_ALGORITHM
-        + _tlv(_OCTET_STRING, signature.to_bytes(curve))
+        + _tlv(_OCTET_STRING, signature)
     )
     if time_stamp_token is not None:
         token = cms.ContentInfo.load(time_stamp_token, strict=True).dump()
@@ -374,6 +390,6 @@ class DstuSigner:
     def certificate(self) -> DstuCertificate:
         return self._cert
 
-    def sign(self, data: bytes) -> bytes:
+    def sign(self, data: bytes, *, time_stamper: TimeStamper | None = None) -> bytes:
         # The key was checked against the certificate once, in __init__.
-        return _sign(data, self._curve, self._d, self._cert, self._clock(), None)
+        return _sign(data, self._curve, self._d, self._cert, self._clock(), None, time_stamper)
