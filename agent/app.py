@@ -26,7 +26,9 @@ from agent.secr.offline import Limits
 from agent.secr.register import CashRegister
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner, Signer
+from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
+from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
 from agent.status import build_status, certificate_status, read_status, write_status
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
@@ -59,6 +61,23 @@ def build_signer(settings: Settings) -> Signer:
         raise SignerError(f"signer.key_file {cfg.key_file}: {exc}", what_to_do="fix the [signer] section") from exc
 
 
+def build_online_signer(settings: Settings, signer: Signer) -> Callable[[bytes], bytes] | None:
+    """Online documents carry a qualified signature-time-stamp from the TSP named in the config or in
+    the signer's certificate; without one the real server refuses them, so the box says so at start."""
+    if not isinstance(signer, DstuSigner):
+        return None
+    url = settings.signer.tsp_url or tsp_url_from_certificate(signer.certificate.der)
+    if url is None:
+        log.warning(
+            "signer: no time-stamp server (TSP) in the config or the certificate: online documents go"
+            " without a signature-time-stamp, which the tax service's server refuses; set [signer] tsp_url"
+        )
+        return None
+    client = TimeStampClient(url, timeout_s=settings.fiscal_server.timeout_s)
+    log.info("online documents are time-stamped by %s", url)
+    return lambda data: signer.sign(data, time_stamper=client.stamp)
+
+
 def build_register(settings: Settings, *, clock: Clock | None = None) -> CashRegister:
     signer = build_signer(settings)
     client = FiscalServerClient(
@@ -81,6 +100,7 @@ def build_register(settings: Settings, *, clock: Clock | None = None) -> CashReg
         ),
         check_interval_s=settings.offline.check_interval_s,
         probe_budget_s=settings.offline.probe_budget_ms / 1000,
+        online_signer=build_online_signer(settings, signer),
     )
 
 

@@ -79,7 +79,8 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
         strict.fs_url,
         api_port=port,
         **{
-            "[offline]": f'[signer]\nkind = "dstu4145"\nkey_file = "{key_file}"\ncertificate_file = "{cert_file}"\n[offline]'
+            "[offline]": f'[signer]\nkind = "dstu4145"\nkey_file = "{key_file}"\ncertificate_file = "{cert_file}"\n'
+            f'tsp_url = "{strict.url}/tsa"\n[offline]'
         },
     )
     agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
@@ -107,6 +108,7 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
     assert agent.returncode == 0, stderr
     signed = [verify_cades(base64.b64decode(d["signed_base64"])) for d in strict.documents()]
     assert len(signed) == 2 and all(v.certificate.der == certificate for v in signed)
+    assert all(v.time_stamp_token is not None for v in signed)  # online documents carry their time-stamp
 
 
 def test_a_bad_key_container_stops_the_agent_with_the_reason(tmp_path: Path) -> None:
