@@ -20,6 +20,7 @@ from agent.secr.signing.dstu.cades import DstuSigner, verify_cades
 from agent.secr.signing.dstu.curve import curve_by_m
 from agent.secr.signing.dstu.identity import self_signed_identity
 from agent.secr.signing.dstu.keystore import PrivateKey, encode_pkcs8
+from agent.secr.signing.tsp import TimeStampClient
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_cli import CLI, free_port, write_config
 from tests.test_offline import Link
@@ -38,7 +39,13 @@ def strict(tmp_path: Path) -> EmulatorHandle:
 def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHandle) -> None:
     d, certificate = self_signed_identity("Іваненко Іван Іванович")
     signer = DstuSigner(curve_by_m(257), d, certificate)
-    box = Box(tmp_path / "box", strict.fs_url, signer=signer)
+    stamps = TimeStampClient(f"{strict.url}/tsa")
+    box = Box(
+        tmp_path / "box",
+        strict.fs_url,
+        signer=signer,
+        online_signer=lambda data: signer.sign(data, time_stamper=stamps.stamp),
+    )
     box.register.start()
     reg = box.register
     reg.open_shift(cashier="Іваненко І. І.")
@@ -56,6 +63,20 @@ def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHand
     for document in registered:
         verified = verify_cades(base64.b64decode(document["signed_base64"]))
         assert verified.subject_key_id == signer.subject_key_id
+        # online documents carry their signature-time-stamp; offline ones go without (§1.3)
+        assert (verified.time_stamp_token is not None) == (not document["offline"])
+    stamps.close()
+    box.close()
+
+
+def test_strict_mode_refuses_an_online_document_without_a_time_stamp(
+    tmp_path: Path, strict: EmulatorHandle
+) -> None:
+    d, certificate = self_signed_identity("Іваненко Іван Іванович")
+    box = Box(tmp_path / "box", strict.fs_url, signer=DstuSigner(curve_by_m(257), d, certificate))
+    box.register.start()
+    with pytest.raises(CryptographyRejected, match="позначку часу"):
+        box.register.open_shift()
     box.close()
 
 
@@ -95,7 +116,9 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
             api.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": "test-key"})
             assert api.post("/api/v1/shifts", json={}).status_code == 200
             body = {
-                "goods": [{"good": {"code": "1", "name": "Хліб", "price": 2850, "tax": [1]}, "quantity": 2000}],
+                "goods": [
+                    {"good": {"code": "1", "name": "Хліб", "price": 2850, "tax": [1]}, "quantity": 2000}
+                ],
                 "payments": [{"type": "CASH", "value": 5700}],
             }
             sale = api.post("/api/v1/receipts/sell", json=body)

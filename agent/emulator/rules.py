@@ -160,6 +160,12 @@ class Registry:
 
     def register_online(self, signed: bytes) -> Accepted:
         verified = self.verify(signed)
+        if self.strict and not verified.time_stamped:
+            # As the real server: an online document needs a qualified signature-time-stamp (offline ones not).
+            raise FsError(
+                CRYPTO,
+                "Онлайн документ має містити кваліфіковану позначку часу на підпис (signature-time-stamp)",
+            )
         with self.store.transaction():
             return self._register(signed, verified, offline=False)
 

@@ -11,6 +11,8 @@ from cryptography.x509.oid import NameOID
 
 from agent.secr.signing.cms import CmsError, verify_attached
 from agent.secr.signing.dstu.cades import GOST34311_OID, verify_cades
+from agent.secr.signing.dstu.gost89 import gost34311
+from agent.secr.signing.tsp import TimeStampError, verify_time_stamp_token
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class SignedContent:
     signer_name: str
     signing_time: datetime | None
     qualified: bool  # ДСТУ 4145 (a qualified signature), not the dev signer's
+    time_stamped: bool = False  # carries a signature-time-stamp that covers this very signature
 
 
 def is_dstu(der: bytes) -> bool:
@@ -35,12 +38,20 @@ def verify_signed(der: bytes, *, qualified_only: bool = False) -> SignedContent:
     """Verify either kind; raise CmsError (or a subclass) naming what is wrong."""
     if is_dstu(der):
         dstu = verify_cades(der)
+        if dstu.time_stamp_token is not None:
+            # The stamp must cover this signature value, or it stamps something else.
+            signature_value = asn1_cms.ContentInfo.load(der)["content"]["signer_infos"][0]["signature"].native
+            try:
+                verify_time_stamp_token(dstu.time_stamp_token, imprint=gost34311(signature_value), nonce=None)
+            except TimeStampError as exc:
+                raise CmsError(f"the signature-time-stamp is not valid: {exc}") from exc
         return SignedContent(
             content=dstu.content,
             subject_key_id=dstu.subject_key_id,
             signer_name=dstu.certificate.common_name or "",
             signing_time=dstu.signing_time,
             qualified=True,
+            time_stamped=dstu.time_stamp_token is not None,
         )
     if qualified_only:
         raise CmsError("only a qualified ДСТУ 4145 signature is accepted here (this one is not)")
