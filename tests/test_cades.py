@@ -12,13 +12,9 @@ jkurwa test data used (tests/js/node_modules/jkurwa/test/data, jkurwa 1.21):
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,8 +42,8 @@ from agent.secr.signing.dstu.certificate import (
 from agent.secr.signing.dstu.curve import DSTU4145_LE_OID, Curve, curve_by_m
 from agent.secr.signing.dstu.dstu4145 import public_key, sign_digest
 from agent.secr.signing.dstu.gost89 import gost34311
+from tests.node_peer import JS_DIR, run_peer
 
-JS_DIR = Path(__file__).parent / "js"
 JK_DATA = JS_DIR / "node_modules" / "jkurwa" / "test" / "data"
 C257 = curve_by_m(257)
 RNG = random.Random(34311)
@@ -443,22 +439,8 @@ def test_refuses_jkurwa_detached_message() -> None:
 # --- cross-verification with jkurwa under Node -------------------------------------------------------
 
 
-def _peer(reqs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: jkurwa cross-checks need Node.js")
-    if not (JS_DIR / "node_modules" / "jkurwa").is_dir() or not (JS_DIR / "node_modules" / "gost89").is_dir():
-        pytest.skip("jkurwa/gost89 not installed: run `npm ci` in tests/js")
-    proc = subprocess.run(
-        [node, str(JS_DIR / "cades_peer.js")],
-        input=json.dumps(reqs),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    answers: list[dict[str, Any]] = json.loads(proc.stdout)
-    return answers
+def _peer(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return run_peer("cades_peer.js", requests)
 
 
 def test_jkurwa_verifies_ours(cert_der: bytes) -> None:

@@ -15,11 +15,7 @@ Known-answer sources (all values copied verbatim):
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +29,7 @@ from agent.secr.signing.dstu.curve import (
     Curve,
     curve_by_m,
 )
+from tests.node_peer import run_peer
 
 RNG = random.Random(4145)
 C163 = CURVES["DSTU_PB_163"]
@@ -488,27 +485,10 @@ def test_public_key_outside_subgroup_is_rejected() -> None:
 
 # --- cross-verification with jkurwa under Node.js ---------------------------------------
 
-JS_DIR = Path(__file__).parent / "js"
-PEER = JS_DIR / "dstu_peer.js"
 
 
 def _peer(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed; jkurwa cross-verification needs Node.js")
-    if not (JS_DIR / "node_modules" / "jkurwa").is_dir():
-        pytest.skip("tests/js/node_modules missing: run `cd tests/js && npm install`")
-    done = subprocess.run(
-        [node, str(PEER)],
-        input=json.dumps(requests),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    answers: list[dict[str, Any]] = json.loads(done.stdout)
-    return answers
+    return run_peer("dstu_peer.js", requests)
 
 
 def _curve_json(curve: Curve) -> dict[str, Any]:

@@ -18,10 +18,7 @@ does (KDF vector from gost89's test/test-util.js, "123123") and check that jkurw
 from __future__ import annotations
 
 import functools
-import json
 import random
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,8 +34,8 @@ from agent.secr.signing.dstu.cades import verify_cades
 from agent.secr.signing.dstu.certificate import _CurveChoice, _DstuParams, make_self_signed, parse_certificate
 from agent.secr.signing.dstu.curve import Curve, curve_by_m
 from agent.secr.signing.dstu.gost89 import DKE1_SBOX, Gost28147
+from tests.node_peer import JS_DIR, run_peer
 
-JS_DIR = Path(__file__).parent / "js"
 JK_DATA = JS_DIR / "node_modules" / "jkurwa" / "test" / "data"
 C257 = curve_by_m(257)
 C431 = curve_by_m(431)
@@ -78,22 +75,8 @@ def _at(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
 
 
-def _jkurwa_read(reqs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: jkurwa cross-checks need Node.js")
-    if not (JS_DIR / "node_modules" / "jkurwa").is_dir() or not (JS_DIR / "node_modules" / "gost89").is_dir():
-        pytest.skip("jkurwa/gost89 not installed: run `npm ci` in tests/js")
-    proc = subprocess.run(
-        [node, str(JS_DIR / "keystore_peer.js")],
-        input=json.dumps(reqs),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    answers: list[dict[str, Any]] = json.loads(proc.stdout)
-    return answers
+def _jkurwa_read(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return run_peer("keystore_peer.js", requests)
 
 
 def _iit_store(plain: bytes, password: bytes, *, mac: bytes | None = None) -> bytes:
