@@ -14,12 +14,17 @@ import pytest
 JS_DIR = Path(__file__).parent / "js"
 
 
-def run_peer(script: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run_peer(
+    script: str, requests: list[dict[str, Any]], *, modules: tuple[str, ...] = ("jkurwa", "gost89")
+) -> list[dict[str, Any]]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the jkurwa cross-checks need Node.js")
-    if not (JS_DIR / "node_modules" / "jkurwa").is_dir() or not (JS_DIR / "node_modules" / "gost89").is_dir():
-        pytest.skip("tests/js/node_modules is missing: run `cd tests/js && npm install` (make test does)")
+    for module in modules:
+        if not (JS_DIR / "node_modules" / module).is_dir():
+            pytest.skip(
+                f"tests/js/node_modules/{module} is missing: run `cd tests/js && npm install` (make test does)"
+            )
     done = subprocess.run(
         [node, str(JS_DIR / script)],
         input=json.dumps(requests),

@@ -17,14 +17,30 @@ gost89 (lib/compat.js, lib/util.js), which read what the Ukrainian CAs hand out:
 A private key d ≥ n is taken modulo n (jkurwa's KeyE54B.cer stores one; jkurwa computes with it
 as is, which is the same key).  A PEM key file may also carry the certificate (a bundle).
 
-PKCS#12 (.pfx) and PrivatBank .jks are recognised only to say that they are not supported:
-jkurwa 1.21 ships no test container of either kind to check an implementation against.
+* PKCS#12 (.pfx/.p12, jkurwa lib/spec/pfx.js): PFX version 3 with a ``data`` authSafe whose
+  AuthenticatedSafe holds ``data`` SafeContents (PKCS8ShroudedKeyBag with the PBES2 above, KeyBag,
+  CertBag) and ``encryptedData`` (same PBES2) SafeContents.  MacData is checked as UAPKI and
+  OpenSSL do (RFC 7292 appendix B key, ID 3, from the BMPString password with the MAC's hash —
+  ГОСТ 34.311 or SHA-1/2 — then HMAC over the AuthenticatedSafe; jkurwa ignores the MAC) and a
+  mismatch is a wrong password; a MAC with another digest (Kupyna) is not checked, the decrypted
+  key's parse still catches a wrong password.  Certificates in cert bags are returned by :func:`load_container`.
+* Java KeyStore ``.jks`` as PrivatBank issues it (jkurwa lib/util/load.js with jksreader):
+  magic 0xFEEDFEED, versions 1 and 2, SHA-1 integrity digest over password (UTF-16BE) ‖
+  "Mighty Aphrodite" ‖ store, private-key entries protected with Sun's key protector
+  (1.3.6.1.4.1.42.2.17.1.1: SHA-1 keystream, SHA-1 check), the protected key a ДСТУ 4145
+  PKCS#8 (or, tolerated, a Key-6.dat or PBES2 container); chain and trusted certificates are
+  returned.  A store that starts with 0x51 and 6 junk bytes is read as jkurwa does.
+
+jkurwa 1.21 ships no .pfx or .jks test file: tests/test_keystore_pfx_jks.py builds them and has
+jkurwa and jksreader read them back.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,11 +80,15 @@ __all__ = [
     "decrypt_iit",
     "decrypt_pbes2",
     "encode_pkcs8",
+    "hmac_gost34311",
     "iit_kdf",
+    "jks_unprotect",
+    "load_container",
     "load_keys",
     "load_signer",
     "parse_pkcs8",
     "pbkdf2_gost34311",
+    "pkcs12_kdf",
 ]
 
 IIT_STORE_OID = "1.3.6.1.4.1.19398.1.1.1.2"
@@ -79,6 +99,14 @@ GOST28147_CFB_OID = "1.2.804.2.1.1.1.1.1.1.3"
 PKCS7_DATA_OID = "1.2.840.113549.1.7.1"
 IIT_KEY_BITS_OID = "1.3.6.1.4.1.19398.1.1.2.3"
 IIT_KEY_CURVE_OID = "1.3.6.1.4.1.19398.1.1.2.2"
+PKCS7_SIGNED_DATA_OID = "1.2.840.113549.1.7.2"
+PKCS7_ENCRYPTED_DATA_OID = "1.2.840.113549.1.7.6"
+PKCS12_KEY_BAG_OID = "1.2.840.113549.1.12.10.1.1"
+PKCS12_SHROUDED_KEY_BAG_OID = "1.2.840.113549.1.12.10.1.2"
+PKCS12_CERT_BAG_OID = "1.2.840.113549.1.12.10.1.3"
+X509_CERT_OID = "1.2.840.113549.1.9.22.1"
+GOST34311_OID = "1.2.804.2.1.1.1.1.2.1"
+JKS_KEY_PROTECTOR_OID = "1.3.6.1.4.1.42.2.17.1.1"
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
 _IIT_KDF_ROUNDS = 10000
 
@@ -488,6 +516,390 @@ def decrypt_pbes2(data: bytes, password: str | bytes) -> bytes:
     )
 
 
+# --- PKCS#12 (.pfx / .p12) ------------------------------------------------------------------------
+
+
+class _ContentInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("content_type", core.ObjectIdentifier),
+        ("content", core.Any, {"optional": True}),  # [0] EXPLICIT: see _explicit0
+    ]
+
+
+class _AuthenticatedSafe(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _ContentInfo
+
+
+class _MacDigestInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [("algorithm", _HashAlgorithm), ("digest", core.OctetString)]
+
+
+class _MacData(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("mac", _MacDigestInfo),
+        ("salt", core.OctetString),
+        ("iterations", core.Integer, {"default": 1}),
+    ]
+
+
+class _Pfx(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("version", core.Integer),
+        ("auth_safe", _ContentInfo),
+        ("mac_data", _MacData, {"optional": True}),
+    ]
+
+
+class _BagAttributes(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _KeyAttribute
+
+
+class _SafeBag(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("bag_id", core.ObjectIdentifier),
+        ("bag_value", core.Any),  # [0] EXPLICIT: see _explicit0
+        ("bag_attributes", _BagAttributes, {"optional": True}),
+    ]
+
+
+class _SafeContents(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _SafeBag
+
+
+class _CertBag(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("cert_id", core.ObjectIdentifier),
+        ("cert_value", core.OctetString, {"explicit": 0}),
+    ]
+
+
+class _EncryptedContentInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("content_type", core.ObjectIdentifier),
+        ("algorithm", core.Any),
+        ("content", core.OctetString, {"implicit": 0, "optional": True}),
+    ]
+
+
+class _EncryptedData(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [
+        ("version", core.Integer),
+        ("encrypted_content_info", _EncryptedContentInfo),
+    ]
+
+
+def _explicit0(value: Any) -> bytes:
+    """The DER inside a ``[0] EXPLICIT`` element held as ``Any`` (asn1crypto cannot re-parse a tagged Any)."""
+    # An Any loaded as a field keeps its tag only in the raw header.
+    if bytes(value._header[:1]) != b"\xa0":
+        raise ValueError("expected a [0] EXPLICIT element")
+    return bytes(value.contents)
+
+
+def hmac_gost34311(key: bytes, message: bytes) -> bytes:
+    """HMAC-ГОСТ 34.311 with gost89's key handling (a key longer than 32 bytes is cut, as in PBKDF2)."""
+    k = key[:32].ljust(32, b"\0")
+    inner = Gost34311(bytes(b ^ 0x36 for b in k))
+    inner.update(message)
+    return gost34311(bytes(b ^ 0x5C for b in k) + inner.digest())
+
+
+# MacData digest → hash name for pkcs12_kdf / _hmac (what UAPKI's hash_from_OID knows, minus Kupyna,
+# whose MAC UAPKI computes with Kupyna's own keyed mode).
+_MAC_HASHES = {
+    GOST34311_OID: "gost34311",
+    "1.3.14.3.2.26": "sha1",
+    "2.16.840.1.101.3.4.2.4": "sha224",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+
+
+def _digest(hash_name: str, data: bytes) -> bytes:
+    return gost34311(data) if hash_name == "gost34311" else hashlib.new(hash_name, data).digest()
+
+
+def _hmac(hash_name: str, key: bytes, message: bytes) -> bytes:
+    if hash_name == "gost34311":
+        return hmac_gost34311(key, message)
+    return hmac.new(key, message, hash_name).digest()
+
+
+def pkcs12_kdf(hash_name: str, password: bytes, salt: bytes, iterations: int, purpose: int = 3) -> bytes:
+    """RFC 7292 appendix B key derivation (UAPKI ``pbkdf1``), one hash-sized key; ``purpose`` 3 = MAC key.
+
+    ``password`` is the BMPString form: UTF-16BE with the two-byte terminator.  ГОСТ 34.311 has
+    32-byte blocks and output, as UAPKI's ``hash_get_block_size`` gives it.
+    """
+    v = 32 if hash_name == "gost34311" else hashlib.new(hash_name).block_size
+
+    def stretch(data: bytes) -> bytes:
+        return bytes(data[i % len(data)] for i in range(v * -(-len(data) // v))) if data else b""
+
+    a = _digest(hash_name, bytes([purpose]) * v + stretch(salt) + stretch(password))
+    for _ in range(iterations - 1):
+        a = _digest(hash_name, a)
+    return a
+
+
+def _bmp_password(password: bytes) -> bytes:
+    # UAPKI converts the (UTF-8) password to UTF-16BE including the terminating NUL; a password
+    # candidate in windows-1251 is the same text.
+    try:
+        text = password.decode("utf-8")
+    except UnicodeDecodeError:
+        text = password.decode("cp1251")
+    return text.encode("utf-16-be") + b"\0\0"
+
+
+def _pfx_mac_ok(mac_data: Any, auth_safe: bytes, password: bytes) -> bool | None:
+    """Whether the PKCS#12 MAC matches; ``None`` when its digest is not one read here.
+
+    As UAPKI (cm-pkcs12 ``pkcs12_get_data_and_calc_mac``) and OpenSSL compute it: the MAC key is the
+    RFC 7292 appendix B derivation (ID 3) of the BMPString password with the MAC's hash, the MAC
+    the HMAC with that hash over the AuthenticatedSafe.  jkurwa does not check the MAC.
+    """
+    hash_name = _MAC_HASHES.get(mac_data["mac"]["algorithm"]["algorithm"].dotted)
+    if hash_name is None:
+        return None
+    iterations = mac_data["iterations"].native
+    if not 0 < iterations <= 10_000_000:
+        raise MalformedContainer("damaged PKCS#12 MAC parameters (iteration count)")
+    key = pkcs12_kdf(hash_name, _bmp_password(password), mac_data["salt"].native, iterations)
+    return hmac.compare_digest(_hmac(hash_name, key, auth_safe), mac_data["mac"]["digest"].native)
+
+
+def _pbes2_open(algorithm_der: bytes, body: bytes, password: bytes) -> bytes:
+    epki = _EncryptedPrivateKeyInfo({"algorithm": _Pbes2Algorithm.load(algorithm_der), "data": body})
+    return decrypt_pbes2(bytes(epki.dump()), password)
+
+
+def _require_pbes2(oid: str) -> None:
+    if oid != PBES2_OID:
+        raise UnsupportedContainer(
+            f"PKCS#12 content encrypted with {oid}: only PBES2 with PBKDF2-HMAC-ГОСТ 34.311 and ГОСТ 28147"
+            " (Ukrainian key containers) is supported"
+        )
+
+
+def _safe_bags(contents_der: bytes, password: bytes, keys: list[PrivateKey], certs: list[bytes]) -> None:
+    for bag in _SafeContents.load(contents_der):
+        bag_id = bag["bag_id"].dotted
+        value = _explicit0(bag["bag_value"])
+        if bag_id == PKCS12_SHROUDED_KEY_BAG_OID:
+            _require_pbes2(_ProtectedKey.load(value)["algorithm"]["algorithm"].dotted)
+            keys.extend(_keys_or_wrong_password(decrypt_pbes2(value, password), "PKCS#12 key"))
+        elif bag_id == PKCS12_KEY_BAG_OID:
+            keys.extend(_parse_pkcs8_der(value))
+        elif bag_id == PKCS12_CERT_BAG_OID:
+            cert_bag = _CertBag.load(value)
+            if cert_bag["cert_id"].dotted == X509_CERT_OID:
+                certs.append(cert_bag["cert_value"].native)
+        # CRL, secret and nested bags carry nothing a signer needs.
+
+
+def _read_pfx(data: bytes, password: bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
+    try:
+        pfx = _Pfx.load(data, strict=True)
+        version = pfx["version"].native
+        content_type = pfx["auth_safe"]["content_type"].dotted
+        content = pfx["auth_safe"]["content"]
+        auth_safe = (
+            None if isinstance(content, core.Void) else core.OctetString.load(_explicit0(content)).native
+        )
+        mac_data = pfx["mac_data"] if pfx["mac_data"].native is not None else None
+    except Exception as exc:
+        raise MalformedContainer(f"not a valid PKCS#12 (.pfx) container: {exc}") from exc
+    if version != 3 or content_type != PKCS7_DATA_OID or not auth_safe:
+        raise UnsupportedContainer(
+            f"PKCS#12 (.pfx/.p12) version {version} with authSafe {content_type} and no password-protected"
+            " content is not supported: only password-integrity PKCS#12 as the Ukrainian CAs issue it"
+        )
+    if password is None:
+        raise PasswordRequired("the PKCS#12 (.pfx) container is password-protected: pass its password")
+    if mac_data is not None:
+        verdict = _pfx_mac_ok(mac_data, auth_safe, password)
+        if verdict is False:
+            raise WrongPassword("wrong password for the PKCS#12 (.pfx) container (MAC mismatch)")
+    keys: list[PrivateKey] = []
+    certs: list[bytes] = []
+    try:
+        for info in _AuthenticatedSafe.load(auth_safe):
+            kind = info["content_type"].dotted
+            if kind == PKCS7_DATA_OID:
+                _safe_bags(core.OctetString.load(_explicit0(info["content"])).native, password, keys, certs)
+            elif kind == PKCS7_ENCRYPTED_DATA_OID:
+                enc = _EncryptedData.load(_explicit0(info["content"]))["encrypted_content_info"]
+                _require_pbes2(_HashAlgorithm.load(enc["algorithm"].dump())["algorithm"].dotted)
+                plain = _pbes2_open(enc["algorithm"].dump(), enc["content"].native or b"", password)
+                try:
+                    for bag in _SafeContents.load(plain, strict=True):  # parse it all now
+                        bag["bag_id"].dotted  # noqa: B018
+                        _explicit0(bag["bag_value"])
+                except Exception as exc:
+                    raise WrongPassword(
+                        "wrong password for the PKCS#12 (.pfx) container (encrypted bags do not decrypt)"
+                    ) from exc
+                _safe_bags(plain, password, keys, certs)
+            # envelopedData (public-key privacy mode) holds nothing readable with a password.
+    except KeyContainerError:
+        raise
+    except Exception as exc:
+        raise MalformedContainer(f"damaged PKCS#12 (.pfx) container: {exc}") from exc
+    if not keys:
+        raise UnsupportedContainer("the PKCS#12 (.pfx) container holds no private key")
+    return keys, certs
+
+
+def _load_pfx(data: bytes, password: str | bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
+    if password is None:
+        return _read_pfx(data, None)
+    last: KeyContainerError | None = None
+    for candidate in _password_candidates(password):
+        try:
+            return _read_pfx(data, candidate)
+        except WrongPassword as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
+# --- Java KeyStore (.jks, PrivatBank) -------------------------------------------------------------
+
+
+class _JksReader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, size: int) -> bytes:
+        if size < 0 or self.pos + size > len(self.data):
+            raise MalformedContainer("damaged .jks key store: truncated")
+        out = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return out
+
+    def u16(self) -> int:
+        return int.from_bytes(self.take(2), "big")
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "big")
+
+    def utf(self) -> str:
+        # Java's modified UTF-8; aliases and certificate types are plain ASCII in practice.
+        return self.take(self.u16()).decode("utf-8", errors="replace")
+
+
+class _ProtectedKey(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields: ClassVar[list[Any]] = [("algorithm", _HashAlgorithm), ("data", core.OctetString)]
+
+
+def _jks_password(password: str | bytes) -> bytes:
+    if isinstance(password, bytes):
+        try:
+            password = password.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Java key stores take the password as characters; pass it as text.
+            raise WrongPassword("wrong password for the .jks key store (not UTF-8 text)") from exc
+    # Java chars: UTF-16 code units, big-endian, no BOM (jksreader's encode_utf16).
+    return password.encode("utf-16-be")
+
+
+def jks_unprotect(protected: bytes, password: str | bytes) -> bytes:
+    """Sun's JKS key protection (1.3.6.1.4.1.42.2.17.1.1): salt ‖ data ⊕ SHA-1 keystream ‖ SHA-1 check.
+
+    ``WrongPassword`` when the check does not match.
+    """
+    if len(protected) < 40:
+        raise MalformedContainer("damaged .jks key entry: protected key too short")
+    pw = _jks_password(password)
+    cur, body, check = protected[:20], protected[20:-20], protected[-20:]
+    stream = bytearray()
+    while len(stream) < len(body):
+        cur = hashlib.sha1(pw + cur).digest()
+        stream += cur
+    plain = bytes(a ^ b for a, b in zip(body, stream, strict=False))
+    if not hmac.compare_digest(hashlib.sha1(pw + plain).digest(), check):
+        raise WrongPassword("wrong password for the .jks key entry (key check mismatch)")
+    return plain
+
+
+def _jks_keys(plain: bytes, password: str | bytes) -> list[PrivateKey]:
+    """The keys of a decrypted JKS key entry: PKCS#8 (jkurwa), else an IIT or PBES2 container in it."""
+    try:
+        return _parse_pkcs8_der(plain)
+    except KeyContainerError:
+        raise
+    except Exception as exc:
+        try:
+            _, oid, _ = _der_shape(plain)
+        except Exception:
+            oid = None
+        if oid == IIT_STORE_OID:
+            return parse_pkcs8(decrypt_iit(plain, password))
+        if oid == PBES2_OID:
+            return _load_pbes2(plain, password)
+        raise MalformedContainer(f"the .jks key entry does not hold a ДСТУ 4145 key: {exc}") from exc
+
+
+def _load_jks(data: bytes, password: str | bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
+    if data[:1] == b"\x51" and data[6:10] == _JKS_MAGIC:
+        data = data[6:]  # jkurwa's util/load.js: some PrivatBank files carry 6 bytes of junk first
+    if len(data) < 32:
+        raise MalformedContainer("damaged .jks key store: truncated")
+    body, digest = data[:-20], data[-20:]
+    reader = _JksReader(body)
+    reader.take(4)
+    version = reader.u32()
+    if version not in (1, 2):
+        raise UnsupportedContainer(
+            f"unsupported .jks key store version {version} (JKS versions 1 and 2 are read)"
+        )
+    password = _require(password, ".jks key store")
+    pw = _jks_password(password)
+    if not hmac.compare_digest(hashlib.sha1(pw + b"Mighty Aphrodite" + body).digest(), digest):
+        raise WrongPassword("wrong password for the .jks key store (integrity digest mismatch)")
+
+    def cert() -> bytes | None:
+        kind = reader.utf() if version == 2 else "X.509"
+        der = reader.take(reader.u32())
+        return der if kind == "X.509" else None
+
+    keys: list[PrivateKey] = []
+    certs: list[bytes] = []
+    for _ in range(reader.u32()):
+        tag = reader.u32()
+        reader.utf()  # alias
+        reader.take(8)  # creation time
+        if tag == 1:
+            protected = reader.take(reader.u32())
+            chain = [cert() for _ in range(reader.u32())]
+            try:
+                epki = _ProtectedKey.load(protected, strict=True)
+                oid = epki["algorithm"]["algorithm"].dotted
+                blob = epki["data"].native
+            except Exception as exc:
+                raise MalformedContainer(f"damaged .jks key entry: {exc}") from exc
+            if oid != JKS_KEY_PROTECTOR_OID:
+                raise UnsupportedContainer(
+                    f".jks key entry protected with {oid}, not Sun's JKS key protector"
+                )
+            keys.extend(_jks_keys(jks_unprotect(blob, password), password))
+            certs.extend(c for c in chain if c is not None)
+        elif tag == 2:
+            trusted = cert()
+            if trusted is not None:
+                certs.append(trusted)
+        else:
+            raise MalformedContainer(f"damaged .jks key store: unknown entry tag {tag}")
+    if reader.pos != len(body):
+        raise MalformedContainer("damaged .jks key store: trailing data")
+    if not keys:
+        raise UnsupportedContainer("the .jks key store holds no private key")
+    return keys, certs
+
+
 # --- detection and loading ------------------------------------------------------------------------
 
 
@@ -531,10 +943,36 @@ def _require(password: str | bytes | None, what: str) -> str | bytes:
 
 def load_keys(data: bytes, password: str | bytes | None = None) -> list[PrivateKey]:
     """All ДСТУ 4145 keys in a container, format detected from the content, signing key first."""
-    if data[:4] == _JKS_MAGIC:
-        raise UnsupportedContainer(
-            "PrivatBank .jks key stores are not supported yet: export the key as Key-6.dat or PKCS#8"
-        )
+    return load_container(data, password)[0]
+
+
+def load_container(data: bytes, password: str | bytes | None = None) -> tuple[list[PrivateKey], list[bytes]]:
+    """The keys (signing key first) and the DER certificates a key container holds.
+
+    Certificates come from PKCS#12 cert bags, .jks certificate chains and trusted entries, and the
+    CERTIFICATE blocks of a PEM bundle; the other formats carry none.
+    """
+    if data[:4] == _JKS_MAGIC or (data[:1] == b"\x51" and data[6:10] == _JKS_MAGIC):
+        return _load_jks(data, password)
+    if _is_pem(data):
+        keys = _load_key_container(data, password)
+        return keys, [body for label, body in _pem_blocks(data) if label == "CERTIFICATE"]
+    if _is_pfx(data):
+        return _load_pfx(data, password)
+    return _load_key_container(data, password), []
+
+
+def _is_pfx(data: bytes) -> bool:
+    # PFX: SEQUENCE { INTEGER version, ContentInfo { data, ... }, ... }; PKCS#8 also opens with an
+    # INTEGER but follows it with an AlgorithmIdentifier.
+    try:
+        first_tag, _, second_oid = _der_shape(data)
+    except Exception:
+        return False
+    return first_tag == 2 and second_oid in (PKCS7_DATA_OID, PKCS7_SIGNED_DATA_OID)
+
+
+def _load_key_container(data: bytes, password: str | bytes | None) -> list[PrivateKey]:
     if _is_pem(data):
         labels = [label for label, _ in _pem_blocks(data)]
         if "PRIVATE KEY" in labels:
@@ -545,7 +983,7 @@ def load_keys(data: bytes, password: str | bytes | None = None) -> list[PrivateK
             f"the PEM file holds no private key (blocks: {', '.join(labels) or 'none'})"
         )
     try:
-        first_tag, oid, second_oid = _der_shape(data)
+        first_tag, oid, _ = _der_shape(data)
     except Exception as exc:
         raise UnsupportedContainer(
             "not a key container this box reads (PKCS#8 DER/PEM, PBES2, IIT Key-6.dat)"
@@ -555,11 +993,7 @@ def load_keys(data: bytes, password: str | bytes | None = None) -> list[PrivateK
         return parse_pkcs8(decrypt_iit(data, _require(password, "Key-6.dat key")))
     if oid == PBES2_OID:
         return _load_pbes2(data, _require(password, "PBES2 key"))
-    if first_tag == 2:  # INTEGER: PKCS#8 version, or PKCS#12 version 3 followed by ContentInfo
-        if second_oid == PKCS7_DATA_OID:
-            raise UnsupportedContainer(
-                "PKCS#12 (.pfx/.p12) key containers are not supported yet: export the key as Key-6.dat or PKCS#8"
-            )
+    if first_tag == 2:  # INTEGER: PKCS#8 version (PKCS#12 was taken by load_container)
         return parse_pkcs8(data)
     raise UnsupportedContainer("not a key container this box reads (PKCS#8 DER/PEM, PBES2, IIT Key-6.dat)")
 
@@ -592,6 +1026,18 @@ def _certificates(data: bytes, source: str) -> list[DstuCertificate]:
                 certs.append(parse_certificate(body))
             except CertificateError as exc:
                 raise BadCertificate(f"{source} holds a certificate that is not usable: {exc}") from exc
+    return certs
+
+
+def _container_certificates(ders: list[bytes], source: str) -> list[DstuCertificate]:
+    # A PKCS#12 or .jks may also hold the CA chain; certificates that are not ДСТУ 4145 are skipped,
+    # as they cannot belong to a key loaded here.
+    certs = []
+    for der in ders:
+        try:
+            certs.append(parse_certificate(der))
+        except CertificateError:
+            continue
     return certs
 
 
@@ -628,17 +1074,23 @@ def load_signer(
     """A signer from a key container and the certificate of its signing key.
 
     The certificate comes from ``certificate_file`` (DER or PEM) or, when that is not given, from
-    CERTIFICATE blocks in a PEM key file; the key whose public key it carries signs.  ``clock``
+    CERTIFICATE blocks in a PEM key file or the certificates of a PKCS#12 / .jks container (those
+    that are not ДСТУ 4145, e.g. CA certificates of another kind, are skipped); the key whose public
+    key a certificate carries signs.  ``clock``
     decides certificate validity and goes on to the signer for signing times.
     """
     try:
         data = Path(key_file).read_bytes()
     except OSError as exc:
         raise KeyContainerError(f"cannot read key container {key_file}: {exc.strerror}") from exc
-    keys = load_keys(data, password)
+    keys, container_certs = load_container(data, password)
     if certificate_file is None:
-        # Only PEM bundles carry certificates among the formats read here.
-        certs = _certificates(data, str(key_file)) if _is_pem(data) else []
+        # PEM bundles, PKCS#12 and .jks carry certificates; PKCS#8, PBES2 and Key-6.dat do not.
+        certs = (
+            _certificates(data, str(key_file))
+            if _is_pem(data)
+            else _container_certificates(container_certs, str(key_file))
+        )
         source = str(key_file)
         if not certs:
             raise BadCertificate(
