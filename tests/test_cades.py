@@ -456,6 +456,41 @@ def test_jkurwa_verifies_ours(cert_der: bytes) -> None:
     assert answers[-1]["ok"] is False
 
 
+@pytest.mark.parametrize("region", ["content", "signature", "certificate's key", "signed attributes"])
+def test_jkurwa_rejects_a_flipped_bit_too(region: str, signed: bytes, cert_der: bytes) -> None:
+    """The same tampering the test above gives our verifier, given to jkurwa (10 flips per region).
+
+    Elsewhere in the certificate jkurwa accepts a flipped bit: it does not bind the certificate through
+    signing-certificate-v2 (see the next test); ours refuses every one of them (above)."""
+    si = cms.ContentInfo.load(signed)["content"]["signer_infos"][0]
+    cert = parse_certificate(cert_der)
+    part = {
+        "content": CONTENT,
+        "signature": si["signature"].native,
+        "certificate's key": dstu_cert.encode_public_key(cert.curve, cert.public_key),
+        "signed attributes": si["signed_attrs"].contents,
+    }[region]
+    tampered = []
+    for bit in _flip_positions(signed, part, 10):
+        copy = bytearray(signed)
+        copy[bit // 8] ^= 0x80 >> (bit % 8)
+        tampered.append(bytes(copy))
+    answers = _peer([{"op": "verify", "cms": m.hex()} for m in [signed, *tampered]])
+    assert answers[0]["ok"] is True, answers[0]
+    assert [a["ok"] for a in answers[1:]] == [False] * len(tampered), answers
+
+
+def test_jkurwa_does_not_check_the_certificate_hash(signed: bytes, cert_der: bytes) -> None:
+    """A known limit of the peer, recorded so a change in it shows: a flipped bit in the certificate's
+    subject name passes jkurwa, while our verifier refuses it (signing-certificate-v2 mismatch)."""
+    name = "Тестовий Касир Іваненко".encode()
+    tampered = bytearray(signed)
+    tampered[signed.index(name) + 2] ^= 1
+    with pytest.raises(CadesError):
+        verify_cades(bytes(tampered))
+    assert _peer([{"op": "verify", "cms": bytes(tampered).hex()}])[0]["ok"] is True
+
+
 def test_jkurwa_verifies_our_signer_with_time_stamp(cert_der: bytes) -> None:
     signer = DstuSigner(C257, D, cert_der, clock=lambda: WHEN)
     with_token = sign_cades(
