@@ -36,7 +36,7 @@ from agent.secr.errors import (
     ShiftNotOpen,
 )
 from agent.secr.register import CashRegister, DuplicateRequest, Fiscalized, ShiftReport
-from agent.till_api import models
+from agent.till_api import models, schemas
 from agent.till_api.auth import Session, Sessions
 from drivers.printer import PrinterError
 
@@ -120,6 +120,18 @@ def create_app(ctx: ApiContext) -> FastAPI:
         version=__version__,
         description="The subset of Checkbox's API v1 that tills use, served by the box itself.",
         openapi_url=f"{API}/openapi.json",
+        # Every operation may answer these, always as an ErrorBody (the till shows its message).
+        responses={
+            status: {"model": schemas.ErrorBody, "description": text}
+            for status, text in (
+                (400, "refused: bad input or the register's rules"),
+                (401, "not signed in, or the token expired"),
+                (403, "the licence key is missing or wrong"),
+                (404, "not found"),
+                (409, "refused by the box's state: sales blocked, printer, fiscal server"),
+                (503, "retry later"),
+            )
+        },
         docs_url=f"{API}/docs",
         redoc_url=None,
     )
@@ -413,7 +425,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     # --- cashier --------------------------------------------------------------------------------
 
-    @app.post(f"{API}/cashier/signin", tags=["cashier"])
+    @app.post(f"{API}/cashier/signin", tags=["cashier"], response_model=schemas.Token)
     def signin(body: models.SignIn, x_license_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         if x_license_key is not None:
             check_license(x_license_key)
@@ -422,7 +434,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise ApiError(401, "base.credentials", "wrong login or password")
         return issue_token(found)
 
-    @app.post(f"{API}/cashier/signinPinCode", tags=["cashier"])
+    @app.post(f"{API}/cashier/signinPinCode", tags=["cashier"], response_model=schemas.Token)
     def signin_pin(
         body: models.SignInPin, x_license_key: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
@@ -438,7 +450,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ctx.sessions.sign_out(s.token)
         return {}
 
-    @app.get(f"{API}/cashier/me", tags=["cashier"])
+    @app.get(f"{API}/cashier/me", tags=["cashier"], response_model=schemas.CashierOut)
     def me(s: Authed) -> dict[str, Any]:
         return {
             "id": s.cashier_id,
@@ -450,14 +462,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "blocked": None,
         }
 
-    @app.get(f"{API}/cashier/shift", tags=["cashier"])
+    @app.get(f"{API}/cashier/shift", tags=["cashier"], response_model=schemas.Shift | None)
     def cashier_shift(_: Authed) -> dict[str, Any] | None:
         view = register.shift_view()
         return shift_json(view.id) if view is not None and view.closed_at is None else None
 
     # --- shifts ---------------------------------------------------------------------------------
 
-    @app.post(f"{API}/shifts", tags=["shifts"])
+    @app.post(f"{API}/shifts", tags=["shifts"], response_model=schemas.Shift)
     def open_shift(s: Authed, body: models.ShiftOpen | None = None) -> dict[str, Any]:
         result = register.open_shift(cashier=s.cashier.name)
         assert result.shift_id is not None
@@ -465,14 +477,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         assert shift is not None
         return shift
 
-    @app.get(f"{API}/shifts/{{shift_id}}", tags=["shifts"])
+    @app.get(f"{API}/shifts/{{shift_id}}", tags=["shifts"], response_model=schemas.Shift)
     def get_shift(shift_id: str, _: Authed) -> dict[str, Any]:
         shift = shift_json(shift_id_of(shift_id))
         if shift is None:
             raise ApiError(404, "shift.not_found", f"no shift {shift_id}")
         return shift
 
-    @app.post(f"{API}/shifts/close", tags=["shifts"])
+    @app.post(f"{API}/shifts/close", tags=["shifts"], response_model=schemas.Shift)
     def close_shift(s: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         z, _close = register.close_shift(cashier=s.cashier.name)
         assert z.shift_id is not None
@@ -564,7 +576,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 f"a receipt with id {rid} already exists (fiscal number {exc.result.fiscal_num}); fetch it by id",
             ) from exc
 
-    @app.post(f"{API}/receipts/sell", tags=["receipts"])
+    @app.post(f"{API}/receipts/sell", tags=["receipts"], response_model=schemas.Receipt)
     def sell(
         body: models.ReceiptSell, s: Authed, x_request_id: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
@@ -601,7 +613,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             )
         return fiscalize(lambda r: register.sell(items, payments, cashier=cashier, request_id=r), rid)
 
-    @app.post(f"{API}/receipts/service", tags=["receipts"])
+    @app.post(f"{API}/receipts/service", tags=["receipts"], response_model=schemas.Receipt)
     def service(
         body: models.ReceiptService, s: Authed, x_request_id: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
@@ -616,7 +628,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             return fiscalize(lambda r: register.cash_in(amount, cashier=s.cashier.name, request_id=r), rid)
         return fiscalize(lambda r: register.cash_out(amount, cashier=s.cashier.name, request_id=r), rid)
 
-    @app.get(f"{API}/receipts/{{receipt_id}}", tags=["receipts"])
+    @app.get(f"{API}/receipts/{{receipt_id}}", tags=["receipts"], response_model=schemas.Receipt)
     def get_receipt(receipt_id: str, _: Authed) -> dict[str, Any]:
         return receipt_json(receipt_of(receipt_id))
 
@@ -688,7 +700,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 ctx.reports.pop(next(iter(ctx.reports)))
         return body
 
-    @app.post(f"{API}/reports", tags=["reports"])
+    @app.post(f"{API}/reports", tags=["reports"], response_model=schemas.Report)
     def x_report(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         return x_json(register.x_report())
 
@@ -730,7 +742,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise ApiError(404, "report.not_found", f"no report {report_id}")
         return z
 
-    @app.get(f"{API}/reports/{{report_id}}", tags=["reports"])
+    @app.get(f"{API}/reports/{{report_id}}", tags=["reports"], response_model=schemas.Report)
     def get_report(report_id: str, _: Authed) -> dict[str, Any]:
         return report_of(report_id)[0]
 
@@ -740,7 +752,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     # --- taxes ------------------------------------------------------------------------------------
 
-    @app.get(f"{API}/tax", tags=["tax"])
+    @app.get(f"{API}/tax", tags=["tax"], response_model=list[schemas.TaxInfo])
     def taxes(_: Authed) -> list[dict[str, Any]]:
         return [
             {
@@ -776,11 +788,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "documents_state": {"last_receipt_code": status.next_local_num - 1},
         }
 
-    @app.get(f"{API}/cash-registers/info", tags=["cash-registers"])
+    @app.get(f"{API}/cash-registers/info", tags=["cash-registers"], response_model=schemas.CashRegister)
     def register_info(_: Authed) -> dict[str, Any]:
         return register_json()
 
-    @app.post(f"{API}/cash-registers/go-online", tags=["cash-registers"])
+    @app.post(f"{API}/cash-registers/go-online", tags=["cash-registers"], response_model=schemas.Ok)
     def go_online(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         report = register.go_online()
         if not report.reachable:
@@ -791,7 +803,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise ApiError(409, "go_online.failed", report.error)
         return {"status": "ok", "mode": report.mode.value, "documents_delivered": report.documents_delivered}
 
-    @app.post(f"{API}/cash-registers/go-offline", tags=["cash-registers"])
+    @app.post(f"{API}/cash-registers/go-offline", tags=["cash-registers"], response_model=schemas.Ok)
     def go_offline(_: Authed, body: dict[str, Any] | None = None) -> dict[str, Any]:
         # The law allows offline only while the server cannot be reached; the box decides that itself.
         status = register.status()
@@ -802,7 +814,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
         return {"status": "ok", "mode": status.mode.value, "message": message}
 
-    @app.post(f"{API}/cash-registers/ping-tax-service", tags=["cash-registers"])
+    @app.post(f"{API}/cash-registers/ping-tax-service", tags=["cash-registers"], response_model=schemas.Ping)
     def ping(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         try:
             register.server.server_state(timeout=5)
@@ -810,7 +822,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
             return {"status": "ERROR", "error": str(exc)}
         return {"status": "DONE", "error": None}
 
-    @app.get(f"{API}/cash-registers/get-offline-codes-count", tags=["cash-registers"])
+    @app.get(
+        f"{API}/cash-registers/get-offline-codes-count",
+        tags=["cash-registers"],
+        response_model=schemas.OfflineCodesCount,
+    )
     def offline_codes_count(_: Authed) -> dict[str, Any]:
         # EVPZ issues no codes in advance: the range is the session id and seed. Where the server gives
         # a finite reserve the count is real; otherwise the range is unlimited.
@@ -824,7 +840,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "enough_offline_codes": refusal is None and status.offline_allowed is not False,
         }
 
-    @app.get(f"{API}/cash-registers/ask-offline-codes", tags=["cash-registers"])
+    @app.get(f"{API}/cash-registers/ask-offline-codes", tags=["cash-registers"], response_model=schemas.Ok)
     def ask_offline_codes(_: Authed, count: int = 2000, sync: bool = False) -> dict[str, Any]:
         register.go_online()  # refreshes the range while online
         return {"status": "ok"}
@@ -833,7 +849,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def offline_codes(_: Authed, count: int = 2000) -> list[dict[str, Any]]:
         return []  # numbers are computed per document from the session's seed, not handed out
 
-    @app.get(f"{API}/cash-registers/get-offline-time", tags=["cash-registers"])
+    @app.get(
+        f"{API}/cash-registers/get-offline-time", tags=["cash-registers"], response_model=schemas.OfflineTime
+    )
     def offline_time(_: Authed, from_date: str | None = None, to_date: str | None = None) -> dict[str, Any]:
         status = register.status()
         return {
@@ -843,7 +861,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         }
 
     # After the fixed paths above: a path parameter would swallow them.
-    @app.get(f"{API}/cash-registers/{{register_id}}", tags=["cash-registers"])
+    @app.get(
+        f"{API}/cash-registers/{{register_id}}", tags=["cash-registers"], response_model=schemas.CashRegister
+    )
     def register_by_id(register_id: str, _: Authed) -> dict[str, Any]:
         if register_id != register_uuid:
             raise ApiError(404, "cash_register.not_found", f"this box serves cash register {register_uuid}")
@@ -861,7 +881,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def printer_error(exc: PrinterError) -> ApiError:
         return ApiError(409, f"printer.{type(exc).__name__.lower()}", f"the printer failed: {exc}")
 
-    @app.post(f"{API}/receipts/{{receipt_id}}/print", tags=["box"])
+    @app.post(f"{API}/receipts/{{receipt_id}}/print", tags=["box"], response_model=schemas.Ok)
     def reprint(receipt_id: str, _: Authed) -> dict[str, Any]:
         result = receipt_of(receipt_id)
         service = printing()
@@ -871,7 +891,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise printer_error(exc) from exc
         return {"status": "ok", "id": receipt_id, "copy": True}
 
-    @app.post(f"{API}/box/drawer", tags=["box"])
+    @app.post(f"{API}/box/drawer", tags=["box"], response_model=schemas.Ok)
     def open_drawer(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         service = printing()
         try:
@@ -880,7 +900,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise printer_error(exc) from exc
         return {"status": "ok"}
 
-    @app.post(f"{API}/box/slip", tags=["box"])
+    @app.post(f"{API}/box/slip", tags=["box"], response_model=schemas.Ok)
     def print_slip(_: Authed, body: models.Empty | None = None) -> dict[str, Any]:
         service = printing()
         if ctx.slip is None:
@@ -891,7 +911,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise printer_error(exc) from exc
         return {"status": "ok"}
 
-    @app.get(f"{API}/box/status", tags=["box"])
+    @app.get(f"{API}/box/status", tags=["box"], response_model=schemas.BoxStatus)
     def box_status(_: Authed) -> dict[str, Any]:
         return ctx.box_status()
 
