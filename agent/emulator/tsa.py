@@ -9,7 +9,6 @@ keeps no log of what it stamped.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import threading
@@ -22,9 +21,10 @@ from asn1crypto import cms, tsp, x509
 
 from agent.secr.signing.dstu.cades import GOST34311_OID
 from agent.secr.signing.dstu.certificate import _Certificate, make_self_signed, parse_certificate
-from agent.secr.signing.dstu.curve import DSTU4145_LE_OID, Curve, curve_by_m
-from agent.secr.signing.dstu.dstu4145 import generate_private_key, sign_digest
+from agent.secr.signing.dstu.curve import DSTU4145_LE_OID, Curve
+from agent.secr.signing.dstu.dstu4145 import sign_digest
 from agent.secr.signing.dstu.gost89 import gost34311
+from agent.secr.signing.dstu.identity import identity_from_file
 from agent.secr.signing.tsp import TimeStampResp
 
 __all__ = ["DEFAULT_POLICY", "TimeStampAuthority", "authority_from_file", "with_extensions"]
@@ -190,7 +190,7 @@ def authority_from_file(
 ) -> TimeStampAuthority:
     """The TSA whose key and certificate live in ``path`` (mode 0600, created on first use).
 
-    Same file format as identity.dstu_signer_from_file.  Loaded once per path: curve tables and
+    Kept as identity.identity_from_file keeps keys.  Loaded once per path: curve tables and
     certificate parsing are not repeated for every stamp, and two first requests cannot race.
     """
     path = Path(path).resolve()
@@ -198,21 +198,8 @@ def authority_from_file(
         cached = _CACHE.get(path)
         if cached is not None:
             return cached
-        if not path.exists():
-            curve = curve_by_m(m)
-            d = generate_private_key(curve)
-            certificate = _tsa_certificate(curve, d, common_name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"m": m, "d": format(d, "x"), "certificate": certificate.hex()}, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        data = json.loads(path.read_text(encoding="utf-8"))
         authority = TimeStampAuthority(
-            curve_by_m(int(data["m"])), int(data["d"], 16), bytes.fromhex(data["certificate"])
+            *identity_from_file(path, common_name, m=m, make_certificate=_tsa_certificate)
         )
         if len(_CACHE) > 32:  # one per emulator state dir; tests make many
             _CACHE.clear()

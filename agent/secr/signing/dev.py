@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from agent.secr.errors import SignerError
 from agent.secr.signing.cms import sign_attached, subject_key_id
+from agent.secr.signing.secret_file import write_secret
 
 
 def _new_identity(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -59,15 +60,7 @@ class DevSigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             ) + cert.public_bytes(serialization.Encoding.PEM)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Written under a temporary name with 0600 from the start, then renamed: never readable by others.
-            tmp = path.with_name(path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            write_secret(path, pem)
             return cls(key, cert)
         try:
             data = path.read_bytes()

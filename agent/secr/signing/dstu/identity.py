@@ -7,20 +7,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.certificate import make_self_signed
-from agent.secr.signing.dstu.curve import curve_by_m
+from agent.secr.signing.dstu.curve import Curve, curve_by_m
 from agent.secr.signing.dstu.dstu4145 import generate_private_key
+from agent.secr.signing.secret_file import write_secret
+
+CertificateMaker = Callable[[Curve, int, str], bytes]
 
 
-def self_signed_identity(common_name: str, *, m: int = 257, days: int = 3650) -> tuple[int, bytes]:
-    curve = curve_by_m(m)
-    d = generate_private_key(curve)
+def _self_signed(curve: Curve, d: int, common_name: str, days: int = 3650) -> bytes:
     now = datetime.now(UTC)
-    certificate = make_self_signed(
+    return make_self_signed(
         curve,
         d,
         common_name=common_name,
@@ -28,20 +30,32 @@ def self_signed_identity(common_name: str, *, m: int = 257, days: int = 3650) ->
         not_before=now - timedelta(days=1),
         not_after=now + timedelta(days=days),
     )
-    return d, certificate
+
+
+def self_signed_identity(common_name: str, *, m: int = 257, days: int = 3650) -> tuple[int, bytes]:
+    curve = curve_by_m(m)
+    d = generate_private_key(curve)
+    return d, _self_signed(curve, d, common_name, days)
+
+
+def identity_from_file(
+    path: str | os.PathLike[str],
+    common_name: str,
+    *,
+    m: int = 257,
+    make_certificate: CertificateMaker = _self_signed,
+) -> tuple[Curve, int, bytes]:
+    """The key and certificate kept in ``path`` (JSON, mode 0600), made on first use."""
+    path = Path(path)
+    if not path.exists():
+        curve = curve_by_m(m)
+        d = generate_private_key(curve)
+        certificate = make_certificate(curve, d, common_name)
+        record = {"m": m, "d": format(d, "x"), "certificate": certificate.hex()}
+        write_secret(path, json.dumps(record).encode("utf-8"))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return curve_by_m(int(data["m"])), int(data["d"], 16), bytes.fromhex(data["certificate"])
 
 
 def dstu_signer_from_file(path: str | os.PathLike[str], common_name: str, *, m: int = 257) -> DstuSigner:
-    path = Path(path)
-    if not path.exists():
-        d, certificate = self_signed_identity(common_name, m=m)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"m": m, "d": format(d, "x"), "certificate": certificate.hex()}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return DstuSigner(curve_by_m(int(data["m"])), int(data["d"], 16), bytes.fromhex(data["certificate"]))
+    return DstuSigner(*identity_from_file(path, common_name, m=m))
