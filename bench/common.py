@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,16 @@ TAXES = {1: docs.Tax(1, "А", Decimal("20.00"), "ПДВ"), 2: docs.Tax(2, "Б", 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def timed(runs: int, work: Callable[[], object]) -> list[float]:
+    """Milliseconds per call of ``work``, ``runs`` times."""
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
 
 
 def peak_rss_mb() -> float:

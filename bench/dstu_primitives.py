@@ -11,26 +11,15 @@ import argparse
 import os
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import percentile
+from common import percentile, timed
 
 from agent.secr.signing.dstu.curve import curve_by_m
 from agent.secr.signing.dstu.dstu4145 import generate_private_key, public_key, sign_digest, verify_digest
 from agent.secr.signing.dstu.gost89 import gost34311
-
-
-def timed(runs: int, work: Callable[[], object]) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def main() -> None:

@@ -24,8 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import TAXES, percentile
+from common import TAXES, percentile, timed
 
 from agent.secr import documents as docs
 from agent.secr.signing.dstu.cades import CadesError, DstuSigner, verify_cades
@@ -83,15 +81,6 @@ def receipt() -> bytes:
         xml = docs.render(docs.sale(head, lines, [payment], TAXES))
         if len(xml) >= RECEIPT_BYTES:
             return xml
-
-
-def timed(runs: int, work: Callable[[], object]) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def peer_missing() -> str | None:
