@@ -69,12 +69,4 @@ function handle(req) {
   throw new Error("unknown op " + req.op);
 }
 
-let input = "";
-process.stdin.setEncoding("utf8");
-process.stdin.on("data", (chunk) => {
-  input += chunk;
-});
-process.stdin.on("end", () => {
-  const reqs = JSON.parse(input);
-  process.stdout.write(JSON.stringify(reqs.map(handle)));
-});
+require("./serve_json")(handle);
