@@ -2,6 +2,14 @@
 
 SQLite in WAL mode with ``synchronous=FULL``: a commit is on disk before the call returns, so a
 document is durable before it is sent, and its fiscal number before a receipt is printed or answered.
+
+One connection, shared by the agent's threads (the register, the print worker, status readers) under one
+re-entrant lock: a transaction holds it from BEGIN to COMMIT, so another thread's statement can never
+land inside somebody else's transaction.
+
+The print queue lives here too (table ``prints``): a fiscal document that must reach paper gets its row in
+the same transaction that makes it fiscal, and the row is marked printed only once the printer took it,
+so a crash, a restart or a printer fault never loses a receipt from paper.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +29,11 @@ import sqlite_utils
 
 from agent.secr.errors import JournalMismatch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: what each schema version adds, applied in order to an older journal (never anything destructive)
+_MIGRATIONS: dict[int, str] = {
+    2: "",  # the prints table: created by _SCHEMA; documents fiscalized before it are not queued
+}
 
 PENDING = "pending"  # online, sent or about to be; outcome not known yet
 REGISTERED = "registered"  # the server has it (online ticket, or an acknowledged offline package)
@@ -81,6 +94,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_offline_n ON documents(offline_sessi
 CREATE INDEX IF NOT EXISTS documents_fiscal_num ON documents(fiscal_num);
 CREATE INDEX IF NOT EXISTS documents_shift ON documents(shift_id);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+-- The durable print queue: one row per document that must reach paper.
+CREATE TABLE IF NOT EXISTS prints (
+    doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
+    queued_at TEXT NOT NULL,
+    printed_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS prints_unprinted ON prints(doc_id) WHERE printed_at IS NULL;
 """
 
 
@@ -112,6 +134,15 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class PrintJob:
+    doc_id: int
+    queued_at: str
+    printed_at: str | None
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class Shift:
     id: int
     opened_at: str
@@ -137,22 +168,34 @@ class Journal:
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)
         self._conn = conn
+        self._lock = threading.RLock()
+        self._depth = 0
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
         version = self.get("schema_version")
         if version is None:
             self.set("schema_version", str(SCHEMA_VERSION))
-        elif int(version) != SCHEMA_VERSION:
+            return
+        if int(version) > SCHEMA_VERSION:
             raise JournalMismatch(
-                f"journal {self.path} has schema version {version}, this box knows {SCHEMA_VERSION}",
-                what_to_do="install the matching fiscal-box version; never delete the journal",
+                f"journal {self.path} has schema version {version}, this box knows only up to {SCHEMA_VERSION}"
+                " (it was written by a newer fiscal-box)",
+                what_to_do="install that fiscal-box version again; never delete the journal",
             )
-        self._depth = 0
+        with self.transaction():
+            for step in range(int(version) + 1, SCHEMA_VERSION + 1):
+                if _MIGRATIONS[step]:
+                    self._conn.executescript(_MIGRATIONS[step])
+            self.set("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -177,32 +220,43 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All-or-nothing; nested use joins the outer transaction."""
-        if self._depth:
-            self._depth += 1
+        """All-or-nothing; nested use joins the outer transaction. Holds the journal's lock throughout."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield
-            finally:
-                self._depth -= 1
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
             self._depth = 0
-            self._conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self._conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
 
     def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, params)
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def _row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
 
     # --- meta and counters --------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._row("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else str(row[0]) if row[0] is not None else None
 
     def set(self, key: str, value: str | None) -> None:
@@ -335,36 +389,36 @@ class Journal:
         )
 
     def document(self, doc_id: int) -> Entry | None:
-        row = self._exec("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        row = self._row("SELECT * FROM documents WHERE id = ?", (doc_id,))
         return _entry(row) if row else None
 
     def by_request_id(self, request_id: str) -> Entry | None:
-        row = self._exec(
+        row = self._row(
             "SELECT * FROM documents WHERE request_id = ? AND state IN (?, ?, ?) ORDER BY id DESC LIMIT 1",
             (request_id, PENDING, REGISTERED, OFFLINE),
-        ).fetchone()
+        )
         return _entry(row) if row else None
 
     def by_fiscal_num(self, fiscal_num: str) -> Entry | None:
-        row = self._exec(
+        row = self._row(
             "SELECT * FROM documents WHERE fiscal_num = ? AND state IN (?, ?) ORDER BY id DESC LIMIT 1",
             (fiscal_num, *FISCAL_STATES),
-        ).fetchone()
+        )
         return _entry(row) if row else None
 
     def by_uid(self, uid: str) -> Entry | None:
-        row = self._exec("SELECT * FROM documents WHERE uid = ?", (uid,)).fetchone()
+        row = self._row("SELECT * FROM documents WHERE uid = ?", (uid,))
         return _entry(row) if row else None
 
     def pending(self) -> list[Entry]:
-        rows = self._exec("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (PENDING,)).fetchall()
+        rows = self._rows("SELECT * FROM documents WHERE state = ? ORDER BY local_num", (PENDING,))
         return [_entry(r) for r in rows]
 
     def offline_unsent(self, session: str, *, limit: int | None = None) -> list[Entry]:
         sql = "SELECT * FROM documents WHERE offline_session = ? AND state = ? ORDER BY offline_n"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_entry(r) for r in self._exec(sql, (session, OFFLINE)).fetchall()]
+        return [_entry(r) for r in self._rows(sql, (session, OFFLINE))]
 
     def mark_session_uploaded(
         self, session: str, registered_at: datetime, *, below_n: int | None = None
@@ -379,38 +433,75 @@ class Journal:
 
     def undelivered(self) -> tuple[int, str | None]:
         """How many documents the server does not have yet (pending or offline), and the oldest one's time."""
-        row = self._exec(
+        row = self._row(
             "SELECT count(*), min(created_at) FROM documents WHERE state IN (?, ?)", (PENDING, OFFLINE)
-        ).fetchone()
+        )
+        assert row is not None  # an aggregate always answers one row
         return int(row[0]), row[1]
 
     def last_live(self) -> Entry | None:
         """The newest document that counts or may still count (the server's 'last document')."""
-        row = self._exec(
+        row = self._row(
             "SELECT * FROM documents WHERE state IN (?, ?, ?) ORDER BY local_num DESC LIMIT 1",
             (PENDING, *FISCAL_STATES),
-        ).fetchone()
+        )
         return _entry(row) if row else None
 
     def shift_documents(self, shift_id: int) -> list[Entry]:
-        rows = self._exec(
+        rows = self._rows(
             "SELECT * FROM documents WHERE shift_id = ? AND state IN (?, ?) ORDER BY local_num",
             (shift_id, *FISCAL_STATES),
-        ).fetchall()
+        )
         return [_entry(r) for r in rows]
 
     def refunds_of(self, fiscal_num: str) -> list[Entry]:
-        rows = self._exec(
+        rows = self._rows(
             "SELECT * FROM documents WHERE ref_fiscal_num = ? AND doc_subtype = 1 AND state IN (?, ?, ?)"
             " AND stornoed = 0",
             (fiscal_num, PENDING, *FISCAL_STATES),
-        ).fetchall()
+        )
         return [_entry(r) for r in rows]
 
     def count(self, state: str | None = None) -> int:
         if state is None:
-            return int(self._exec("SELECT count(*) FROM documents").fetchone()[0])
-        return int(self._exec("SELECT count(*) FROM documents WHERE state = ?", (state,)).fetchone()[0])
+            return self._count("SELECT count(*) FROM documents")
+        return self._count("SELECT count(*) FROM documents WHERE state = ?", (state,))
+
+    def _count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        row = self._row(sql, params)
+        assert row is not None  # an aggregate always answers one row
+        return int(row[0])
+
+    # --- the print queue ----------------------------------------------------------------------
+
+    def queue_print(self, doc_id: int, queued_at: datetime) -> None:
+        """This document must reach paper: call it in the transaction that makes the document fiscal."""
+        self._exec(
+            "INSERT INTO prints(doc_id, queued_at) VALUES(?, ?) ON CONFLICT(doc_id) DO NOTHING",
+            (doc_id, queued_at.isoformat()),
+        )
+
+    def unprinted(self, *, limit: int = 50) -> list[PrintJob]:
+        """Queued and not yet printed, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM prints WHERE printed_at IS NULL ORDER BY doc_id LIMIT ?", (int(limit),)
+        )
+        return [PrintJob(**dict(r)) for r in rows]
+
+    def print_job(self, doc_id: int) -> PrintJob | None:
+        row = self._row("SELECT * FROM prints WHERE doc_id = ?", (doc_id,))
+        return PrintJob(**dict(row)) if row else None
+
+    def mark_printed(self, doc_id: int, printed_at: datetime) -> None:
+        self._exec(
+            "UPDATE prints SET printed_at = ?, attempts = attempts + 1, last_error = NULL WHERE doc_id = ?",
+            (printed_at.isoformat(), doc_id),
+        )
+
+    def print_failed(self, doc_id: int, error: str) -> None:
+        self._exec(
+            "UPDATE prints SET attempts = attempts + 1, last_error = ? WHERE doc_id = ?", (error, doc_id)
+        )
 
     # --- shifts -------------------------------------------------------------------------------
 
@@ -431,9 +522,9 @@ class Journal:
         self._exec("DELETE FROM shifts WHERE id = ?", (shift_id,))
 
     def shift(self, shift_id: int) -> Shift | None:
-        row = self._exec("SELECT * FROM shifts WHERE id = ?", (shift_id,)).fetchone()
+        row = self._row("SELECT * FROM shifts WHERE id = ?", (shift_id,))
         return Shift(**dict(row)) if row else None
 
     def last_shift(self) -> Shift | None:
-        row = self._exec("SELECT * FROM shifts ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._row("SELECT * FROM shifts ORDER BY id DESC LIMIT 1")
         return Shift(**dict(row)) if row else None

@@ -1,0 +1,102 @@
+"""The journal on its own: schema migration, the durable print queue, one connection shared by threads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.secr.errors import JournalMismatch
+from agent.secr.journal import SCHEMA_VERSION, Journal
+
+WHEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def add_document(journal: Journal, local_num: int) -> int:
+    entry = journal.add(
+        local_num=local_num,
+        uid=f"uid-{local_num}",
+        doc_class="CHECK",
+        doc_type=0,
+        doc_subtype=0,
+        shift_id=None,
+        xml=b"<x/>",
+        signed=b"signed",
+        created_at=WHEN,
+    )
+    return entry.id
+
+
+def test_a_journal_of_schema_1_opens_and_goes_on_numbering(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    add_document(journal, 1)
+    journal.close()
+    # What version 1 left on disk: no print queue, version 1.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE prints")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    journal = Journal(path)
+    assert journal.get("schema_version") == str(SCHEMA_VERSION)
+    assert journal.next_local_num() == 2
+    assert journal.unprinted() == []  # documents from before the queue are not printed again
+    add_document(journal, 2)
+    journal.close()
+
+
+def test_a_journal_from_a_newer_box_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(JournalMismatch, match="newer fiscal-box"):
+        Journal(path)
+
+
+def test_print_queue_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    first, second = add_document(journal, 1), add_document(journal, 2)
+    with journal.transaction():
+        journal.queue_print(first, WHEN)
+        journal.queue_print(second, WHEN)
+        journal.queue_print(second, WHEN)  # queued twice is queued once
+    journal.print_failed(first, "paper_out")
+    journal.close()
+    journal = Journal(path)
+    jobs = journal.unprinted()
+    assert [j.doc_id for j in jobs] == [first, second]
+    assert jobs[0].attempts == 1 and jobs[0].last_error == "paper_out"
+    journal.mark_printed(first, WHEN)
+    assert [j.doc_id for j in journal.unprinted()] == [second]
+    job = journal.print_job(first)
+    assert job is not None and job.printed_at == WHEN.isoformat() and job.last_error is None
+    journal.close()
+
+
+def test_another_thread_never_writes_inside_a_transaction(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    doc = add_document(journal, 1)
+    inside = threading.Event()
+    other_done = threading.Event()
+
+    def other() -> None:
+        inside.wait(5)
+        journal.queue_print(doc, WHEN)  # must wait for the transaction below, not join it
+        other_done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with pytest.raises(RuntimeError), journal.transaction():
+        journal.set("probe", "1")
+        inside.set()
+        assert not other_done.wait(0.2)
+        raise RuntimeError("rolled back")
+    thread.join(5)
+    assert other_done.is_set()
+    assert journal.get("probe") is None  # the rollback took only the transaction's own write
+    assert [j.doc_id for j in journal.unprinted()] == [doc]
+    journal.close()
