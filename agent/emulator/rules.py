@@ -10,6 +10,7 @@ import base64
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -190,15 +191,49 @@ class Registry:
         return next_session
 
     def _register(self, signed: bytes, verified: SignedContent, *, offline: bool) -> Accepted:
-        store = self.store
+        """One document through the server's checks in the order the tax service applies them, then
+        its registration; any refusal raises before anything is written."""
         doc = xmldoc.parse(verified.content)
         fn = doc.registrar
-        reg = store.registrar(fn)
+        reg = self.store.registrar(fn)
         if reg is None:
             raise FsError(ABSENT, f"ПРРО з фіскальним номером {fn} не зареєстрований")
-        doc_type = doc.doc_type
-        shift = store.open_shift(fn)
-        if reg["closed"] and not (shift is not None and (doc.is_zrep or doc_type == CLOSE_SHIFT)):
+        shift = self.store.open_shift(fn)
+        self._check_admission(doc, reg, shift, verified, offline=offline)
+        self._check_shift_rules(doc, shift, verified)
+        storno_target = self._check_content(doc, shift)
+        session: Row | None = None
+        offline_number = None
+        if offline:
+            session, offline_number = self._check_offline(doc, reg, signed)
+        fiscal = self._fiscal_number_for(doc, fn, offline=offline)
+        now = self.now()
+        self._record(doc, shift, verified, signed, fiscal, now, session, offline_number)
+        if storno_target is not None:
+            self.store.update("documents", "seq", storno_target["seq"], {"storned": 1})
+        next_session = None
+        if offline:
+            assert session is not None and offline_number is not None
+            next_session = self._after_offline(doc, reg, session, offline_number.local, signed)
+        reg_after = self.store.registrar(fn)
+        assert reg_after is not None
+        opened = doc.doc_type == OPEN_SHIFT
+        return Accepted(
+            fiscal_number=fiscal,
+            order_num=doc.order_num,
+            uid=doc.head.get("UID", ""),
+            registered_at=now,
+            offline_session_id=reg_after["offline_session_id"] if opened else None,
+            offline_seed=reg_after["offline_seed"] if opened else None,
+            next_session=next_session,
+        )
+
+    def _check_admission(
+        self, doc: xmldoc.ParsedDoc, reg: Row, shift: Row | None, verified: SignedContent, *, offline: bool
+    ) -> None:
+        """Who may send this document, with which number, by which channel (online or in a package)."""
+        fn = reg["fiscal_number"]
+        if reg["closed"] and not (shift is not None and (doc.is_zrep or doc.doc_type == CLOSE_SHIFT)):
             # Closed = registration cancelled while a shift was open: only closing that shift is allowed.
             raise FsError(
                 ABSENT,
@@ -213,7 +248,6 @@ class Registry:
                 f"Невірний локальний номер документа {doc.order_num}, очікується {reg['next_local_num']} "
                 f"(ПРРО {fn})",
             )
-        now = self.now()
         if not offline and (doc.offline or "ORDERTAXNUM" in doc.head):
             raise FsError(
                 VALIDATION,
@@ -223,90 +257,110 @@ class Registry:
         if offline and not doc.offline:
             raise FsError(VALIDATION, "Документ пакета повинен мати ознаку OFFLINE=true")
         if not offline and reg["offline_session_id"] is not None:
-            pending = store.one(
-                "SELECT 1 AS x FROM offline_sessions WHERE registrar = ? AND session_id = ? "
-                "AND begin_time IS NOT NULL AND closed_at IS NULL",
-                fn,
-                reg["offline_session_id"],
-            )
-            if pending:
-                # our reading of the 09.02.2021 change: online work resumes only after the 103 arrives
-                raise FsError(
-                    VALIDATION,
-                    f"Офлайн сесію {reg['offline_session_id']} ПРРО {fn} не завершено: спочатку передайте "
-                    "пакет з документом завершення офлайн сесії (103)",
-                )
-        if doc_type in (OFFLINE_BEGIN, OFFLINE_END) and doc.testing:
+            self._check_no_open_offline_session(reg)
+        if doc.doc_type in (OFFLINE_BEGIN, OFFLINE_END) and doc.testing:
             raise FsError(
                 VALIDATION, "Ознака TESTING не допускається в документах початку/завершення офлайн сесії"
             )
-        if doc_type in (OFFLINE_BEGIN, OFFLINE_END) and not offline:
+        if doc.doc_type in (OFFLINE_BEGIN, OFFLINE_END) and not offline:
             raise FsError(VALIDATION, "Документи початку/завершення офлайн сесії подаються лише пакетом")
 
-        # Shift rules.
-        if doc_type == OPEN_SHIFT:
+    def _check_no_open_offline_session(self, reg: Row) -> None:
+        fn = reg["fiscal_number"]
+        pending = self.store.one(
+            "SELECT 1 AS x FROM offline_sessions WHERE registrar = ? AND session_id = ? "
+            "AND begin_time IS NOT NULL AND closed_at IS NULL",
+            fn,
+            reg["offline_session_id"],
+        )
+        if pending:
+            # our reading of the 09.02.2021 change: online work resumes only after the 103 arrives
+            raise FsError(
+                VALIDATION,
+                f"Офлайн сесію {reg['offline_session_id']} ПРРО {fn} не завершено: спочатку передайте "
+                "пакет з документом завершення офлайн сесії (103)",
+            )
+
+    def _check_shift_rules(self, doc: xmldoc.ParsedDoc, shift: Row | None, verified: SignedContent) -> None:
+        fn = doc.registrar
+        if doc.doc_type == OPEN_SHIFT:
             if shift is not None:
                 raise FsError(
                     SHIFT_ALREADY_OPENED,
                     f"Зміну для ПРРО {fn} вже відкрито; відкрив ключ {shift['open_skid']} "
                     f"({shift['open_name'] or 'невідомий'})",
                 )
-        elif doc_type not in (OFFLINE_BEGIN, OFFLINE_END):
-            if shift is None:
-                raise FsError(SHIFT_NOT_OPENED, f"Зміну для ПРРО {fn} не відкрито")
-            if shift["open_skid"] and verified.subject_key_id != shift["open_skid"]:
+            return
+        if doc.doc_type in (OFFLINE_BEGIN, OFFLINE_END):
+            return
+        if shift is None:
+            raise FsError(SHIFT_NOT_OPENED, f"Зміну для ПРРО {fn} не відкрито")
+        if shift["open_skid"] and verified.subject_key_id != shift["open_skid"]:
+            raise FsError(
+                NOT_GRANTED,
+                f"Зміну ПРРО {fn} відкрито ключем {shift['open_skid']}; документ підписано ключем "
+                f"{verified.subject_key_id}",
+                http_status=401,
+            )
+        if bool(shift["testing"]) != doc.testing:
+            raise FsError(
+                VALIDATION,
+                "У зміні не можна поєднувати тестові та фіскальні документи "
+                f"(зміна {'тестова' if shift['testing'] else 'фіскальна'}, документ "
+                f"{'тестовий' if doc.testing else 'фіскальний'})",
+            )
+        if doc.doc_type == CLOSE_SHIFT:
+            last = self._last_in_shift(shift["id"])
+            if last is None or last["doc_class"] != "ZREP":
                 raise FsError(
-                    NOT_GRANTED,
-                    f"Зміну ПРРО {fn} відкрито ключем {shift['open_skid']}; документ підписано ключем "
-                    f"{verified.subject_key_id}",
-                    http_status=401,
+                    LAST_MUST_BE_ZREP,
+                    f"Останнім документом зміни ПРРО {fn} перед закриттям має бути Z-звіт",
                 )
-            if bool(shift["testing"]) != doc.testing:
-                raise FsError(
-                    VALIDATION,
-                    "У зміні не можна поєднувати тестові та фіскальні документи "
-                    f"(зміна {'тестова' if shift['testing'] else 'фіскальна'}, документ "
-                    f"{'тестовий' if doc.testing else 'фіскальний'})",
-                )
-            if doc_type == CLOSE_SHIFT:
-                last = self._last_in_shift(shift["id"])
-                if last is None or last["doc_class"] != "ZREP":
-                    raise FsError(
-                        LAST_MUST_BE_ZREP,
-                        f"Останнім документом зміни ПРРО {fn} перед закриттям має бути Z-звіт",
-                    )
-            if doc.is_zrep and shift["zrep_fiscal"]:
-                raise FsError(
-                    ZREP_ALREADY, f"Z-звіт у зміні ПРРО {fn} вже зареєстровано (№ {shift['zrep_fiscal']})"
-                )
+        if doc.is_zrep and shift["zrep_fiscal"]:
+            raise FsError(
+                ZREP_ALREADY, f"Z-звіт у зміні ПРРО {fn} вже зареєстровано (№ {shift['zrep_fiscal']})"
+            )
 
+    def _check_content(self, doc: xmldoc.ParsedDoc, shift: Row | None) -> Row | None:
+        """Sums, the storno and return targets, the Z report's totals; the storno target if any."""
         xmldoc.check_sums(doc)
         storno_target: Row | None = None
-        if doc_type == 0 and doc.doc_subtype == STORNO:
-            storno_target = self._check_storno(doc, fn)
-        if doc_type == 0 and doc.doc_subtype == RETURN:
-            self._check_return(doc, fn)
+        if doc.doc_type == 0 and doc.doc_subtype == STORNO:
+            storno_target = self._check_storno(doc, doc.registrar)
+        if doc.doc_type == 0 and doc.doc_subtype == RETURN:
+            self._check_return(doc, doc.registrar)
         if doc.is_zrep:
             assert shift is not None
             diff = zrep_difference(doc, self._shift_totals(shift["id"]))
             if diff is not None:
                 raise FsError(VALIDATION, f"Підсумки Z-звіту не збігаються з даними сервера: {diff}")
+        return storno_target
 
-        session: Row | None = None
-        offline_number = None
+    def _fiscal_number_for(self, doc: xmldoc.ParsedDoc, fn: str, *, offline: bool) -> str:
+        store = self.store
         if offline:
-            session, offline_number = self._check_offline(doc, reg, signed)
-
-        # Registration.
-        if offline:
-            assert offline_number is not None
             fiscal = doc.head["ORDERTAXNUM"].strip()
         else:
             fiscal = str(int(store.get_meta("next_fiscal", 0)) or 100_000 + random.randint(1, 899_999))
             store.set_meta("next_fiscal", int(fiscal) + 1)
         if store.one("SELECT 1 AS x FROM documents WHERE registrar = ? AND fiscal_number = ?", fn, fiscal):
             raise FsError(VALIDATION, f"Документ з фіскальним номером {fiscal} вже зареєстровано")
+        return fiscal
 
+    def _record(
+        self,
+        doc: xmldoc.ParsedDoc,
+        shift: Row | None,
+        verified: SignedContent,
+        signed: bytes,
+        fiscal: str,
+        now: datetime,
+        session: Row | None,
+        offline_number: Any,
+    ) -> None:
+        """Write the registered document and what it does to its shift."""
+        store, fn = self.store, doc.registrar
+        doc_type = doc.doc_type
         shift_id: int | None = shift["id"] if shift is not None else None
         if doc_type == OPEN_SHIFT:
             shift_id = store.insert(
@@ -335,7 +389,7 @@ class Registry:
                 "uid": doc.head.get("UID"),
                 "doc_time": iso(_doc_time(doc)),
                 "testing": int(doc.testing),
-                "offline": int(offline),
+                "offline": int(offline_number is not None),
                 "offline_session_id": offline_number.session_id if offline_number else None,
                 "offline_seed": session["seed"] if session else None,
                 "offline_local_num": offline_number.local if offline_number else None,
@@ -348,8 +402,6 @@ class Registry:
             },
         )
         store.update("registrars", "fiscal_number", fn, {"next_local_num": doc.order_num + 1})
-        if storno_target is not None:
-            store.update("documents", "seq", storno_target["seq"], {"storned": 1})
         if doc.is_zrep and shift_id is not None:
             store.update("shifts", "id", shift_id, {"zrep_fiscal": fiscal})
         if doc_type == CLOSE_SHIFT and shift_id is not None:
@@ -364,21 +416,6 @@ class Registry:
                     "close_skid": verified.subject_key_id,
                 },
             )
-        next_session = None
-        if offline:
-            assert session is not None and offline_number is not None
-            next_session = self._after_offline(doc, reg, session, offline_number.local, signed)
-        reg_after = store.registrar(fn)
-        assert reg_after is not None
-        return Accepted(
-            fiscal_number=fiscal,
-            order_num=doc.order_num,
-            uid=doc.head.get("UID", ""),
-            registered_at=now,
-            offline_session_id=reg_after["offline_session_id"] if doc_type == OPEN_SHIFT else None,
-            offline_seed=reg_after["offline_seed"] if doc_type == OPEN_SHIFT else None,
-            next_session=next_session,
-        )
 
     @staticmethod
     def _cn(verified: SignedContent) -> str:
@@ -454,6 +491,18 @@ class Registry:
     # --- offline -------------------------------------------------------------------------------------
 
     def _check_offline(self, doc: xmldoc.ParsedDoc, reg: Row, signed: bytes) -> tuple[Row, Any]:
+        number = self._check_offline_number(doc, reg)
+        session = self._session(reg["fiscal_number"], number.session_id, reg["offline_seed"])
+        self._check_chain(doc, session)
+        self._check_control_number(doc, session, number)
+        if doc.head.get("REVOKELASTONLINEDOC", "").lower() in ("true", "1"):
+            self._revoke_last_online(reg["fiscal_number"])
+        if _is_settlement(doc.doc_class, doc.doc_type) and session["begin_time"]:
+            self._check_offline_limits(reg, session, _doc_time(doc))
+        return session, number
+
+    def _check_offline_number(self, doc: xmldoc.ParsedDoc, reg: Row) -> Any:
+        """The offline fiscal number's session, its place in the session and the reserve."""
         fn = reg["fiscal_number"]
         if reg["offline_session_id"] is None or not reg["offline_allowed"]:
             raise FsError(VALIDATION, f"Режим офлайн заборонений для ПРРО {fn}")
@@ -481,17 +530,18 @@ class Registry:
                 VALIDATION,
                 f"Вичерпано резерв офлайн номерів ПРРО {fn} ({reg['offline_reserve']})",
             )
-        doc_type = doc.doc_type
-        if (number.local == 1) != (doc_type == OFFLINE_BEGIN):
+        if (number.local == 1) != (doc.doc_type == OFFLINE_BEGIN):
             raise FsError(
                 VALIDATION, "Офлайн сесія має починатися документом 102 (і лише першим її документом)"
             )
-        session = self._session(fn, number.session_id, reg["offline_seed"])
+        return number
+
+    @staticmethod
+    def _check_chain(doc: xmldoc.ParsedDoc, session: Row) -> None:
         settle_hashes: list[str] = json.loads(session["settle_hashes"] or "[]")
         any_hashes: list[str] = json.loads(session["any_hashes"] or "[]")
         prev = doc.head.get("PREVDOCHASH", "").strip().lower() or None
-        settlement = _is_settlement(doc.doc_class, doc_type)
-        if doc_type == OFFLINE_BEGIN:
+        if doc.doc_type == OFFLINE_BEGIN:
             if prev is not None:
                 raise FsError(VALIDATION, "Документ початку офлайн сесії не може містити PREVDOCHASH")
         elif prev is not None:
@@ -500,12 +550,16 @@ class Registry:
                     VALIDATION,
                     f"PREVDOCHASH {prev} не відповідає геш-сумі попереднього документа офлайн сесії",
                 )
-        elif session["settled"] and (settlement or doc_type == OFFLINE_END):
+        elif session["settled"] and (
+            _is_settlement(doc.doc_class, doc.doc_type) or doc.doc_type == OFFLINE_END
+        ):
             raise FsError(VALIDATION, "Відсутній обов'язковий PREVDOCHASH (геш попереднього документа)")
 
-        # Control number: the sum only for check-class money documents, the hash only when present.
+    @staticmethod
+    def _check_control_number(doc: xmldoc.ParsedDoc, session: Row, number: Any) -> None:
+        # The sum only for check-class money documents, the hash only when present.
         totals: list[str | None] = [None]
-        if doc.doc_class == "CHECK" and doc_type not in SHIFT_DOCS:
+        if doc.doc_class == "CHECK" and doc.doc_type not in SHIFT_DOCS:
             totals = []
             if doc.total_sum is not None:
                 totals.append(f"{doc.total_sum:.2f}")
@@ -531,11 +585,6 @@ class Registry:
                 VALIDATION,
                 f"Невірне контрольне число офлайн фіскального номера {number}: очікується {expected[0]}",
             )
-        if doc.head.get("REVOKELASTONLINEDOC", "").lower() in ("true", "1"):
-            self._revoke_last_online(fn)
-        if settlement and session["begin_time"]:
-            self._check_offline_limits(reg, session, _doc_time(doc))
-        return session, number
 
     def _check_offline_limits(self, reg: Row, session: Row, when: datetime) -> None:
         """Session duration counts from the 102 to the last money document (reference §4.7)."""
@@ -1044,64 +1093,57 @@ class Registry:
         return self.signer.sign("".join(parts).encode("cp1251"))
 
 
-def _validate_registrar_fields(values: dict[str, Any]) -> None:
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ControlError(key, what)
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
+
+def _is_hex_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v) for v in value
+    )
+
+
+_Check = tuple[Callable[[Any], bool], str]
+_POSITIVE_INT: _Check = (lambda v: _is_int(v, 1), "a positive integer")
+_NAME: _Check = (
+    lambda v: isinstance(v, str) and 0 < len(v) <= 256,
+    "a non-empty string of at most 256 chars",
+)
+_FLAG: _Check = (lambda v: isinstance(v, bool), "true or false")
+_HOURS: _Check = (
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
+    "a positive number of hours",
+)
+#: what each control-surface field of a registrar accepts
+_REGISTRAR_FIELDS: dict[str, _Check] = {
+    "local_number": _POSITIVE_INT,
+    "next_local_num": _POSITIVE_INT,
+    "tin": (
+        lambda v: isinstance(v, str) and bool(re.fullmatch(r"\d{5,10}|[А-ЯЇІЄҐ]{2}\d{6}", v)),
+        "5–10 digits (ЄДРПОУ/ДРФО) or 2 Cyrillic capitals and 6 digits",
+    ),
+    "ipn": (
+        lambda v: v is None or (isinstance(v, str) and bool(re.fullmatch(r"\d{6,12}", v))),
+        "null or 6–12 digits",
+    ),
+    "org_name": _NAME,
+    "point_name": _NAME,
+    "name": _NAME,
+    "point_address": (lambda v: v is None or (isinstance(v, str) and len(v) <= 256), "null or a string ≤256"),
+    "offline_allowed": _FLAG,
+    "closed": _FLAG,
+    "max_session_hours": _HOURS,
+    "max_month_hours": _HOURS,
+    "offline_reserve": (lambda v: v is None or _is_int(v, 1), "null (unlimited) or a positive integer"),
+    "operators": (lambda v: v is None or _is_hex_list(v), "null or a list of subject key ids (hex)"),
+}
+
+
+def _validate_registrar_fields(values: dict[str, Any]) -> None:
     for key, value in values.items():
-        if key in ("local_number", "next_local_num"):
-            need(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                key,
-                "a positive integer",
-            )
-        elif key == "tin":
-            need(
-                isinstance(value, str) and bool(re.fullmatch(r"\d{5,10}|[А-ЯЇІЄҐ]{2}\d{6}", value)),
-                key,
-                "5–10 digits (ЄДРПОУ/ДРФО) or 2 Cyrillic capitals and 6 digits",
-            )
-        elif key == "ipn":
-            need(
-                value is None or (isinstance(value, str) and bool(re.fullmatch(r"\d{6,12}", value))),
-                key,
-                "null or 6–12 digits",
-            )
-        elif key in ("org_name", "point_name", "name"):
-            need(
-                isinstance(value, str) and 0 < len(value) <= 256,
-                key,
-                "a non-empty string of at most 256 chars",
-            )
-        elif key == "point_address":
-            need(
-                value is None or (isinstance(value, str) and len(value) <= 256), key, "null or a string ≤256"
-            )
-        elif key in ("offline_allowed", "closed"):
-            need(isinstance(value, bool), key, "true or false")
-        elif key in ("max_session_hours", "max_month_hours"):
-            need(
-                isinstance(value, int | float) and not isinstance(value, bool) and value > 0,
-                key,
-                "a positive number of hours",
-            )
-        elif key == "offline_reserve":
-            need(
-                value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
-                key,
-                "null (unlimited) or a positive integer",
-            )
-        elif key == "operators":
-            need(
-                value is None
-                or (
-                    isinstance(value, list)
-                    and all(isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]+", v) for v in value)
-                ),
-                key,
-                "null or a list of subject key ids (hex)",
-            )
+        check = _REGISTRAR_FIELDS.get(key)
+        if check is not None and not check[0](value):
+            raise ControlError(key, check[1])
 
 
 def _to_row(values: dict[str, Any]) -> Row:
