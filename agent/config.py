@@ -540,18 +540,9 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: str | Path | 
             problems.append(f"{source}: [{name}]: unknown section{_hint(name, _SECTIONS)}")
     built: dict[str, Any] = {}
     for name, section in _SECTIONS.items():
-        raw = data.get(name, [] if section.array else {})
-        if section.array:
-            if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-                problems.append(f"{source}: {name}: must be an array of tables, each written [[{name}]]")
-                continue
-            items = [_table(t, section, f"{name}[{i}]", source, problems) for i, t in enumerate(raw, 1)]
-            problems += _duplicates(raw, section, name, source)
-            built[name] = tuple(items)
-        elif not isinstance(raw, dict):
-            problems.append(f"{source}: {name}: must be a table, written [{name}]")
-        else:
-            built[name] = _table(raw, section, name, source, problems)
+        value = _section(data.get(name, [] if section.array else {}), name, section, source, problems)
+        if value is not _INVALID:
+            built[name] = value
     problems += _shared_pins(built, source)
     if problems:
         raise ConfigError("\n".join(problems))
@@ -565,6 +556,21 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: str | Path | 
     return Settings(**built, source=source)
 
 
+def _section(raw: Any, name: str, section: _Section, source: str, problems: list[str]) -> Any:
+    """One section (a table, or an array of tables) checked; _INVALID when its shape is wrong."""
+    if section.array:
+        if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+            problems.append(f"{source}: {name}: must be an array of tables, each written [[{name}]]")
+            return _INVALID
+        items = [_table(t, section, f"{name}[{i}]", source, problems) for i, t in enumerate(raw, 1)]
+        problems += _duplicates(raw, section, name, source)
+        return tuple(items)
+    if not isinstance(raw, dict):
+        problems.append(f"{source}: {name}: must be a table, written [{name}]")
+        return _INVALID
+    return _table(raw, section, name, source, problems)
+
+
 def describe_disabled(settings: Settings) -> list[str]:
     """Human lines for the parts the config turns off, for the agent to print at start."""
     lines = [f"{name}: disabled in config" for name in _SWITCHABLE if not getattr(settings, name).enabled]
@@ -576,70 +582,90 @@ def describe_disabled(settings: Settings) -> list[str]:
 def _table(raw: Mapping[str, Any], section: _Section, where: str, source: str, problems: list[str]) -> Any:
     """Check one table; returns the dataclass, or None after adding to ``problems``."""
     start = len(problems)
-    keys: dict[str, list[_Key]] = {}
-    for key in section.keys:
-        keys.setdefault(key.name, []).append(key)
-    defaults = {f.name: f.default for f in dataclasses.fields(section.cls)}
-    got: dict[str, Any] = {}
-    seen: dict[str, Any] = {}
-    invalid = object()  # a selector (kind, enabled) with a bad value: its conditions are unknown
-
-    def state(name: str) -> Any:
-        return seen.get(name, defaults.get(name))
-
-    def holds(cond: tuple[str, Any] | None) -> bool:
-        return cond is None or state(cond[0]) == cond[1]
-
-    def check(key: _Key, value: Any) -> None:
-        if key.form.ok(value):
-            got[key.attr or key.name] = seen[key.name] = key.form.convert(value)
-        else:
-            seen[key.name] = invalid
-            shown = "(hidden)" if key.secret else _show(value)
-            problems.append(f"{source}: {where}.{key.name} = {shown}: must be {key.form.text}")
-
+    check = _TableCheck(raw, section, f"{source}: {where}", problems)
     # Unconditional keys first: they include the selectors the conditional ones depend on.
-    for name, value in raw.items():
-        if name not in keys:
-            problems.append(f"{source}: {where}.{name}: unknown key{_hint(name, keys)}")
-        elif all(k.when is None for k in keys[name]):
-            check(keys[name][0], value)
-    for name, value in raw.items():
-        conditional = [k for k in keys.get(name, []) if k.when is not None]
-        if not conditional:
-            continue
-        live = [k for k in conditional if holds(k.when)]
-        if live:
-            check(live[0], value)
-        elif all(state(k.when[0]) is not invalid for k in conditional if k.when):
-            sel = conditional[0].when[0] if conditional[0].when else ""
-            allowed = " or ".join(_show(k.when[1]) for k in conditional if k.when)
-            problems.append(
-                f"{source}: {where}.{name}: only used with {sel} = {allowed}"
-                f" (here {sel} = {_show(state(sel))})"
-            )
+    check.plain_keys()
+    check.conditional_keys()
+    if "enabled" not in check.keys or check.state("enabled") is True:
+        check.required_keys()
+    check.relations()
+    return section.cls(**check.got) if len(problems) == start else None
 
-    if "enabled" not in keys or state("enabled") is True:
+
+_INVALID = object()  # a selector (kind, enabled) with a bad value: the keys that depend on it are unknown
+
+
+class _TableCheck:
+    """One table's keys against its section, every problem added to ``problems``."""
+
+    def __init__(self, raw: Mapping[str, Any], section: _Section, where: str, problems: list[str]) -> None:
+        self.raw, self.section, self.where, self.problems = raw, section, where, problems
+        self.keys: dict[str, list[_Key]] = {}
         for key in section.keys:
-            need = key.required is True or (isinstance(key.required, tuple) and holds(key.required))
-            if need and key.name not in raw and holds(key.when):
+            self.keys.setdefault(key.name, []).append(key)
+        self.defaults = {f.name: f.default for f in dataclasses.fields(section.cls)}
+        self.got: dict[str, Any] = {}
+        self.seen: dict[str, Any] = {}
+
+    def state(self, name: str) -> Any:
+        return self.seen.get(name, self.defaults.get(name))
+
+    def holds(self, cond: tuple[str, Any] | None) -> bool:
+        return cond is None or self.state(cond[0]) == cond[1]
+
+    def check(self, key: _Key, value: Any) -> None:
+        if key.form.ok(value):
+            self.got[key.attr or key.name] = self.seen[key.name] = key.form.convert(value)
+        else:
+            self.seen[key.name] = _INVALID
+            shown = "(hidden)" if key.secret else _show(value)
+            self.problems.append(f"{self.where}.{key.name} = {shown}: must be {key.form.text}")
+
+    def plain_keys(self) -> None:
+        for name, value in self.raw.items():
+            if name not in self.keys:
+                self.problems.append(f"{self.where}.{name}: unknown key{_hint(name, self.keys)}")
+            elif all(k.when is None for k in self.keys[name]):
+                self.check(self.keys[name][0], value)
+
+    def conditional_keys(self) -> None:
+        for name, value in self.raw.items():
+            conditional = [k for k in self.keys.get(name, []) if k.when is not None]
+            if not conditional:
+                continue
+            live = [k for k in conditional if self.holds(k.when)]
+            if live:
+                self.check(live[0], value)
+            elif all(self.state(k.when[0]) is not _INVALID for k in conditional if k.when):
+                sel = conditional[0].when[0] if conditional[0].when else ""
+                allowed = " or ".join(_show(k.when[1]) for k in conditional if k.when)
+                self.problems.append(
+                    f"{self.where}.{name}: only used with {sel} = {allowed}"
+                    f" (here {sel} = {_show(self.state(sel))})"
+                )
+
+    def required_keys(self) -> None:
+        for key in self.section.keys:
+            need = key.required is True or (isinstance(key.required, tuple) and self.holds(key.required))
+            if need and key.name not in self.raw and self.holds(key.when):
                 cond = key.required if isinstance(key.required, tuple) else key.when
                 why = f" when {cond[0]} = {_show(cond[1])}" if cond else ""
-                problems.append(
-                    f"{source}: {where}.{key.name}: missing, required{why}; must be {key.form.text}"
+                self.problems.append(
+                    f"{self.where}.{key.name}: missing, required{why}; must be {key.form.text}"
                 )
-        for group in section.one_of:
-            if not any(name in raw for name in group):
-                problems.append(f"{source}: {where}: needs one of {', '.join(group)}")
-    for a, b in section.not_both:
-        if a in raw and b in raw:
-            problems.append(f"{source}: {where}.{b}: give {a} or {b}, not both")
-    for a, b in section.together:
-        if (a in raw) != (b in raw):
-            given, missing = (a, b) if a in raw else (b, a)
-            problems.append(f"{source}: {where}.{missing}: missing; {given} is given, give both or neither")
+        for group in self.section.one_of:
+            if not any(name in self.raw for name in group):
+                self.problems.append(f"{self.where}: needs one of {', '.join(group)}")
 
-    return section.cls(**got) if len(problems) == start else None
+    def relations(self) -> None:
+        raw = self.raw
+        for a, b in self.section.not_both:
+            if a in raw and b in raw:
+                self.problems.append(f"{self.where}.{b}: give {a} or {b}, not both")
+        for a, b in self.section.together:
+            if (a in raw) != (b in raw):
+                given, missing = (a, b) if a in raw else (b, a)
+                self.problems.append(f"{self.where}.{missing}: missing; {given} is given, give both or neither")
 
 
 def _duplicates(tables: list[dict[str, Any]], section: _Section, name: str, source: str) -> list[str]:
