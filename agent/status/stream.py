@@ -75,7 +75,8 @@ WARNING_EVENTS = frozenset({EventKind.SYNC_FAILED, EventKind.BLOCKED, EventKind.
 
 def describe(event: Event) -> str:
     """One readable line: the kind, then the detail as key=value."""
-    detail = " ".join(f"{key}={value}" for key, value in event.detail.items())
+    # An error text from a server or a driver may span lines; a log line must not.
+    detail = " ".join(f"{key}={' '.join(str(value).split())}" for key, value in event.detail.items())
     return f"{event.kind.value}: {detail}" if detail else event.kind.value
 
 
