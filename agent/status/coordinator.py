@@ -29,7 +29,7 @@ class Coordinator(Generic[T]):
         self,
         name: str,
         fetch: Callable[[], T],
-        push: Callable[[T], None],
+        push: Callable[[T], object],
         *,
         interval_s: float | None,
         cooldown_s: float = 0.0,

@@ -29,7 +29,7 @@ class Subscription(Generic[T]):
 
     def __init__(
         self,
-        callback: Callable[[T], None],
+        callback: Callable[[T], object],
         *,
         name: str,
         maxsize: int,
@@ -121,7 +121,7 @@ class Subscribers(Generic[T]):
         self._count = 0
 
     def add(
-        self, callback: Callable[[T], None], *, name: str | None = None, maxsize: int | None = None
+        self, callback: Callable[[T], object], *, name: str | None = None, maxsize: int | None = None
     ) -> Subscription[T]:
         with self._lock:
             self._count += 1

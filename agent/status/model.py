@@ -79,7 +79,7 @@ class StatusModel:
             return self._latest
 
     def subscribe(
-        self, callback: Callable[[Snapshot], None], *, name: str | None = None, maxsize: int | None = None
+        self, callback: Callable[[Snapshot], object], *, name: str | None = None, maxsize: int | None = None
     ) -> Subscription[Snapshot]:
         """``callback`` gets the current snapshot at once, then every change once, on its own thread.
         The returned ``Subscription`` is the unsubscribe callable (and counts what it dropped)."""

@@ -56,7 +56,7 @@ class EventStream:
         return events if n is None else events[-n:] if n > 0 else []
 
     def subscribe(
-        self, callback: Callable[[Event], None], *, name: str | None = None, maxsize: int | None = None
+        self, callback: Callable[[Event], object], *, name: str | None = None, maxsize: int | None = None
     ) -> Subscription[Event]:
         """Every event published from now on, once, on the subscriber's own thread; the returned
         ``Subscription`` is the unsubscribe callable and counts the events it dropped."""
