@@ -491,6 +491,19 @@ def test_a_fetch_that_raises_is_reported_and_tried_again() -> None:
     assert coordinator.last_error is None and set(pushed) == {"ok"}
 
 
+def test_the_cooldown_holds_a_request_back_and_close_ends_it() -> None:
+    fetched: list[int] = []
+    coordinator = Coordinator(
+        "register", lambda: fetched.append(1), lambda value: None, interval_s=None, cooldown_s=60
+    ).start()
+    assert _wait(lambda: coordinator.refreshes == 1)
+    coordinator.request_refresh()  # within the cooldown: waits for it
+    start = time.monotonic()
+    coordinator.close()
+    assert time.monotonic() - start < 5  # the 60 s cooldown does not hold the shutdown
+    assert not coordinator.running and fetched == [1]
+
+
 def test_a_coordinator_feeds_the_model(model: StatusModel) -> None:
     printer = ["ok"]
     recorder = Recorder()

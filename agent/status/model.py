@@ -93,7 +93,9 @@ class StatusModel:
         self._update(register=RegisterPart.from_status(status))
 
     def set_printer(self, state: str | None, error: str | None = None) -> None:
-        """``state`` None: the box has no printer (the projection says null)."""
+        """``state`` None: the box has no printer (the projection says null). The error text alone is
+        not a change (the §5 projection has only the state): ``snapshot()`` has it at once, subscribers
+        with the next change."""
         if state is not None and state not in PRINTER_STATES:
             raise ValueError(f"printer state {state!r} is not one of {sorted(PRINTER_STATES)}")
         self._update(printer=PrinterPart(state, error) if state is not None else None)
