@@ -1,0 +1,266 @@
+"""The typed status snapshot (contract §5) and its JSON projection. Pure: no I/O, no clock of its own.
+
+Parts not built yet (uplink, modem) report null, never a made-up value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+from agent import __version__
+from agent.secr.register import Mode, RegisterStatus
+
+CERTIFICATE_WARNING_DAYS = 14
+#: the printer states of contract §5
+PRINTER_STATES: Final = frozenset({"ok", "paper_out", "cover_open", "offline", "error"})
+#: the uplinks of contract §5
+UPLINKS: Final = frozenset({"ethernet", "lte", "none"})
+
+
+@dataclass(frozen=True)
+class RegisterPart:
+    """``RegisterStatus`` frozen: the register hands out a fresh mutable object per call, the snapshot
+    must not change under its subscribers."""
+
+    mode: Mode
+    blocked_reason: str | None
+    shift_open: bool
+    shift_id: int | None
+    z_done: bool
+    next_local_num: int
+    pending_documents: int
+    oldest_pending_at: datetime | None
+    offline_session_id: str | None
+    has_offline_seed: bool
+    offline_allowed: bool | None
+    session_minutes: int
+    month_minutes: int
+    max_session_minutes: int
+    max_month_minutes: int
+    numbers_left: int | None
+    warnings: tuple[str, ...]
+    problem: str | None
+    upload_error: str | None
+    last_sync_at: datetime | None
+    identity_known: bool
+    errors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_status(cls, status: RegisterStatus) -> RegisterPart:
+        return cls(
+            mode=status.mode,
+            blocked_reason=status.blocked_reason,
+            shift_open=status.shift_open,
+            shift_id=status.shift_id,
+            z_done=status.z_done,
+            next_local_num=status.next_local_num,
+            pending_documents=status.pending_documents,
+            oldest_pending_at=status.oldest_pending_at,
+            offline_session_id=status.offline_session_id,
+            has_offline_seed=status.has_offline_seed,
+            offline_allowed=status.offline_allowed,
+            session_minutes=status.session_minutes,
+            month_minutes=status.month_minutes,
+            max_session_minutes=status.max_session_minutes,
+            max_month_minutes=status.max_month_minutes,
+            numbers_left=status.numbers_left,
+            warnings=tuple(status.warnings),
+            problem=status.problem,
+            upload_error=status.upload_error,
+            last_sync_at=status.last_sync_at,
+            identity_known=status.identity_known,
+            errors=tuple(status.errors),
+        )
+
+
+@dataclass(frozen=True)
+class PrinterPart:
+    state: str  # one of PRINTER_STATES
+    #: the last fault's text (for the slip and MQTT); not in the §5 projection, which has only the state
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CertificatePart:
+    """Who signs and until when: a qualified certificate must be renewed before it runs out."""
+
+    subject: str | None
+    key_id: str | None
+    qualified: bool
+    expires_at: datetime
+    days_left: int
+
+    @classmethod
+    def from_signer(cls, signer: object, now: datetime) -> CertificatePart | None:
+        certificate = getattr(signer, "certificate", None)
+        if certificate is None:
+            return None
+        not_after = getattr(certificate, "not_after", None) or getattr(
+            certificate, "not_valid_after_utc", None
+        )
+        if not isinstance(not_after, datetime):
+            return None
+        return cls(
+            subject=getattr(signer, "subject_name", None),
+            key_id=getattr(signer, "subject_key_id", None),
+            qualified=type(signer).__name__ != "DevSigner",
+            expires_at=not_after,
+            days_left=(not_after - now).days,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CertificatePart:
+        return cls(
+            subject=data["subject"],
+            key_id=data["key_id"],
+            qualified=data["qualified"],
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+            days_left=data["days_left"],
+        )
+
+    def at(self, now: datetime) -> CertificatePart:
+        """The same certificate with the days left counted from ``now``."""
+        days_left = (self.expires_at - now).days
+        return self if days_left == self.days_left else replace(self, days_left=days_left)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "key_id": self.key_id,
+            "qualified": self.qualified,
+            "expires_at": self.expires_at.isoformat(),
+            "days_left": self.days_left,
+        }
+
+    def warning(self) -> str | None:
+        if self.days_left > CERTIFICATE_WARNING_DAYS:
+            return None
+        return (
+            f"the signing certificate of {self.subject} expires in {self.days_left} days"
+            f" ({self.expires_at.isoformat()}): renew it"
+        )
+
+
+@dataclass(frozen=True)
+class ModemPart:
+    signal_dbm: int | None = None
+    registered: bool | None = None
+    operator: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signal_dbm": self.signal_dbm, "registered": self.registered, "operator": self.operator}
+
+
+_NO_MODEM = ModemPart()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The box's state at ``at``, built from the parts its producers set."""
+
+    register: RegisterPart
+    at: datetime
+    printer: PrinterPart | None = None
+    certificate: CertificatePart | None = None
+    #: what the agent's main loop met (a maintenance step that failed), after the register's own errors
+    agent_errors: tuple[str, ...] = ()
+    uplink: str | None = None  # one of UPLINKS once the uplinks are built
+    modem: ModemPart | None = None
+    version: str = __version__
+
+    @property
+    def mode(self) -> str:
+        # Contract §5 knows online | offline | blocked; uploading is still offline until the last package.
+        if self.register.blocked_reason:
+            return "blocked"
+        return "online" if self.register.mode == Mode.ONLINE else "offline"
+
+    @property
+    def blocked_reason(self) -> str | None:
+        return self.register.blocked_reason
+
+    @property
+    def errors(self) -> list[str]:
+        """Every problem a person should read, the register's refusal first."""
+        register = self.register
+        problems = [*register.errors, *self.agent_errors]
+        warning = self.certificate.warning() if self.certificate is not None else None
+        if warning is not None:
+            problems.append(warning)
+        if register.problem and register.problem not in problems:
+            problems.insert(0, register.problem)
+        return problems
+
+    @property
+    def oldest_pending_age_s(self) -> int | None:
+        oldest = self.register.oldest_pending_at
+        return max(0, int((self.at - oldest).total_seconds())) if oldest else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The §5 JSON; the keys beyond §5 (offline.allowed ... uploading, certificate, next_local_num)
+        are where `fiscal-box status`, the slip and the till API have always found them."""
+        register = self.register
+        return {
+            "mode": self.mode,
+            "blocked_reason": register.blocked_reason,
+            "uplink": self.uplink,
+            "shift": "open" if register.shift_open else "closed",
+            "offline": {
+                "session_minutes": register.session_minutes,
+                "month_minutes": register.month_minutes,
+                "max_session_minutes": register.max_session_minutes,
+                "max_month_minutes": register.max_month_minutes,
+                "numbers_left": register.numbers_left,
+                "allowed": register.offline_allowed,
+                "session_id": register.offline_session_id,
+                "warnings": list(register.warnings),
+                "uploading": register.mode == Mode.UPLOADING,
+            },
+            "pending_documents": register.pending_documents,
+            "oldest_pending_age_s": self.oldest_pending_age_s,
+            "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
+            "printer": self.printer.state if self.printer is not None else None,
+            "modem": (self.modem or _NO_MODEM).to_dict(),
+            "certificate": self.certificate.to_dict() if self.certificate is not None else None,
+            "errors": self.errors,
+            "version": self.version,
+            "updated_at": self.at.isoformat(),
+            "next_local_num": register.next_local_num,
+        }
+
+    def change_key(self, age_resolution_s: int = 60) -> dict[str, Any]:
+        """What two snapshots must differ in to be a change: the projection without ``updated_at``, and
+        the age of the oldest pending document in whole ``age_resolution_s`` steps, as it grows with the
+        clock alone."""
+        key = self.to_dict()
+        del key["updated_at"]
+        age = key["oldest_pending_age_s"]
+        if age is not None:
+            key["oldest_pending_age_s"] = age // age_resolution_s
+        return key
+
+
+def certificate_status(signer: object, now: datetime) -> dict[str, Any] | None:
+    """Who signs and until when, as the dict of the status JSON (kept for agent/app.py)."""
+    part = CertificatePart.from_signer(signer, now)
+    return part.to_dict() if part is not None else None
+
+
+def build_status(
+    register: RegisterStatus,
+    *,
+    now: datetime,
+    errors: list[str] | None = None,
+    printer: str | None = None,
+    certificate: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status JSON from its parts in one call (kept for agent/app.py and the CLI without an agent)."""
+    return Snapshot(
+        register=RegisterPart.from_status(register),
+        at=now,
+        printer=PrinterPart(printer) if printer is not None else None,
+        certificate=CertificatePart.from_dict(certificate) if certificate is not None else None,
+        agent_errors=tuple(errors or ()),
+    ).to_dict()
