@@ -51,7 +51,11 @@ DRAWER_FRESH_S = 120.0
 # a printer that cannot answer status queries (a one-way serial cable) says "offline" and prints fine,
 # and trying to print costs no more than asking.
 _NOT_READY = ("paper_out", "cover_open")
-_SERVICE_CASH = (docs.DocSubType.SERVICE_DEPOSIT, docs.DocSubType.ADDITIONAL_DEPOSIT, docs.DocSubType.SERVICE_ISSUE)
+_SERVICE_CASH = (
+    docs.DocSubType.SERVICE_DEPOSIT,
+    docs.DocSubType.ADDITIONAL_DEPOSIT,
+    docs.DocSubType.SERVICE_ISSUE,
+)
 
 
 def to_print_lines(layout: Layout, columns: Callable[[bool], int]) -> list[escpos.PrintLine]:
@@ -90,7 +94,9 @@ def cash_moved(document: docs.Document) -> bool:
     """Did this document put cash into the drawer or take it out (the drawer must open)?"""
     if not isinstance(document, docs.Check) or document.doc_type != docs.DocType.SALE_GOODS:
         return False
-    return document.doc_subtype in _SERVICE_CASH or any(p.form == docs.PayForm.CASH for p in document.payments)
+    return document.doc_subtype in _SERVICE_CASH or any(
+        p.form == docs.PayForm.CASH for p in document.payments
+    )
 
 
 def describe(exc: BaseException) -> str:

@@ -33,7 +33,9 @@ def printable(entry: Entry) -> bool:
     issue, storno) and Z reports; never shift open/close, offline begin/end, or a non-fiscal document."""
     if entry.state not in FISCAL_STATES:
         return False
-    return entry.doc_class == "ZREP" or (entry.doc_class == "CHECK" and entry.doc_type == docs.DocType.SALE_GOODS)
+    return entry.doc_class == "ZREP" or (
+        entry.doc_class == "CHECK" and entry.doc_type == docs.DocType.SALE_GOODS
+    )
 
 
 def queue_as_register_will(
