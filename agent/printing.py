@@ -338,7 +338,13 @@ class PrintService:
             self.journal.print_failed(job.doc_id, describe(exc))
             self._fault(exc)
             return False
-        self.journal.mark_printed(job.doc_id, self.clock.now())
+        try:
+            self.journal.mark_printed(job.doc_id, self.clock.now())
+        except Exception:
+            # On paper but not on record (a full or failing SD card): not again in this run; after a
+            # restart it is printed again, which is better than a receipt lost from paper.
+            log.exception("document %s is printed but could not be marked so", job.doc_id)
+            self._skipped.add(job.doc_id)
         self._set_state("ok", None)
         assert entry is not None
         if cash and self._fresh(job, entry):
@@ -452,7 +458,11 @@ class PrintService:
         return True
 
     def _poll_status(self) -> None:
-        state = self.printer.status()
+        try:
+            state = self.printer.status()
+        except Exception:  # the driver promises not to raise; the worker must not die if one does
+            log.exception("printer status")
+            return
         if state == "ok":
             self._set_state("ok", None)
         elif state != self._state:

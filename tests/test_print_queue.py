@@ -333,3 +333,26 @@ def test_a_reprint_never_opens_the_drawer(till: Till) -> None:
     copy = decode(till.printer.output[start:])
     assert numbers_on_paper(copy) == [sale.fiscal_num] and "КОПIЯ" in copy.texts
     assert "drawer" not in kinds(copy)
+
+
+# --- the printer's state for the status model --------------------------------------------------------
+
+
+def test_the_printers_state_is_polled_while_idle_and_told_on_change() -> None:
+    fake = FakeNetworkPrinter(replies=dict(PAPER_OK))
+    printer = ReceiptPrinter("network", host="127.0.0.1", port=fake.port, timeout_s=2, status_timeout_s=1)
+    events: list[Event] = []
+    service = PrintService(printer, events=events.append, status_every_s=0.05)
+    told: list[tuple[str | None, str | None]] = []
+    service.add_listener(lambda: told.append(service.printer_state()))
+    try:
+        wait_for(lambda: service.state == "ok")
+        fake.replies = dict(PAPER_END)
+        wait_for(lambda: service.state == "paper_out")
+        fake.replies = dict(PAPER_OK)
+        wait_for(lambda: service.state == "ok")
+        assert [e.kind for e in events] == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
+        assert ("paper_out", "the printer reports paper_out") in told and told[-1] == ("ok", None)
+    finally:
+        service.close()
+        fake.close()
