@@ -10,7 +10,7 @@ loses the row; the register closes that gap.
 To remove: delete this file; in agent/demo.py build the register with ``events=printing.on_event,
 print_documents=True`` and drop the ``queue_as_register_will`` call in ``Story.keep``; in tests/ build
 ``Box`` registers with ``print_documents=True`` and ``events`` and drop the ``queue_as_register_will``
-calls (tests/test_print_queue.py ``Shop.fiscalized``, tests/print_harness.py).
+calls (``Till.fiscalized`` in tests/test_print_queue.py, the loop in tests/print_harness.py).
 """
 
 from __future__ import annotations
