@@ -166,6 +166,8 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
 
 
 def _run_owned(settings: Settings, stop: threading.Event) -> int:
+    # Over 60 lines on purpose: the agent's whole life in order (build, start, serve, stop), so the
+    # order in which parts come up and go down is read in one place.
     for line in describe_disabled(settings):
         log.info(line)
     for part in NOT_BUILT_YET:
@@ -198,15 +200,17 @@ def _run_owned(settings: Settings, stop: threading.Event) -> int:
             certificate=certificate_status(register.signer, now),
         )
 
-    control = ControlServer(
-        settings.box.state_dir, control_handlers(settings, register, printing, status_now)
-    ).start()
+    api: ApiServer | None = None
     try:
-        api = (
-            start_till_api(settings, register, clock, printing, status_now) if settings.api.enabled else None
-        )
+        if settings.api.enabled:
+            api = start_till_api(settings, register, clock, printing, status_now)
+        # Last, so that a CLI that gets an answer finds every part of the agent up.
+        control = ControlServer(
+            settings.box.state_dir, control_handlers(settings, register, printing, status_now)
+        ).start()
     except NeedsPerson:
-        control.stop()
+        if api is not None:
+            api.stop()
         if printing is not None:
             printing.close()
         register.close()

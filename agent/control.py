@@ -276,6 +276,7 @@ class ControlServer:
         self._handlers = dict(handlers)
         self._max_request = max_request_bytes
         self._read_timeout = read_timeout_s
+        self._max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
         self._listener: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -353,7 +354,7 @@ class ControlServer:
             self._answer_and_close(
                 conn,
                 _answer_error(
-                    f"the agent is already serving {MAX_CONNECTIONS} control requests",
+                    f"the agent is already serving {self._max_connections} control requests",
                     "try again in a moment",
                     "retry_later",
                 ),
