@@ -15,7 +15,8 @@ from gpiozero.pins.mock import MockFactory
 
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
-from agent.control import ControlServer, Handler, go_online_answer, own_state_dir, slip_answer
+from agent.control import ControlServer, Handler, go_online_answer, slip_answer
+from agent.ownership import own_state_dir
 from agent.printing import PrintService
 from agent.receipts import Layout
 from agent.receipts.slip import layout_slip

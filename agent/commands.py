@@ -1,7 +1,7 @@
 """`fiscal-box status | go-online | slip`: through the running agent, or alone while none runs.
 
 The running agent alone writes the journal, so each command first asks it over state_dir/control.sock
-(agent/control.py). Only when nothing answers there *and* agent.lock can be taken does the command
+(agent/control.py, agent/ownership.py). Only when nothing answers there *and* agent.lock can be taken does the command
 open the journal itself, holding the lock until it is done (an agent starting meanwhile waits for
 it). The lock held with no socket answering is an agent starting up: the command waits for the socket
 up to CLI_WAITS_FOR_AGENT_S, then exits 1 saying so.
@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent import control
+from agent import control, ownership
 from agent.app import JOURNAL_FILE, build_printing, build_register, slip_layout
 from agent.clock import SystemClock
 from agent.config import Settings, load_config
@@ -36,7 +36,7 @@ _POLL_S = 0.1
 
 
 def status_command(
-    config_path: str | Path, *, as_json: bool, wait_s: float = control.CLI_WAITS_FOR_AGENT_S
+    config_path: str | Path, *, as_json: bool, wait_s: float = ownership.CLI_WAITS_FOR_AGENT_S
 ) -> int:
     settings = load_config(config_path)
     status = through_agent(
@@ -46,7 +46,7 @@ def status_command(
     return 0
 
 
-def go_online_command(config_path: str | Path, *, wait_s: float = control.CLI_WAITS_FOR_AGENT_S) -> int:
+def go_online_command(config_path: str | Path, *, wait_s: float = ownership.CLI_WAITS_FOR_AGENT_S) -> int:
     """Probe now, deliver what is pending, say what happened."""
     settings = load_config(config_path)
     report = through_agent(
@@ -55,7 +55,7 @@ def go_online_command(config_path: str | Path, *, wait_s: float = control.CLI_WA
     return show_go_online(report)
 
 
-def slip_command(config_path: str | Path, *, wait_s: float = control.CLI_WAITS_FOR_AGENT_S) -> int:
+def slip_command(config_path: str | Path, *, wait_s: float = ownership.CLI_WAITS_FOR_AGENT_S) -> int:
     """The technician's status slip on the box's printer; exit 1 when nothing was printed."""
     settings = load_config(config_path)
     through_agent(settings, "slip", SLIP_TIMEOUT_S, alone=lambda: _slip_alone(settings), wait_s=wait_s)
@@ -81,12 +81,12 @@ def through_agent(
             pass
         if not state_dir.is_dir():
             return alone()  # no agent ever ran here: alone() says so without creating anything
-        lock = control.StateLock.try_acquire(state_dir, role="cli", command=command.replace("_", "-"))
+        lock = ownership.StateLock.try_acquire(state_dir, role="cli", command=command.replace("_", "-"))
         if lock is not None:
             with lock:
                 return alone()
         if time.monotonic() >= deadline:
-            holder = control.read_holder(state_dir)
+            holder = ownership.read_holder(state_dir)
             raise RetryLater(
                 f"{holder.describe()} holds {state_dir} but does not answer on {control.SOCKET_FILE}"
                 f" after {wait_s:.0f} s",

@@ -1,5 +1,5 @@
-"""agent/control.py on its own: the lock on state_dir and the control socket, with real files, real
-sockets and real processes, but without an agent behind them."""
+"""agent/control.py and agent/ownership.py on their own: the control socket and the lock on
+state_dir, with real files, real sockets and real processes, but without an agent behind them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agent import control
+from agent import control, ownership
 from agent.secr.errors import BadInput, NeedsPerson, RetryLater
 
 
@@ -183,55 +183,55 @@ def test_no_agent_is_told_apart_from_a_stale_socket_and_a_long_path(tmp_path: Pa
 
 
 def test_the_lock_names_its_holder_and_is_exclusive(state_dir: Path) -> None:
-    lock = control.StateLock.try_acquire(state_dir, role="agent", command="run")
+    lock = ownership.StateLock.try_acquire(state_dir, role="agent", command="run")
     assert lock is not None
     try:
         assert (state_dir / "agent.lock").stat().st_mode & 0o777 == 0o600
-        holder = control.read_holder(state_dir)
+        holder = ownership.read_holder(state_dir)
         assert holder.pid == os.getpid() and holder.role == "agent" and holder.started_at
-        assert control.StateLock.try_acquire(state_dir, role="cli", command="status") is None
-        with pytest.raises(control.StateDirBusy) as busy:
-            control.own_state_dir(state_dir, wait_for_cli_s=30)  # an agent holds it: refused at once
+        assert ownership.StateLock.try_acquire(state_dir, role="cli", command="status") is None
+        with pytest.raises(ownership.StateDirBusy) as busy:
+            ownership.own_state_dir(state_dir, wait_for_cli_s=30)  # an agent holds it: refused at once
         assert f"PID {os.getpid()}" in str(busy.value) and "already owns" in str(busy.value)
     finally:
         lock.release()
-    assert control.read_holder(state_dir).pid is None  # released, and the file says nobody
-    again = control.own_state_dir(state_dir)
+    assert ownership.read_holder(state_dir).pid is None  # released, and the file says nobody
+    again = ownership.own_state_dir(state_dir)
     again.release()
 
 
 def test_an_agent_waits_for_a_cli_command_within_a_bound(state_dir: Path) -> None:
-    cli = control.StateLock.try_acquire(state_dir, role="cli", command="go-online")
+    cli = ownership.StateLock.try_acquire(state_dir, role="cli", command="go-online")
     assert cli is not None
-    with pytest.raises(control.StateDirBusy) as busy:
-        control.own_state_dir(state_dir, wait_for_cli_s=0.3)
+    with pytest.raises(ownership.StateDirBusy) as busy:
+        ownership.own_state_dir(state_dir, wait_for_cli_s=0.3)
     assert "`fiscal-box go-online`" in str(busy.value) and f"kill {os.getpid()}" in str(busy.value)
-    got: list[control.StateLock] = []
-    waiter = threading.Thread(target=lambda: got.append(control.own_state_dir(state_dir, wait_for_cli_s=30)))
+    got: list[ownership.StateLock] = []
+    waiter = threading.Thread(target=lambda: got.append(ownership.own_state_dir(state_dir, wait_for_cli_s=30)))
     waiter.start()
     try:
         assert waiter.is_alive()  # it cannot have the lock while the command holds it
     finally:
         cli.release()
     waiter.join(30)
-    assert got and control.read_holder(state_dir).role == "agent"
+    assert got and ownership.read_holder(state_dir).role == "agent"
     got[0].release()
 
 
 def test_a_killed_holder_releases_the_lock(state_dir: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from agent import control; "
-        f"lock = control.StateLock.try_acquire(Path({str(state_dir)!r}), role='agent', command='run'); "
+        "import sys, time; from pathlib import Path; from agent import ownership; "
+        f"lock = ownership.StateLock.try_acquire(Path({str(state_dir)!r}), role='agent', command='run'); "
         "print('held' if lock else 'busy', flush=True); time.sleep(600)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        assert control.read_holder(state_dir).pid == holder.pid
-        assert control.StateLock.try_acquire(state_dir, role="cli", command="status") is None
+        assert ownership.read_holder(state_dir).pid == holder.pid
+        assert ownership.StateLock.try_acquire(state_dir, role="cli", command="status") is None
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(30)
-    lock = control.StateLock.try_acquire(state_dir, role="cli", command="status")
+    lock = ownership.StateLock.try_acquire(state_dir, role="cli", command="status")
     assert lock is not None
     lock.release()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agent import commands, control
+from agent import commands, control, ownership
 from agent.secr.errors import RetryLater
 from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.test_cli import CLI, free_port, write_config
@@ -197,16 +197,16 @@ def test_a_second_agent_is_refused_and_a_killed_one_is_replaced(
 
     first.kill()  # SIGKILL: no clean-up at all, the kernel drops the flock
     assert (state / "control.sock").exists()  # stale, and nobody listens on it
-    assert control.read_holder(state).pid == first.proc.pid  # the file still says who it was
+    assert ownership.read_holder(state).pid == first.proc.pid  # the file still says who it was
     with pytest.raises(control.AgentNotRunning):
         control.request(state, "status", timeout_s=10)
     third = Agent(config, state, tmp_path / "agent-third.log")
     agents.append(third)
     third.wait_ready()
-    assert control.read_holder(state).pid == third.proc.pid
+    assert ownership.read_holder(state).pid == third.proc.pid
     assert stat.S_IMODE((state / "control.sock").stat().st_mode) == 0o600
     assert third.stop() == 0, third.stderr
-    assert not (state / "control.sock").exists() and control.read_holder(state).pid is None
+    assert not (state / "control.sock").exists() and ownership.read_holder(state).pid is None
 
 
 def test_an_agent_waits_for_a_cli_command_holding_the_lock(
@@ -215,7 +215,7 @@ def test_an_agent_waits_for_a_cli_command_holding_the_lock(
     state = tmp_path / "state"
     state.mkdir()
     config = write_config(tmp_path / "config.toml", emulator.fs_url)
-    held = control.StateLock.try_acquire(state, role="cli", command="go-online")
+    held = ownership.StateLock.try_acquire(state, role="cli", command="go-online")
     assert held is not None
     try:
         agent = Agent(config, state, tmp_path / "agent.log")
@@ -226,7 +226,7 @@ def test_an_agent_waits_for_a_cli_command_holding_the_lock(
     finally:
         held.release()
     agent.wait_ready()
-    assert control.read_holder(state).pid == agent.proc.pid
+    assert ownership.read_holder(state).pid == agent.proc.pid
 
 
 def test_a_cli_waits_for_a_starting_agent_within_a_bound(
@@ -235,7 +235,7 @@ def test_a_cli_waits_for_a_starting_agent_within_a_bound(
     state = tmp_path / "state"
     state.mkdir()
     config = write_config(tmp_path / "config.toml", emulator.fs_url)
-    starting = control.StateLock.try_acquire(state, role="agent", command="run")  # no socket yet
+    starting = ownership.StateLock.try_acquire(state, role="agent", command="run")  # no socket yet
     assert starting is not None
     try:
         with pytest.raises(RetryLater) as stuck:
@@ -342,7 +342,7 @@ def test_status_slip_and_go_online_without_an_agent(tmp_path: Path, emulator: Em
     after = json.loads(cli(config, "status", "--json").stdout)
     assert after["mode"] == "online" and after["pending_documents"] == 0
     # every command let go of the lock: an agent takes it at once
-    lock = control.StateLock.try_acquire(state, role="agent", command="run")
+    lock = ownership.StateLock.try_acquire(state, role="agent", command="run")
     assert lock is not None
     lock.release()
 
