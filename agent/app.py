@@ -161,7 +161,7 @@ def control_handlers(
 
 def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -> int:
     settings = load_config(config_path)
-    # From here to exit this process is the journal's only writer (agent/control.py).
+    # From here to exit this process is the journal's only writer (agent/ownership.py).
     with own_state_dir(settings.box.state_dir):
         return _run_owned(settings, stop or threading.Event())
 
