@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,6 +15,8 @@ from gpiozero.pins.mock import MockFactory
 
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
+from agent.control import ControlServer, Handler, go_online_answer, slip_answer
+from agent.ownership import own_state_dir
 from agent.printing import PrintService
 from agent.receipts import Layout
 from agent.receipts.slip import layout_slip
@@ -29,12 +29,12 @@ from agent.secr.signing import DevSigner, Signer
 from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
-from agent.status import build_status, certificate_status, read_status, write_status
+from agent.status import build_status, certificate_status, write_status
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
 from drivers.drawer import CashDrawer
-from drivers.printer import PrinterError, ReceiptPrinter
+from drivers.printer import ReceiptPrinter
 
 log = logging.getLogger("fiscal-box")
 
@@ -144,9 +144,31 @@ def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layou
     )
 
 
+def control_handlers(
+    settings: Settings,
+    register: CashRegister,
+    printing: PrintService | None,
+    status_now: Callable[[], dict[str, Any]],
+) -> dict[str, Handler]:
+    """What `fiscal-box status | go-online | slip` run inside the agent, on its own register and
+    printer (the protocol: agent/control.py)."""
+    return {
+        "status": lambda _args: status_now(),
+        "go_online": lambda _args: go_online_answer(register),
+        "slip": lambda _args: slip_answer(printing, lambda width: slip_layout(settings, status_now(), width)),
+    }
+
+
 def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -> int:
     settings = load_config(config_path)
-    stop = stop or threading.Event()
+    # From here to exit this process is the journal's only writer (agent/ownership.py).
+    with own_state_dir(settings.box.state_dir):
+        return _run_owned(settings, stop or threading.Event())
+
+
+def _run_owned(settings: Settings, stop: threading.Event) -> int:
+    # Over 60 lines on purpose: the agent's whole life in order (build, start, serve, stop), so the
+    # order in which parts come up and go down is read in one place.
     for line in describe_disabled(settings):
         log.info(line)
     for part in NOT_BUILT_YET:
@@ -179,11 +201,17 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
             certificate=certificate_status(register.signer, now),
         )
 
+    api: ApiServer | None = None
     try:
-        api = (
-            start_till_api(settings, register, clock, printing, status_now) if settings.api.enabled else None
-        )
+        if settings.api.enabled:
+            api = start_till_api(settings, register, clock, printing, status_now)
+        # Last, so that a CLI that gets an answer finds every part of the agent up.
+        control = ControlServer(
+            settings.box.state_dir, control_handlers(settings, register, printing, status_now)
+        ).start()
     except NeedsPerson:
+        if api is not None:
+            api.stop()
         if printing is not None:
             printing.close()
         register.close()
@@ -202,6 +230,7 @@ def run_agent(config_path: str | Path, *, stop: threading.Event | None = None) -
         write_status(settings.box.state_dir, status_now(errors))
         if stop.wait(tick):
             break
+    control.stop()
     if api is not None:
         api.stop()
     if printing is not None:
@@ -245,80 +274,3 @@ def start_till_api(
         ) from exc
     log.info("till API listening on %s", server.url)
     return server
-
-
-def print_status(config_path: str | Path, *, as_json: bool) -> int:
-    settings = load_config(config_path)
-    status = read_status(settings.box.state_dir)
-    if status is None:
-        journal_path = settings.box.state_dir / JOURNAL_FILE
-        if not journal_path.exists():
-            sys.stderr.write(
-                f"fiscal-box status: no status in {settings.box.state_dir}: the agent has never run with this config\n"
-            )
-            return 1
-        register = build_register(settings)
-        status = build_status(register.status(), now=SystemClock().now(), errors=["the agent is not running"])
-        register.close()
-    if as_json:
-        print(json.dumps(status, ensure_ascii=False, indent=2))
-    else:
-        updated = datetime.fromisoformat(status["updated_at"]).strftime("%Y-%m-%d %H:%M:%S %z")
-        print(
-            f"mode: {status['mode']}  shift: {status['shift']}  pending documents: {status['pending_documents']}"
-        )
-        print(f"next local number: {status.get('next_local_num')}  updated: {updated}")
-        for error in status.get("errors") or []:
-            print(f"error: {error}")
-    return 0
-
-
-def go_online_command(config_path: str | Path) -> int:
-    """`fiscal-box go-online`: probe now, deliver what is pending, say what happened."""
-    settings = load_config(config_path)
-    register = build_register(settings)
-    try:
-        report = register.go_online()
-        status = register.status()
-    finally:
-        register.close()
-    if not report.reachable:
-        sys.stderr.write(f"fiscal-box go-online: the fiscal server does not answer: {report.error}\n")
-        return 1
-    print(
-        f"fiscal server answers; mode now {report.mode.value}; packages sent {report.packages_sent},"
-        f" documents delivered {report.documents_delivered}"
-    )
-    if report.revoked_online_fiscal_num:
-        print(
-            f"online document {report.revoked_online_fiscal_num} lost at the outage was revoked (made again offline)"
-        )
-    if report.error:
-        sys.stderr.write(f"fiscal-box go-online: {report.error}\n")
-        return 1
-    print(f"pending documents: {status.pending_documents}")
-    return 0
-
-
-def slip_command(config_path: str | Path) -> int:
-    """`fiscal-box slip`: the technician's status slip on the box's printer."""
-    settings = load_config(config_path)
-    status = read_status(settings.box.state_dir)
-    if status is None:
-        sys.stderr.write("fiscal-box slip: the agent has not written its status yet: is it running?\n")
-        return 1
-    printing = build_printing(settings)
-    if printing is None:
-        sys.stderr.write(
-            "fiscal-box slip: the printer is disabled in the config ([printer] enabled = false)\n"
-        )
-        return 1
-    try:
-        printing.print_now(slip_layout(settings, status, printing.width))
-    except PrinterError as exc:
-        sys.stderr.write(f"fiscal-box slip: the printer failed: {exc}\n")
-        return 1
-    finally:
-        printing.close()
-    print("status slip printed")
-    return 0

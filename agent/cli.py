@@ -84,15 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_agent(args.config)
         if args.command == "status":
-            from agent.app import print_status
+            from agent.commands import status_command
 
-            return print_status(args.config, as_json=args.json)
+            return status_command(args.config, as_json=args.json)
         if args.command == "go-online":
-            from agent.app import go_online_command
+            from agent.commands import go_online_command
 
             return go_online_command(args.config)
         if args.command == "slip":
-            from agent.app import slip_command
+            from agent.commands import slip_command
 
             return slip_command(args.config)
     except ConfigError as exc:
