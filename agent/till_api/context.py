@@ -43,16 +43,13 @@ class ApiContext:
         self.ids = IdScheme.of(self.fiscal_number)
 
 
-STATE_KEY = "till"
-
-
 def install(app: FastAPI, ctx: ApiContext) -> None:
-    setattr(app.state, STATE_KEY, ctx)
+    app.state.till = ctx
 
 
 # async: FastAPI runs a sync dependency in its thread pool, a hop each request would pay for nothing.
 async def context(request: Request) -> ApiContext:
-    ctx: ApiContext = getattr(request.app.state, STATE_KEY)
+    ctx: ApiContext = request.app.state.till
     return ctx
 
 
