@@ -1,0 +1,567 @@
+"""The till API's views, request conversion, ids and error mapping, alone: values built directly, no
+register, no server, no HTTP. The end-to-end answers are in test_till_api.py (checkbox-sdk over HTTP)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from agent.config import Cashier
+from agent.secr import documents as d
+from agent.secr.errors import InvalidInput, NotSupported, OfflineProhibited, RetryLater, ShiftNotOpen
+from agent.secr.register import DuplicateRequest, Fiscalized, Mode, RegisterStatus, ShiftView
+from agent.till_api import convert, errors, ids, models, schemas, views
+from agent.till_api.auth import Session, cashier_id
+
+D = Decimal
+SELLER = d.Seller(
+    tin="12345678",
+    org_name="ТОВ Приклад",
+    point_name="Магазин",
+    cash_desk_num=1,
+    cash_register_num=4000000001,
+)
+WHEN = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)  # 12:00 in Kyiv
+REGISTERED = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
+VAT20 = d.Tax(code=1, letter="А", rate=D("20.00"), name="ПДВ")
+VAT7 = d.Tax(code=2, letter="Б", rate=D("7.00"), name="ПДВ")
+EXCISE = d.Tax(code=4, letter="Г", rate=D("5.00"), name="Акциз", type=1)
+TAXES = {t.code: t for t in (EXCISE, VAT7, VAT20)}  # not in code order: the tax list sorts
+IDS = ids.IdScheme.of("4000000001")
+PREV_HASH = hashlib.sha256(b"the previous document").hexdigest()
+OPENED = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+CLOSED = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+
+
+def shift_view(**kw: Any) -> ShiftView:
+    values: dict[str, Any] = {
+        "id": 7,
+        "opened_at": OPENED,
+        "closed_at": None,
+        "cashier": "Іваненко І.",
+        "open_fiscal_num": "1000000040",
+        "z": None,
+        "figures": None,
+    }
+    return ShiftView(**{**values, **kw})
+
+
+# What records.receipt passes in: the receipt's shift, read without its figures.
+SHIFT = views.shift_json(shift_view(), ids=IDS, fiscal_number="4000000001")
+
+
+def head(n: int = 1, **kw: Any) -> d.DocHead:
+    return replace(
+        d.DocHead(uid=f"uid-{n}", seller=SELLER, when=WHEN, order_num=n, cashier="Іваненко І."), **kw
+    )
+
+
+def bread(qty: str = "2", **kw: Any) -> d.Item:
+    return replace(d.Item(name="Хліб", quantity=D(qty), price=D("12.50"), tax_codes=(1,), code="b1"), **kw)
+
+
+def water(**kw: Any) -> d.Item:
+    return replace(d.Item(name="Вода", quantity=D("1"), price=D("15.99"), tax_codes=(2,), code="w1"), **kw)
+
+
+def cash(amount: str) -> d.Payment:
+    return d.Payment(form=d.PayForm.CASH, name="ГОТІВКА", amount=D(amount))
+
+
+def card(amount: str) -> d.Payment:
+    return d.Payment(
+        form=d.PayForm.CARD,
+        name="КАРТКА",
+        amount=D(amount),
+        payment_system="VISA",
+        card_mask="4111****1111",
+        auth_code="A1B2C3",
+        rrn="123456789012",
+    )
+
+
+def fiscalized(
+    doc: d.Document, *, fiscal_num: str = "1000000042", request_id: str | None = "till-1", **kw: Any
+) -> Fiscalized:
+    values: dict[str, Any] = {
+        "entry_id": 1,
+        "uid": doc.head.uid,
+        "request_id": request_id,
+        "local_num": doc.head.order_num,
+        "fiscal_num": fiscal_num,
+        "offline": False,
+        "registered_at": REGISTERED,
+        "document": doc,
+        "xml": b"",
+        "shift_id": 7,
+    }
+    return Fiscalized(**{**values, **kw})
+
+
+def receipt(result: Fiscalized) -> dict[str, Any]:
+    body = views.receipt_json(result, taxes=TAXES, shift=SHIFT)
+    schemas.Receipt.model_validate(body)  # what FastAPI checks on the way out
+    return body
+
+
+def query(url: str | None) -> dict[str, str]:
+    assert url is not None and url.startswith("https://cabinet.tax.gov.ua/cashregs/check?")
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+# --- receipts ------------------------------------------------------------------------------------
+
+
+def test_a_cash_sale_with_change() -> None:
+    doc = d.sale(head(), [bread(), water(discount=D("1.00"))], [cash("50.00")], TAXES)
+    body = receipt(fiscalized(doc))
+    assert body["id"] == "till-1" and body["type"] == "SELL" and body["status"] == "DONE"
+    assert body["serial"] == 1 and body["fiscal_code"] == "1000000042"
+    assert body["total_sum"] == 3999
+    # what was handed over, and the change given back
+    assert body["payments"] == [
+        {
+            "type": "CASH",
+            "value": 5000,
+            "label": "ГОТІВКА",
+            "card_mask": None,
+            "auth_code": None,
+            "rrn": None,
+            "payment_system": None,
+        }
+    ]
+    assert body["total_payment"] == 5000 and body["total_rest"] == 1001
+    first, second = body["goods"]
+    assert first["good"] == {"code": "b1", "name": "Хліб", "price": 1250, "barcode": None, "uktzed": None}
+    assert first["quantity"] == 2000 and first["sum"] == 2500 and first["total_sum"] == 2500
+    assert first["discounts"] == [] and first["is_return"] is False
+    assert second["sum"] == 1599 and second["total_sum"] == 1499
+    assert second["discounts"] == [{"type": "DISCOUNT", "mode": "VALUE", "value": 100}]
+    assert body["taxes"] == [
+        {
+            "code": 1,
+            "label": "ПДВ",
+            "symbol": "А",
+            "rate": 20.0,
+            "included": True,
+            "value": 417,
+            "sales_turnover": 2500,
+        },
+        {
+            "code": 2,
+            "label": "ПДВ",
+            "symbol": "Б",
+            "rate": 7.0,
+            "included": True,
+            "value": 98,
+            "sales_turnover": 1599,
+        },
+    ]
+    assert body["fiscal_date"] == body["created_at"] == WHEN.isoformat()
+    assert body["delivered_at"] == body["updated_at"] == REGISTERED.isoformat()
+    assert body["is_created_offline"] is False and body["is_sent_dps"] is True
+    assert body["control_number"] is None and body["round_sum"] == 0
+    assert body["cashier_name"] == "Іваненко І."
+    assert body["transaction"] == {
+        "type": "RECEIPT",
+        "status": "DONE",
+        "response_status": "OK",
+        "response_error_message": None,
+        "response_id": "1000000042",
+    }
+    assert body["shift"] is SHIFT
+    assert query(body["tax_url"]) == {
+        "date": "20261125",
+        "time": "120000",
+        "id": "1000000042",
+        "sm": "39.99",
+        "fn": "4000000001",
+    }
+
+
+def test_a_card_sale() -> None:
+    doc = d.sale(head(), [bread("1")], [card("12.50")], TAXES)
+    body = receipt(fiscalized(doc, request_id=None))
+    assert body["id"] == "uid-1"  # a document made without a till's id is named by its own uid
+    assert body["payments"] == [
+        {
+            "type": "CASHLESS",
+            "value": 1250,
+            "label": "КАРТКА",
+            "card_mask": "4111****1111",
+            "auth_code": "A1B2C3",
+            "rrn": "123456789012",
+            "payment_system": "VISA",
+        }
+    ]
+    assert body["total_payment"] == 1250 and body["total_rest"] == 0
+
+
+def test_a_return() -> None:
+    doc = d.refund(head(2), [bread("1")], [cash("12.50")], TAXES, "1000000042")
+    body = receipt(fiscalized(doc, fiscal_num="1000000043"))
+    assert body["type"] == "RETURN" and body["total_sum"] == 1250
+    assert [g["is_return"] for g in body["goods"]] == [True]
+    assert query(body["tax_url"])["id"] == "1000000043"
+
+
+@pytest.mark.parametrize(
+    ("build", "kind"), [(d.service_deposit, "SERVICE_IN"), (d.service_issue, "SERVICE_OUT")]
+)
+def test_service_in_and_out(build: Any, kind: str) -> None:
+    body = receipt(fiscalized(build(head(3), D("200.00"))))
+    assert body["type"] == kind and body["total_sum"] == 20000
+    # the document has no payment rows; tills still see the cash that moved
+    assert body["payments"] == [{"type": "CASH", "value": 20000, "label": "Готівка"}]
+    assert body["total_payment"] == 20000 and body["goods"] == [] and body["taxes"] == []
+    assert body["tax_url"] is None  # service receipts carry no QR code
+
+
+def test_an_offline_receipt() -> None:
+    mark = d.OfflineMark(tax_num="4321.5.987", prev_doc_hash=PREV_HASH)
+    doc = d.sale(head(5, offline=mark), [bread("1")], [cash("12.50")], TAXES)
+    body = receipt(fiscalized(doc, fiscal_num="4321.5.987", offline=True, delivered=False))
+    assert body["is_created_offline"] is True and body["is_sent_dps"] is False
+    assert body["control_number"] == "987"
+    assert body["delivered_at"] is None and body["updated_at"] == REGISTERED.isoformat()
+    assert body["status"] == "DONE"  # an offline receipt is done for the till (checkbox-compat §0.5)
+    url = query(body["tax_url"])
+    assert url["mac"] == PREV_HASH and url["id"] == "4321.5.987"
+
+
+def test_an_uploaded_offline_receipt_is_sent() -> None:
+    mark = d.OfflineMark(tax_num="4321.5.987", prev_doc_hash=PREV_HASH)
+    doc = d.sale(head(5, offline=mark), [bread("1")], [cash("12.50")], TAXES)
+    body = receipt(fiscalized(doc, fiscal_num="4321.5.987", offline=True, delivered=True))
+    assert body["is_created_offline"] is True and body["is_sent_dps"] is True
+    assert body["delivered_at"] == REGISTERED.isoformat()
+
+
+# --- Z and X reports -----------------------------------------------------------------------------
+
+
+def a_day() -> d.ZReport:
+    checks = [
+        d.sale(head(1), [bread()], [cash("30.00")], TAXES),  # 25.00 cash, 5.00 change
+        d.sale(head(2), [water()], [card("15.99")], TAXES),
+        d.refund(head(3), [bread("1")], [cash("12.50")], TAXES, "1000000001"),
+        d.service_deposit(head(4), D("100.00")),
+        d.service_issue(head(5), D("40.00")),
+    ]
+    return d.z_report(head(6), checks)
+
+
+def test_a_z_report() -> None:
+    body = views.report_json(a_day(), rid="z-id", shift_id="shift-id", fiscal_code="1000000050", is_z=True)
+    schemas.Report.model_validate(body)
+    assert body["id"] == "z-id" and body["shift_id"] == "shift-id"
+    assert body["fiscal_code"] == "1000000050" and body["is_z_report"] is True
+    cash_row, card_row = body["payments"]
+    assert cash_row == {
+        "type": "CASH",
+        "label": "ГОТІВКА",
+        "sell_sum": 2500,
+        "return_sum": 1250,
+        "service_in": 10000,
+        "service_out": 4000,
+    }
+    assert card_row == {
+        "type": "CASHLESS",
+        "label": "КАРТКА",
+        "sell_sum": 1599,
+        "return_sum": 0,
+        "service_in": 0,
+        "service_out": 0,
+    }
+    vat20, vat7 = body["taxes"]
+    assert vat20 == {
+        "symbol": "А",
+        "label": "ПДВ",
+        "rate": 20.0,
+        "sell_sum": 417,
+        "return_sum": 208,
+        "sales_turnover": 2500,
+        "returns_turnover": 1250,
+    }
+    assert vat7["symbol"] == "Б" and vat7["sell_sum"] == 105 and vat7["return_sum"] == 0
+    assert body["sell_receipts_count"] == 2 and body["return_receipts_count"] == 1
+    assert body["sell_sum"] == 4099 and body["return_sum"] == 1250
+    assert body["service_in"] == 10000 and body["service_out"] == 4000
+    # the drawer: 100.00 in + 25.00 cash sales - 12.50 cash returns - 40.00 out; card money is not in it
+    assert body["balance"] == 7250
+    assert body["created_at"] == WHEN.isoformat()
+
+
+def test_service_cash_alone_makes_a_cash_row() -> None:
+    report = d.z_report(head(2), [d.service_deposit(head(1), D("10.00"))])
+    body = views.report_json(report, rid="x", shift_id="s", fiscal_code=None, is_z=False)
+    assert body["payments"] == [
+        {
+            "type": "CASH",
+            "label": "Готівка",
+            "sell_sum": 0,
+            "return_sum": 0,
+            "service_in": 1000,
+            "service_out": 0,
+        }
+    ]
+    assert body["taxes"] == [] and body["sell_sum"] == 0 and body["balance"] == 1000
+    assert body["sell_receipts_count"] == 0 and body["fiscal_code"] is None and body["is_z_report"] is False
+
+
+# --- shifts --------------------------------------------------------------------------------------
+
+
+def shift(view: ShiftView) -> dict[str, Any]:
+    body = views.shift_json(view, ids=IDS, fiscal_number="4000000001")
+    schemas.Shift.model_validate(body)
+    return body
+
+
+def test_an_open_shift_without_figures() -> None:
+    body = shift(shift_view())
+    assert body["id"] == IDS.shift(7) and body["serial"] == 7 and body["status"] == "OPENED"
+    assert body["z_report"] is None and body["closing_transaction"] is None
+    assert body["initial_transaction"]["type"] == "SHIFT_OPEN"
+    assert body["initial_transaction"]["response_id"] == "1000000040"
+    assert body["opened_at"] == body["created_at"] == OPENED.isoformat()
+    assert body["closed_at"] is None and body["updated_at"] is None
+    assert body["balance"] == {"initial": 0, "balance": 0, "service_in": 0, "service_out": 0, "sell_sum": 0}
+    assert body["cashier_name"] == "Іваненко І." and body["fiscal_number"] == "4000000001"
+
+
+def test_an_open_shift_with_its_figures() -> None:
+    body = shift(shift_view(figures=a_day()))
+    assert body["balance"] == {
+        "initial": 0,
+        "balance": 7250,
+        "service_in": 10000,
+        "service_out": 4000,
+        "sell_sum": 4099,
+    }
+    assert body["z_report"] is None
+
+
+def test_a_closed_shift_with_its_z() -> None:
+    z_doc = a_day()
+    z = fiscalized(z_doc, fiscal_num="1000000050", request_id=None)
+    body = shift(shift_view(closed_at=CLOSED, z=z, figures=z_doc))
+    assert body["status"] == "CLOSED" and body["closed_at"] == body["updated_at"] == CLOSED.isoformat()
+    assert body["z_report"] == views.report_json(
+        z_doc, rid=IDS.z_report(7), shift_id=IDS.shift(7), fiscal_code="1000000050", is_z=True
+    )
+    assert body["closing_transaction"]["type"] == "Z_REPORT"
+    assert body["closing_transaction"]["response_id"] == "1000000050"
+    assert body["balance"]["balance"] == body["z_report"]["balance"] == 7250
+
+
+# --- taxes, the cashier, the cash register -------------------------------------------------------
+
+
+def test_tax_rows() -> None:
+    listed = views.taxes_json(TAXES)
+    for listed_row in listed:
+        schemas.TaxInfo.model_validate(listed_row)
+    assert [t["code"] for t in listed] == [1, 2, 4]
+    assert listed[0] == {
+        "code": 1,
+        "label": "ПДВ",
+        "symbol": "А",
+        "rate": 20.0,
+        "included": True,
+        "no_vat": False,
+    }
+    assert listed[2]["no_vat"] is True  # excise
+    # a receipt's row names the tax by the configured code of its letter; an unknown letter has none
+    row = d.TaxRow(
+        type=0, name="ПДВ", letter="В", rate=D("0.00"), included=True, turnover=D("5.00"), sum=D("0")
+    )
+    assert views.tax_row_json(row, TAXES)["code"] is None
+    assert views.tax_row_json(replace(row, letter="Б"), TAXES)["code"] == 2
+
+
+def status(**kw: Any) -> RegisterStatus:
+    values: dict[str, Any] = {
+        "mode": Mode.ONLINE,
+        "blocked_reason": None,
+        "shift_open": True,
+        "shift_id": 7,
+        "z_done": False,
+        "next_local_num": 43,
+        "pending_documents": 0,
+        "oldest_pending_at": None,
+        "offline_session_id": None,
+        "has_offline_seed": True,
+        "offline_allowed": True,
+        "session_minutes": 0,
+        "month_minutes": 90,
+        "max_session_minutes": 4320,
+        "max_month_minutes": 10080,
+        "numbers_left": None,
+        "warnings": [],
+        "problem": None,
+        "upload_error": None,
+        "last_sync_at": None,
+        "identity_known": True,
+    }
+    return RegisterStatus(**{**values, **kw})
+
+
+def test_the_cash_register() -> None:
+    body = views.register_json(status(), SHIFT, ids=IDS, fiscal_number="4000000001", testing=True)
+    schemas.CashRegister.model_validate(body)
+    assert body["id"] == IDS.cash_register and body["number"] == "4000000001"
+    assert body["offline_mode"] is False and body["has_shift"] is True and body["shift"] is SHIFT
+    assert body["is_test"] is True and body["documents_state"] == {"last_receipt_code": 42}
+    offline = views.register_json(
+        status(mode=Mode.OFFLINE, shift_open=False), None, ids=IDS, fiscal_number="4000000001", testing=False
+    )
+    assert offline["offline_mode"] is True and offline["has_shift"] is False and offline["shift"] is None
+
+
+def test_the_offline_figures() -> None:
+    assert views.offline_codes_count_json(status()) == {
+        "available": 1_000_000,
+        "unlimited": True,
+        "used": 0,
+        "enough_offline_codes": True,
+    }
+    finite = views.offline_codes_count_json(status(numbers_left=12, offline_allowed=False))
+    assert (
+        finite["available"] == 12 and finite["unlimited"] is False and finite["enough_offline_codes"] is False
+    )
+    blocked = views.offline_codes_count_json(status(blocked_reason="offline_prohibited"))
+    assert blocked["enough_offline_codes"] is False
+    assert views.offline_time_json(status(session_minutes=5)) == {
+        "status": {"current": 300, "total": 5400},
+        "limits": {"session": 259200, "month": 604800},
+        "sessions": [],
+    }
+    assert views.go_offline_json(status(mode=Mode.OFFLINE))["message"] == "the box is offline"
+    assert views.go_offline_json(status())["mode"] == "online"
+
+
+def test_the_cashier() -> None:
+    cashier = Cashier(name="Іваненко І. І.", login="ivanenko", pin="1234")
+    session = Session(token="t", cashier=cashier, cashier_id=cashier_id(cashier), expires_at=0)
+    body = views.cashier_json(session, "key-id")
+    schemas.CashierOut.model_validate(body)
+    assert body["id"] == cashier_id(cashier) and body["full_name"] == "Іваненко І. І."
+    assert body["login"] == "ivanenko" and body["key_id"] == "key-id" and body["signature_type"] == "AGENT"
+
+
+# --- the id scheme -------------------------------------------------------------------------------
+
+
+def test_ids_name_this_box_s_records_only() -> None:
+    shift_id = IDS.shift(0x2A)
+    assert shift_id.startswith(IDS.prefix) and shift_id.endswith("-00000000002a")
+    assert IDS.shift_number(shift_id) == 0x2A
+    assert IDS.shift_number(shift_id.upper()) == 0x2A  # a UUID in any case
+    assert IDS.shift_number("not-a-uuid") is None
+    assert IDS.shift_number(IDS.z_report(0x2A)) is None  # a Z id is not a shift id
+    other = ids.IdScheme.of("4000000002")
+    assert other.prefix != IDS.prefix and IDS.shift_number(other.shift(0x2A)) is None
+    assert IDS.z_shift_number(IDS.z_report(3)) == 3 and IDS.z_shift_number(IDS.shift(3)) is None
+    assert IDS.z_shift_number(IDS.z_report(3)[:-12] + "zzzzzzzzzzzz") is None
+    assert IDS.cash_register == f"{IDS.prefix}-0000-4000-a000-{4000000001:012x}"
+    assert ids.IdScheme.of("4000000001") == IDS  # derived, not stored: the same after a restart
+
+
+# --- a request → the register's inputs -----------------------------------------------------------
+
+
+def goods(*items: dict[str, Any]) -> list[models.GoodItem]:
+    return [models.GoodItem.model_validate(item) for item in items]
+
+
+def test_goods_become_items_with_their_discounts() -> None:
+    items = convert.to_items(
+        goods(
+            {
+                "good": {"code": "b1", "name": "Хліб", "price": 1250, "tax": ["А"], "barcode": "482"},
+                "quantity": 1500,
+                "discounts": [{"mode": "PERCENT", "value": 10}, {"mode": "VALUE", "value": 25}],
+            },
+            {"good": {"code": "w1", "name": "Вода", "price": 1599, "tax": [2, 4]}, "quantity": 1000},
+        ),
+        TAXES,
+    )
+    first, second = items
+    assert first.quantity == D("1.5") and first.price == D("12.50") and first.tax_codes == (1,)
+    # 10% of 18.75 is 1.875 → 1.88, plus 0.25
+    assert first.discount == D("2.13") and first.barcode == "482" and first.code == "b1"
+    assert second.tax_codes == (2, 4) and second.discount == D("0")
+
+
+def test_an_unknown_tax_letter_names_its_field() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        convert.to_items(
+            goods(
+                {"good": {"code": "a", "name": "A", "price": 100}, "quantity": 1000},
+                {"good": {"code": "b", "name": "B", "price": 100, "tax": ["Я"]}, "quantity": 1000},
+            ),
+            TAXES,
+        )
+    assert raised.value.field == "goods[1].good.tax"
+    assert errors.from_box_error(raised.value).detail[0]["loc"] == ["body", "goods", "1", "good", "tax"]
+
+
+def test_an_extra_charge_is_not_supported() -> None:
+    with pytest.raises(NotSupported):
+        convert.to_items(
+            goods(
+                {
+                    "good": {"code": "a", "name": "A", "price": 100},
+                    "quantity": 1000,
+                    "discounts": [{"type": "EXTRA_CHARGE", "value": 10}],
+                }
+            ),
+            TAXES,
+        )
+
+
+def test_payments_become_document_payments() -> None:
+    cash_in, card_in = convert.to_payments(
+        [
+            models.Payment(type="CASH", value=5000),
+            models.Payment(type="CARD", value=1250, card_mask="4111", bank_name="Банк", rrn="r"),
+        ]
+    )
+    assert cash_in == d.Payment(form=d.PayForm.CASH, name="ГОТІВКА", amount=D("50.00"))
+    assert card_in.form == d.PayForm.CARD and card_in.name == "КАРТКА" and card_in.amount == D("12.50")
+    assert card_in.card_mask == "4111" and card_in.acquirer == "Банк" and card_in.rrn == "r"
+    labelled = convert.to_payment(models.Payment(type="CASHLESS", value=1, label="Apple Pay"))
+    assert labelled.name == "Apple Pay" and labelled.amount == D("0.01")
+
+
+def test_the_receipt_id_is_the_body_s_then_the_header_s() -> None:
+    assert convert.receipt_id("body", "header") == "body"
+    assert convert.receipt_id(None, "header") == "header"
+    assert convert.receipt_id(None, None) != convert.receipt_id(None, None)
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def test_the_register_s_errors_as_http() -> None:
+    sale = fiscalized(d.sale(head(), [bread("1")], [cash("12.50")], TAXES))
+    duplicate = errors.from_box_error(DuplicateRequest(sale))
+    assert (duplicate.status, duplicate.code) == (400, "receipt.already_exists")
+    assert errors.from_box_error(ShiftNotOpen("no shift")).code == "shift.not_opened"
+    blocked = errors.from_box_error(OfflineProhibited("offline is prohibited"))
+    assert (blocked.status, blocked.code) == (409, "sales_blocked.offline_prohibited")
+    later = errors.from_box_error(RetryLater("busy"))
+    assert later.status == 503
+    assert errors.field_loc(None) == ["body"] and errors.field_loc("payments[0].value") == [
+        "body",
+        "payments",
+        "0",
+        "value",
+    ]
