@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
-from .checks import _bad, _int, _money, _req_text, _text
+from .checks import _bad, _check_payment
 from .model import KOPECK, PayForm, Payment, Tax, TaxRow
 
 
@@ -65,35 +65,20 @@ def _settle(payments: Sequence[Payment], total: Decimal) -> tuple[Payment, ...]:
     """Validate payments against the total; turn cash overpayment into PROVIDED/REMAINS."""
     if not payments:
         raise _bad("the receipt has no payments; add at least one payment covering the total", "payments")
-    amounts: list[Decimal] = []
-    handed: list[Decimal | None] = []
-    for i, pay in enumerate(payments):
-        p = f"payments[{i}]"
-        if not isinstance(pay, Payment):
-            raise _bad(f"{p} must be a Payment", p)
-        _int(pay.form, f"{p}.form", minimum=0)
-        _req_text(pay.name, f"{p}.name", max_len=128)
-        # a 0.00 row is noise on the document, unless the whole receipt is free
-        amount = _money(pay.amount, f"{p}.amount", positive=total > 0)
-        provided = None
-        if pay.provided is not None:
-            provided = _money(pay.provided, f"{p}.provided")
-            if pay.form != PayForm.CASH:
-                raise _bad(f"{p}.provided is only for cash payments (form 0); leave it out", f"{p}.provided")
-            if provided < amount:
-                raise _bad(
-                    f"{p}.provided ({provided}) is less than the amount ({amount}); "
-                    "provided is the cash handed over and must be at least the amount",
-                    f"{p}.provided",
-                )
-        _text(pay.payment_system, f"{p}.payment_system", max_len=256, required=False)
-        _text(pay.card_mask, f"{p}.card_mask", max_len=128, required=False)
-        _text(pay.auth_code, f"{p}.auth_code", max_len=64, required=False)
-        _text(pay.rrn, f"{p}.rrn", max_len=128, required=False)
-        _text(pay.terminal, f"{p}.terminal", max_len=128, required=False)
-        _text(pay.acquirer, f"{p}.acquirer", max_len=256, required=False)
-        amounts.append(amount)
-        handed.append(provided)
+    checked = [_check_payment(i, pay, total) for i, pay in enumerate(payments)]
+    amounts = [amount for amount, _ in checked]
+    _check_cover(payments, amounts, total)
+    kept = _keep(payments, amounts, total)
+    out: list[Payment] = []
+    for pay, (amount, provided), k in zip(payments, checked, kept, strict=True):
+        given = provided if provided is not None else amount
+        out.append(
+            replace(pay, amount=k.quantize(KOPECK), provided=given.quantize(KOPECK) if given > k else None)
+        )
+    return tuple(out)
+
+
+def _check_cover(payments: Sequence[Payment], amounts: Sequence[Decimal], total: Decimal) -> None:
     paid = sum(amounts, Decimal("0.00"))
     if paid < total:
         raise _bad(
@@ -106,26 +91,22 @@ def _settle(payments: Sequence[Payment], total: Decimal) -> tuple[Payment, ...]:
             "(the difference is given back as change)",
             "payments",
         )
+
+
+def _keep(payments: Sequence[Payment], amounts: Sequence[Decimal], total: Decimal) -> list[Decimal]:
+    """What each payment row keeps once the change is given back."""
     # Change comes out of the cash rows, last first: the till says what was handed over, the
     # document says what was kept (SUM) and what was given back (REMAINS).
-    excess = paid - total
-    applied = list(amounts)
+    excess = sum(amounts, Decimal("0.00")) - total
+    kept = list(amounts)
     for i in reversed(range(len(payments))):
         if excess <= 0:
             break
         if payments[i].form == PayForm.CASH:
-            take = min(excess, applied[i])
-            applied[i] -= take
+            take = min(excess, kept[i])
+            kept[i] -= take
             excess -= take
-    out: list[Payment] = []
-    for pay, amount, kept, prov in zip(payments, amounts, applied, handed, strict=True):
-        given = prov if prov is not None else amount
-        out.append(
-            replace(
-                pay, amount=kept.quantize(KOPECK), provided=given.quantize(KOPECK) if given > kept else None
-            )
-        )
-    return tuple(out)
+    return kept
 
 
 _CASH_STEP = Decimal("0.1")  # quantize takes the exponent, so "0.10" would mean kopecks

@@ -7,7 +7,16 @@ from dataclasses import replace
 from decimal import Decimal
 
 from .arithmetic import _compute_taxes, _round, _round_cash_total, _settle
-from .checks import _bad, _check_head, _check_item, _check_no_revoke, _check_taxes, _money, _req_text
+from .checks import (
+    _bad,
+    _check_head,
+    _check_item,
+    _check_no_revoke,
+    _check_taxes,
+    _item_taxes,
+    _money,
+    _req_text,
+)
 from .model import Check, DocHead, DocSubType, DocType, Item, Line, Payment, Tax
 
 
@@ -31,40 +40,11 @@ def _goods(
     line_taxes: list[tuple[Sequence[Tax], Decimal, Decimal]] = []
     discount_total = Decimal("0.00")
     for i, item in enumerate(items):
-        qty, price, discount = _check_item(i, item)
-        line_tax: list[Tax] = []
-        for j, code in enumerate(item.tax_codes):
-            tax = taxes.get(code)
-            if tax is None:
-                known = ", ".join(str(c) for c in taxes) or "none configured"
-                raise _bad(
-                    f"items[{i}].tax_codes[{j}]: unknown tax code {code!r}; configured codes: {known}",
-                    f"items[{i}].tax_codes[{j}]",
-                )
-            if tax in line_tax:
-                continue
-            if tax.type == 0 and any(t.type == 0 for t in line_tax):
-                raise _bad(
-                    f"items[{i}] carries two VAT rates ({line_tax[0].letter} and {tax.letter}); "
-                    "an item has at most one VAT rate",
-                    f"items[{i}].tax_codes",
-                )
-            line_tax.append(tax)
-        cost = _round(qty * price)
-        if discount > cost:
-            raise _bad(
-                f"items[{i}].discount ({discount}) is larger than the line cost ({cost})",
-                f"items[{i}].discount",
-            )
+        line, line_tax = _line(i, item, taxes)
+        discount = line.item.discount
         discount_total += discount
-        lines.append(
-            Line(
-                item=replace(item, quantity=qty, price=price, discount=discount),
-                letters="".join(t.letter for t in line_tax),
-                cost=cost,
-            )
-        )
-        line_taxes.append((line_tax, cost, cost - discount))
+        lines.append(line)
+        line_taxes.append((line_tax, line.cost, line.cost - discount))
     tax_rows, not_included = _compute_taxes(line_taxes)
     total = sum((d for _, _, d in line_taxes), Decimal("0.00")) + not_included
     round_sum = no_round_sum = None
@@ -88,6 +68,24 @@ def _goods(
         round_sum=round_sum,
         no_round_sum=no_round_sum,
     )
+
+
+def _line(i: int, item: Item, taxes: Mapping[int, Tax]) -> tuple[Line, list[Tax]]:
+    """The checked item as a CHECKBODY line, and the taxes it carries."""
+    qty, price, discount = _check_item(i, item)
+    line_tax = _item_taxes(i, item, taxes)
+    cost = _round(qty * price)
+    if discount > cost:
+        raise _bad(
+            f"items[{i}].discount ({discount}) is larger than the line cost ({cost})",
+            f"items[{i}].discount",
+        )
+    line = Line(
+        item=replace(item, quantity=qty, price=price, discount=discount),
+        letters="".join(t.letter for t in line_tax),
+        cost=cost,
+    )
+    return line, line_tax
 
 
 def sale(

@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from agent.clock import KYIV
 from agent.secr.errors import InvalidInput
 
-from .model import KOPECK, QTY_STEP, DocHead, Item, Tax
+from .model import KOPECK, QTY_STEP, DocHead, Item, PayForm, Payment, Tax
 
 _TIN_RE = re.compile(r"[0-9]{5,10}|[АБВГДЕЄЖЗИІКЛМНОПРСТУФХЦЧШЩЮЯ]{2}[0-9]{6}")
 _IPN_RE = re.compile(r"0|[0-9]{6,12}|[АБВГДЕЄЖЗИІКЛМНОПРСТУФХЦЧШЩЮЯ]{2}[0-9]{6}")
@@ -145,6 +145,21 @@ def _check_item(i: int, item: Item) -> tuple[Decimal, Decimal, Decimal]:
     discount = _money(item.discount, f"{p}.discount")
     _text(item.code, f"{p}.code", max_len=64, required=False)
     _text(item.barcode, f"{p}.barcode", max_len=64, required=False)
+    _check_classifier(p, item)
+    if item.unit_code is not None:
+        _int(item.unit_code, f"{p}.unit_code", minimum=1, maximum=99999)
+    _text(item.unit_name, f"{p}.unit_name", max_len=64, required=False)
+    if item.discount_percent is not None:
+        pct = _money(item.discount_percent, f"{p}.discount_percent")
+        if pct > 100:
+            raise _bad(f"{p}.discount_percent is {pct}; expected 0..100", f"{p}.discount_percent")
+    for j, label in enumerate(item.excise_labels):
+        _req_text(label, f"{p}.excise_labels[{j}]", max_len=64)
+    return qty, price, discount
+
+
+def _check_classifier(p: str, item: Item) -> None:
+    """УКТЗЕД (goods) or ДКПП (services), at most one of them."""
     if item.uktzed is not None and (
         not isinstance(item.uktzed, str) or not _UKTZED_RE.fullmatch(item.uktzed) or int(item.uktzed) == 0
     ):
@@ -157,16 +172,29 @@ def _check_item(i: int, item: Item) -> tuple[Decimal, Decimal, Decimal]:
             raise _bad(f"{p}.dkpp {item.dkpp!r} is not a ДКПП code like 11.22.33-44.55", f"{p}.dkpp")
         if item.uktzed is not None:
             raise _bad(f"{p}: give either uktzed or dkpp, not both", f"{p}.dkpp")
-    if item.unit_code is not None:
-        _int(item.unit_code, f"{p}.unit_code", minimum=1, maximum=99999)
-    _text(item.unit_name, f"{p}.unit_name", max_len=64, required=False)
-    if item.discount_percent is not None:
-        pct = _money(item.discount_percent, f"{p}.discount_percent")
-        if pct > 100:
-            raise _bad(f"{p}.discount_percent is {pct}; expected 0..100", f"{p}.discount_percent")
-    for j, label in enumerate(item.excise_labels):
-        _req_text(label, f"{p}.excise_labels[{j}]", max_len=64)
-    return qty, price, discount
+
+
+def _item_taxes(i: int, item: Item, taxes: Mapping[int, Tax]) -> list[Tax]:
+    """The configured taxes an item's codes name, each once, at most one of them VAT."""
+    line_tax: list[Tax] = []
+    for j, code in enumerate(item.tax_codes):
+        tax = taxes.get(code)
+        if tax is None:
+            known = ", ".join(str(c) for c in taxes) or "none configured"
+            raise _bad(
+                f"items[{i}].tax_codes[{j}]: unknown tax code {code!r}; configured codes: {known}",
+                f"items[{i}].tax_codes[{j}]",
+            )
+        if tax in line_tax:
+            continue
+        if tax.type == 0 and any(t.type == 0 for t in line_tax):
+            raise _bad(
+                f"items[{i}] carries two VAT rates ({line_tax[0].letter} and {tax.letter}); "
+                "an item has at most one VAT rate",
+                f"items[{i}].tax_codes",
+            )
+        line_tax.append(tax)
+    return line_tax
 
 
 def _check_taxes(taxes: Mapping[int, Tax]) -> None:
@@ -191,3 +219,32 @@ def _check_taxes(taxes: Mapping[int, Tax]) -> None:
             raise _bad(f"{f}.rate is {rate}; expected a percent below 100", f"{f}.rate")
         _req_text(tax.name, f"{f}.name", max_len=64)
         _int(tax.type, f"{f}.type", minimum=0)
+
+
+def _check_payment(i: int, pay: Payment, total: Decimal) -> tuple[Decimal, Decimal | None]:
+    """Return (amount, provided) after validating the payment row."""
+    p = f"payments[{i}]"
+    if not isinstance(pay, Payment):
+        raise _bad(f"{p} must be a Payment", p)
+    _int(pay.form, f"{p}.form", minimum=0)
+    _req_text(pay.name, f"{p}.name", max_len=128)
+    # a 0.00 row is noise on the document, unless the whole receipt is free
+    amount = _money(pay.amount, f"{p}.amount", positive=total > 0)
+    provided = None
+    if pay.provided is not None:
+        provided = _money(pay.provided, f"{p}.provided")
+        if pay.form != PayForm.CASH:
+            raise _bad(f"{p}.provided is only for cash payments (form 0); leave it out", f"{p}.provided")
+        if provided < amount:
+            raise _bad(
+                f"{p}.provided ({provided}) is less than the amount ({amount}); "
+                "provided is the cash handed over and must be at least the amount",
+                f"{p}.provided",
+            )
+    _text(pay.payment_system, f"{p}.payment_system", max_len=256, required=False)
+    _text(pay.card_mask, f"{p}.card_mask", max_len=128, required=False)
+    _text(pay.auth_code, f"{p}.auth_code", max_len=64, required=False)
+    _text(pay.rrn, f"{p}.rrn", max_len=128, required=False)
+    _text(pay.terminal, f"{p}.terminal", max_len=128, required=False)
+    _text(pay.acquirer, f"{p}.acquirer", max_len=256, required=False)
+    return amount, provided

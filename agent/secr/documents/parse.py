@@ -165,17 +165,7 @@ _ZREP_HEAD_TAGS = frozenset(_HEAD_COMMON)
 def _parse_head(
     h: Mapping[str, etree._Element], path: str, extra_tags: frozenset[str]
 ) -> tuple[DocHead, dict[str, str]]:
-    date = _need(h, "ORDERDATE", path)
-    time = _need(h, "ORDERTIME", path)
-    when = datetime(
-        int(date[4:8]),
-        int(date[2:4]),
-        int(date[0:2]),
-        int(time[0:2]),
-        int(time[2:4]),
-        int(time[4:6]),
-        tzinfo=KYIV,
-    )
+    when = _parse_when(h, path)
     seller = Seller(
         tin=_need(h, "TIN", path),
         org_name=_need(h, "ORGNM", path),
@@ -185,26 +175,8 @@ def _parse_head(
         ipn=_get(h, "IPN"),
         point_address=_get(h, "POINTADDR"),
     )
-    extra: dict[str, str] = {}
-    offline: OfflineMark | None = None
-    if _bool(_get(h, "OFFLINE")):
-        tax_num = _get(h, "ORDERTAXNUM")
-        if tax_num is None:
-            raise NotSupported(f"offline document without ORDERTAXNUM not supported: <{path}>")
-        offline = OfflineMark(
-            tax_num=tax_num,
-            prev_doc_hash=_get(h, "PREVDOCHASH"),
-            revoke_last_online_doc=_bool(_get(h, "REVOKELASTONLINEDOC")),
-        )
-    else:
-        # OFFLINE=false says nothing beyond its absence; a chain hash on an online document would be lost.
-        if "PREVDOCHASH" in h:
-            raise NotSupported(f"PREVDOCHASH on an online document not supported: <{path}/PREVDOCHASH>")
-    for tag in sorted(extra_tags):
-        if tag in h and not (offline is not None and tag in ("ORDERTAXNUM", "REVOKELASTONLINEDOC")):
-            extra[tag] = _t(h[tag]) or ""
-    if extra.get("VER", "").strip() == "1":
-        del extra["VER"]
+    offline = _parse_offline(h, path)
+    extra = _head_extra(h, extra_tags, offline)
     head = DocHead(
         uid=_need(h, "UID", path),
         seller=seller,
@@ -215,6 +187,49 @@ def _parse_head(
         offline=offline,
     )
     return head, extra
+
+
+def _parse_when(h: Mapping[str, etree._Element], path: str) -> datetime:
+    date = _need(h, "ORDERDATE", path)
+    time = _need(h, "ORDERTIME", path)
+    return datetime(
+        int(date[4:8]),
+        int(date[2:4]),
+        int(date[0:2]),
+        int(time[0:2]),
+        int(time[2:4]),
+        int(time[4:6]),
+        tzinfo=KYIV,
+    )
+
+
+def _parse_offline(h: Mapping[str, etree._Element], path: str) -> OfflineMark | None:
+    if not _bool(_get(h, "OFFLINE")):
+        # OFFLINE=false says nothing beyond its absence; a chain hash on an online document would be lost.
+        if "PREVDOCHASH" in h:
+            raise NotSupported(f"PREVDOCHASH on an online document not supported: <{path}/PREVDOCHASH>")
+        return None
+    tax_num = _get(h, "ORDERTAXNUM")
+    if tax_num is None:
+        raise NotSupported(f"offline document without ORDERTAXNUM not supported: <{path}>")
+    return OfflineMark(
+        tax_num=tax_num,
+        prev_doc_hash=_get(h, "PREVDOCHASH"),
+        revoke_last_online_doc=_bool(_get(h, "REVOKELASTONLINEDOC")),
+    )
+
+
+def _head_extra(
+    h: Mapping[str, etree._Element], extra_tags: frozenset[str], offline: OfflineMark | None
+) -> dict[str, str]:
+    """The head elements the model does not name; on an offline document the mark holds two of them."""
+    extra: dict[str, str] = {}
+    for tag in sorted(extra_tags):
+        if tag in h and not (offline is not None and tag in ("ORDERTAXNUM", "REVOKELASTONLINEDOC")):
+            extra[tag] = _t(h[tag]) or ""
+    if extra.get("VER", "").strip() == "1":
+        del extra["VER"]
+    return extra
 
 
 _TOTAL_TAGS = frozenset({"SUM", "RNDSUM", "NORNDSUM", "DISCOUNTSUM"})
@@ -266,96 +281,109 @@ def _parse_tax_rows(node: etree._Element, path: str) -> tuple[TaxRow, ...]:
 
 
 def _parse_payments(node: etree._Element) -> tuple[Payment, ...]:
+    return tuple(_parse_payment(row) for row in _rows(node, "CHECKPAY"))
+
+
+def _parse_payment(row: etree._Element) -> Payment:
     path = "CHECKPAY/ROW"
-    out = []
-    for row in _rows(node, "CHECKPAY"):
-        r = _children(row, _PAY_TAGS, path)
-        amount = _dec_or_none(r, "SUM")
-        if amount is None:
-            raise NotSupported(f"payment row without SUM not supported: <{path}>")
-        provided = _dec_or_none(r, "PROVIDED")
-        remains = _dec_or_none(r, "REMAINS")
-        expected = provided - amount if provided is not None else None
-        if remains is not None and remains != expected:
-            raise NotSupported(f"REMAINS other than PROVIDED - SUM not supported: <{path}/REMAINS>")
-        card: dict[str, str | None] = {}
-        if "PAYSYS" in r:
-            sys_rows = _rows(r["PAYSYS"], f"{path}/PAYSYS")
-            if len(sys_rows) > 1:
-                raise NotSupported(
-                    f"several payment systems in one payment row not supported: <{path}/PAYSYS>"
-                )
-            s = _children(sys_rows[0], _PAYSYS_TAGS, f"{path}/PAYSYS/ROW")
-            sys_sum = _dec_or_none(s, "SUM")
-            if sys_sum is not None and sys_sum != amount:
-                raise NotSupported(
-                    f"PAYSYS sum other than the payment sum not supported: <{path}/PAYSYS/ROW/SUM>"
-                )
-            card = {
-                "payment_system": _get(s, "NAME"),
-                "acquirer": _get(s, "ACQUIRENM"),
-                "rrn": _get(s, "ACQUIRETRANSID"),
-                "terminal": _get(s, "DEVICEID"),
-                "card_mask": _get(s, "EPZDETAILS"),
-                "auth_code": _get(s, "AUTHCD"),
-            }
-            if all(v is None for v in card.values()):
-                raise NotSupported(f"an empty payment-system row not supported: <{path}/PAYSYS/ROW>")
-        out.append(
-            Payment(
-                form=_int_text(_need(r, "PAYFORMCD", path)),
-                name=_need(r, "PAYFORMNM", path),
-                amount=amount,
-                provided=provided,
-                payment_system=card.get("payment_system"),
-                card_mask=card.get("card_mask"),
-                auth_code=card.get("auth_code"),
-                rrn=card.get("rrn"),
-                terminal=card.get("terminal"),
-                acquirer=card.get("acquirer"),
-            )
-        )
-    return tuple(out)
+    r = _children(row, _PAY_TAGS, path)
+    amount = _dec_or_none(r, "SUM")
+    if amount is None:
+        raise NotSupported(f"payment row without SUM not supported: <{path}>")
+    provided = _dec_or_none(r, "PROVIDED")
+    remains = _dec_or_none(r, "REMAINS")
+    expected = provided - amount if provided is not None else None
+    if remains is not None and remains != expected:
+        raise NotSupported(f"REMAINS other than PROVIDED - SUM not supported: <{path}/REMAINS>")
+    card = _parse_paysys(r["PAYSYS"], path, amount) if "PAYSYS" in r else {}
+    return Payment(
+        form=_int_text(_need(r, "PAYFORMCD", path)),
+        name=_need(r, "PAYFORMNM", path),
+        amount=amount,
+        provided=provided,
+        payment_system=card.get("payment_system"),
+        card_mask=card.get("card_mask"),
+        auth_code=card.get("auth_code"),
+        rrn=card.get("rrn"),
+        terminal=card.get("terminal"),
+        acquirer=card.get("acquirer"),
+    )
+
+
+def _parse_paysys(node: etree._Element, path: str, amount: Decimal) -> dict[str, str | None]:
+    """The card fields of a payment row's one PAYSYS row, named as Payment names them."""
+    sys_rows = _rows(node, f"{path}/PAYSYS")
+    if len(sys_rows) > 1:
+        raise NotSupported(f"several payment systems in one payment row not supported: <{path}/PAYSYS>")
+    s = _children(sys_rows[0], _PAYSYS_TAGS, f"{path}/PAYSYS/ROW")
+    sys_sum = _dec_or_none(s, "SUM")
+    if sys_sum is not None and sys_sum != amount:
+        raise NotSupported(f"PAYSYS sum other than the payment sum not supported: <{path}/PAYSYS/ROW/SUM>")
+    card = {
+        "payment_system": _get(s, "NAME"),
+        "acquirer": _get(s, "ACQUIRENM"),
+        "rrn": _get(s, "ACQUIRETRANSID"),
+        "terminal": _get(s, "DEVICEID"),
+        "card_mask": _get(s, "EPZDETAILS"),
+        "auth_code": _get(s, "AUTHCD"),
+    }
+    if all(v is None for v in card.values()):
+        raise NotSupported(f"an empty payment-system row not supported: <{path}/PAYSYS/ROW>")
+    return card
 
 
 def _parse_lines(node: etree._Element) -> tuple[Line, ...]:
+    return tuple(_parse_line(row) for row in _rows(node, "CHECKBODY"))
+
+
+def _parse_line(row: etree._Element) -> Line:
     path = "CHECKBODY/ROW"
-    out = []
-    for row in _rows(node, "CHECKBODY"):
-        r = _children(row, _BODY_TAGS, path)
-        for tag in ("NAME", "AMOUNT", "PRICE", "COST"):
-            if tag not in r:
-                raise NotSupported(f"goods line without {tag} not supported: <{path}>")
-        labels: list[str] = []
-        if "EXCISELABELS" in r:
-            for lab in _rows(r["EXCISELABELS"], f"{path}/EXCISELABELS"):
-                lr = _children(lab, frozenset({"EXCISELABEL"}), f"{path}/EXCISELABELS/ROW")
-                labels.append(_need(lr, "EXCISELABEL", f"{path}/EXCISELABELS/ROW"))
-        dtype = _get(r, "DISCOUNTTYPE")
-        dpct = _dec_or_none(r, "DISCOUNTPERCENT")
-        if dtype is not None and dtype.strip() not in ("0", "1"):
-            raise NotSupported(f"discount type {dtype} not supported: <{path}/DISCOUNTTYPE>")
-        if dtype is not None and dtype.strip() == "0" and dpct is not None:
-            raise NotSupported(f"a percent on an amount discount not supported: <{path}/DISCOUNTPERCENT>")
-        if dtype is not None and dtype.strip() == "1" and dpct is None:
-            raise NotSupported(f"a percent discount without its percent not supported: <{path}/DISCOUNTTYPE>")
-        unit = _get(r, "UNITCD")
-        item = Item(
-            name=_need(r, "NAME", path),
-            quantity=Decimal(_need(r, "AMOUNT", path)),
-            price=Decimal(_need(r, "PRICE", path)),
-            code=_get(r, "CODE"),
-            barcode=_get(r, "BARCODE"),
-            uktzed=_get(r, "UKTZED"),
-            dkpp=_get(r, "DKPP"),
-            unit_code=int(unit) if unit is not None else None,
-            unit_name=_get(r, "UNITNM"),
-            discount=_dec_or_none(r, "DISCOUNTSUM") or Decimal("0.00"),
-            discount_percent=dpct,
-            excise_labels=tuple(labels),
-        )
-        out.append(Line(item=item, letters=_get(r, "LETTERS") or "", cost=Decimal(_need(r, "COST", path))))
-    return tuple(out)
+    r = _children(row, _BODY_TAGS, path)
+    for tag in ("NAME", "AMOUNT", "PRICE", "COST"):
+        if tag not in r:
+            raise NotSupported(f"goods line without {tag} not supported: <{path}>")
+    labels = _parse_excise_labels(r["EXCISELABELS"], path) if "EXCISELABELS" in r else ()
+    dpct = _parse_discount_percent(r, path)
+    unit = _get(r, "UNITCD")
+    item = Item(
+        name=_need(r, "NAME", path),
+        quantity=Decimal(_need(r, "AMOUNT", path)),
+        price=Decimal(_need(r, "PRICE", path)),
+        code=_get(r, "CODE"),
+        barcode=_get(r, "BARCODE"),
+        uktzed=_get(r, "UKTZED"),
+        dkpp=_get(r, "DKPP"),
+        unit_code=int(unit) if unit is not None else None,
+        unit_name=_get(r, "UNITNM"),
+        discount=_dec_or_none(r, "DISCOUNTSUM") or Decimal("0.00"),
+        discount_percent=dpct,
+        excise_labels=labels,
+    )
+    return Line(item=item, letters=_get(r, "LETTERS") or "", cost=Decimal(_need(r, "COST", path)))
+
+
+def _parse_excise_labels(node: etree._Element, path: str) -> tuple[str, ...]:
+    labels: list[str] = []
+    for lab in _rows(node, f"{path}/EXCISELABELS"):
+        lr = _children(lab, frozenset({"EXCISELABEL"}), f"{path}/EXCISELABELS/ROW")
+        labels.append(_need(lr, "EXCISELABEL", f"{path}/EXCISELABELS/ROW"))
+    return tuple(labels)
+
+
+def _parse_discount_percent(r: Mapping[str, etree._Element], path: str) -> Decimal | None:
+    """DISCOUNTPERCENT, once DISCOUNTTYPE agrees with it (0: an amount, 1: a percent)."""
+    dtype = _get(r, "DISCOUNTTYPE")
+    dpct = _dec_or_none(r, "DISCOUNTPERCENT")
+    if dtype is None:
+        return dpct
+    kind = dtype.strip()
+    if kind not in ("0", "1"):
+        raise NotSupported(f"discount type {dtype} not supported: <{path}/DISCOUNTTYPE>")
+    if kind == "0" and dpct is not None:
+        raise NotSupported(f"a percent on an amount discount not supported: <{path}/DISCOUNTPERCENT>")
+    if kind == "1" and dpct is None:
+        raise NotSupported(f"a percent discount without its percent not supported: <{path}/DISCOUNTTYPE>")
+    return dpct
 
 
 _DOC_KINDS = {
@@ -375,32 +403,12 @@ def _parse_check(root: etree._Element) -> Check:
     if "CHECKHEAD" not in sections:
         raise InvalidDocument("CHECK without CHECKHEAD")
     h = _children(sections["CHECKHEAD"], _CHECK_HEAD_TAGS, "CHECKHEAD")
-    doc_type_text = _need(h, "DOCTYPE", "CHECKHEAD").strip()
-    try:
-        doc_type_num = int(doc_type_text)
-    except ValueError:
-        raise InvalidDocument(f"DOCTYPE {doc_type_text!r} is not a number") from None
-    if doc_type_num in _DOC_KINDS:
-        raise NotSupported(f"{_DOC_KINDS[doc_type_num]} not supported: the box issues only goods documents")
-    try:
-        doc_type = DocType(doc_type_num)
-    except ValueError:
-        raise NotSupported(f"document type not supported: DOCTYPE {doc_type_num}") from None
-    sub_text = _get(h, "DOCSUBTYPE")
-    subtype: DocSubType | None = None
-    if sub_text is not None:
-        try:
-            subtype = DocSubType(int(sub_text))
-        except ValueError:
-            raise NotSupported(f"document subtype not supported: DOCSUBTYPE {sub_text}") from None
+    doc_type = _parse_doc_type(h)
+    subtype = _parse_doc_subtype(h)
     head, extra = _parse_head(h, "CHECKHEAD", _CHECK_HEAD_EXTRA)
-    total = round_sum = no_round_sum = discount_sum = None
-    if "CHECKTOTAL" in sections:
-        t = _children(sections["CHECKTOTAL"], _TOTAL_TAGS, "CHECKTOTAL")
-        total = _dec_or_none(t, "SUM")
-        round_sum = _dec_or_none(t, "RNDSUM")
-        no_round_sum = _dec_or_none(t, "NORNDSUM")
-        discount_sum = _dec_or_none(t, "DISCOUNTSUM")
+    t = _children(sections["CHECKTOTAL"], _TOTAL_TAGS, "CHECKTOTAL") if "CHECKTOTAL" in sections else {}
+    total, round_sum = _dec_or_none(t, "SUM"), _dec_or_none(t, "RNDSUM")
+    no_round_sum, discount_sum = _dec_or_none(t, "NORNDSUM"), _dec_or_none(t, "DISCOUNTSUM")
     return Check(
         head=head,
         doc_type=doc_type,
@@ -416,6 +424,30 @@ def _parse_check(root: etree._Element) -> Check:
         round_sum=round_sum,
         no_round_sum=no_round_sum,
     )
+
+
+def _parse_doc_type(h: Mapping[str, etree._Element]) -> DocType:
+    doc_type_text = _need(h, "DOCTYPE", "CHECKHEAD").strip()
+    try:
+        doc_type_num = int(doc_type_text)
+    except ValueError:
+        raise InvalidDocument(f"DOCTYPE {doc_type_text!r} is not a number") from None
+    if doc_type_num in _DOC_KINDS:
+        raise NotSupported(f"{_DOC_KINDS[doc_type_num]} not supported: the box issues only goods documents")
+    try:
+        return DocType(doc_type_num)
+    except ValueError:
+        raise NotSupported(f"document type not supported: DOCTYPE {doc_type_num}") from None
+
+
+def _parse_doc_subtype(h: Mapping[str, etree._Element]) -> DocSubType | None:
+    sub_text = _get(h, "DOCSUBTYPE")
+    if sub_text is None:
+        return None
+    try:
+        return DocSubType(int(sub_text))
+    except ValueError:
+        raise NotSupported(f"document subtype not supported: DOCSUBTYPE {sub_text}") from None
 
 
 _ZPAY_TAGS = frozenset({"SUM", "RNDSUM", "NORNDSUM", "ORDERSCNT", "PAYFORMS", "TAXES"})

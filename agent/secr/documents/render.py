@@ -16,6 +16,9 @@ from .model import (
     Check,
     DocHead,
     Document,
+    Item,
+    Line,
+    Payment,
     TaxRow,
     ZPay,
     ZReport,
@@ -80,6 +83,11 @@ def _opt(out: list[str], tag: str, value: str | None) -> None:
         out.append(f"<{tag}>{_esc(value)}</{tag}>")
 
 
+def _opt_money(out: list[str], tag: str, value: Decimal | None) -> None:
+    if value is not None:
+        out.append(f"<{tag}>{_m(value)}</{tag}>")
+
+
 def _head_tail(out: list[str], head: DocHead, extra: Mapping[str, str], *, stored: tuple[str, ...]) -> None:
     """VER .. TESTING, shared by CHECKHEAD and ZREPHEAD."""
     out.append(f"<VER>{_esc(extra.get('VER', '1'))}</VER>")
@@ -117,10 +125,31 @@ def _render_tax_rows(out: list[str], rows: Sequence[TaxRow]) -> None:
 
 
 def _render_check(doc: Check) -> str:
-    head = doc.head
-    extra = doc.extra
-    _check_extra(extra, _CHECK_HEAD_EXTRA)
-    out: list[str] = [_PROLOG, _CHECK_OPEN, f"<CHECKHEAD><DOCTYPE>{int(doc.doc_type)}</DOCTYPE>"]
+    _check_extra(doc.extra, _CHECK_HEAD_EXTRA)
+    out: list[str] = [_PROLOG, _CHECK_OPEN]
+    _render_check_head(out, doc)
+    _render_check_total(out, doc)
+    if doc.payments:
+        out.append("<CHECKPAY>")
+        for n, pay in enumerate(doc.payments, 1):
+            _render_payment(out, n, pay)
+        out.append("</CHECKPAY>")
+    if doc.taxes:
+        out.append("<CHECKTAX>")
+        _render_tax_rows(out, doc.taxes)
+        out.append("</CHECKTAX>")
+    if doc.lines:
+        out.append("<CHECKBODY>")
+        for n, line in enumerate(doc.lines, 1):
+            _render_line(out, n, line)
+        out.append("</CHECKBODY>")
+    out.append("</CHECK>")
+    return "".join(out)
+
+
+def _render_check_head(out: list[str], doc: Check) -> None:
+    head, extra = doc.head, doc.extra
+    out.append(f"<CHECKHEAD><DOCTYPE>{int(doc.doc_type)}</DOCTYPE>")
     if doc.doc_subtype is not None:
         out.append(f"<DOCSUBTYPE>{int(doc.doc_subtype)}</DOCSUBTYPE>")
     _head_common(out, head)
@@ -140,87 +169,75 @@ def _render_check(doc: Check) -> str:
     _head_tail(out, head, extra, stored=("REVOKED", "STORNED"))
     out.append("</CHECKHEAD>")
 
-    if doc.total is not None or doc.round_sum is not None or doc.no_round_sum is not None or doc.discount_sum:
-        out.append("<CHECKTOTAL>")
-        if doc.total is not None:
-            out.append(f"<SUM>{_m(doc.total)}</SUM>")
-        if doc.round_sum is not None:
-            out.append(f"<RNDSUM>{_m(doc.round_sum)}</RNDSUM>")
-        if doc.no_round_sum is not None:
-            out.append(f"<NORNDSUM>{_m(doc.no_round_sum)}</NORNDSUM>")
-        if doc.discount_sum is not None:
-            out.append(f"<DISCOUNTSUM>{_m(doc.discount_sum)}</DISCOUNTSUM>")
-        out.append("</CHECKTOTAL>")
 
-    if doc.payments:
-        out.append("<CHECKPAY>")
-        for n, p in enumerate(doc.payments, 1):
-            out.append(
-                f'<ROW ROWNUM="{n}"><PAYFORMCD>{int(p.form)}</PAYFORMCD><PAYFORMNM>{_esc(p.name)}</PAYFORMNM>'
-                f"<SUM>{_m(p.amount)}</SUM>"
-            )
-            if p.provided is not None:
-                out.append(f"<PROVIDED>{_m(p.provided)}</PROVIDED>")
-                if p.provided > p.amount:
-                    out.append(f"<REMAINS>{_m(p.provided - p.amount)}</REMAINS>")
-            if (
-                p.payment_system is not None
-                or p.acquirer is not None
-                or p.rrn is not None
-                or p.terminal is not None
-                or p.card_mask is not None
-                or p.auth_code is not None
-            ):
-                out.append('<PAYSYS><ROW ROWNUM="1">')
-                _opt(out, "NAME", p.payment_system)
-                _opt(out, "ACQUIRENM", p.acquirer)
-                _opt(out, "ACQUIRETRANSID", p.rrn)
-                _opt(out, "DEVICEID", p.terminal)
-                _opt(out, "EPZDETAILS", p.card_mask)
-                _opt(out, "AUTHCD", p.auth_code)
-                out.append(f"<SUM>{_m(p.amount)}</SUM></ROW></PAYSYS>")
-            out.append("</ROW>")
-        out.append("</CHECKPAY>")
+def _render_check_total(out: list[str], doc: Check) -> None:
+    # A zero DISCOUNTSUM alone opens no CHECKTOTAL (a falsy Decimal), but is written inside one.
+    if doc.total is None and doc.round_sum is None and doc.no_round_sum is None and not doc.discount_sum:
+        return
+    out.append("<CHECKTOTAL>")
+    _opt_money(out, "SUM", doc.total)
+    _opt_money(out, "RNDSUM", doc.round_sum)
+    _opt_money(out, "NORNDSUM", doc.no_round_sum)
+    _opt_money(out, "DISCOUNTSUM", doc.discount_sum)
+    out.append("</CHECKTOTAL>")
 
-    if doc.taxes:
-        out.append("<CHECKTAX>")
-        _render_tax_rows(out, doc.taxes)
-        out.append("</CHECKTAX>")
 
-    if doc.lines:
-        out.append("<CHECKBODY>")
-        for n, line in enumerate(doc.lines, 1):
-            it = line.item
-            out.append(f'<ROW ROWNUM="{n}">')
-            _opt(out, "CODE", it.code)
-            _opt(out, "BARCODE", it.barcode)
-            _opt(out, "UKTZED", it.uktzed)
-            _opt(out, "DKPP", it.dkpp)
-            out.append(f"<NAME>{_esc(it.name)}</NAME>")
-            if it.unit_code is not None:
-                out.append(f"<UNITCD>{it.unit_code}</UNITCD>")
-            _opt(out, "UNITNM", it.unit_name)
-            out.append(f"<AMOUNT>{_q(it.quantity)}</AMOUNT><PRICE>{_m(it.price)}</PRICE>")
-            if line.letters:
-                out.append(f"<LETTERS>{_esc(line.letters)}</LETTERS>")
-            out.append(f"<COST>{_m(line.cost)}</COST>")
-            if it.discount or it.discount_percent is not None:
-                if it.discount_percent is not None:
-                    out.append(
-                        f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>"
-                    )
-                else:
-                    out.append("<DISCOUNTTYPE>0</DISCOUNTTYPE>")
-                out.append(f"<DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>")
-            if it.excise_labels:
-                out.append("<EXCISELABELS>")
-                for k, label in enumerate(it.excise_labels, 1):
-                    out.append(f'<ROW ROWNUM="{k}"><EXCISELABEL>{_esc(label)}</EXCISELABEL></ROW>')
-                out.append("</EXCISELABELS>")
-            out.append("</ROW>")
-        out.append("</CHECKBODY>")
-    out.append("</CHECK>")
-    return "".join(out)
+# CHECKPAY/ROW/PAYSYS/ROW in schema order, the order of _render_payment's ``card``.
+_PAYSYS_ORDER = ("NAME", "ACQUIRENM", "ACQUIRETRANSID", "DEVICEID", "EPZDETAILS", "AUTHCD")
+
+
+def _render_payment(out: list[str], n: int, p: Payment) -> None:
+    out.append(
+        f'<ROW ROWNUM="{n}"><PAYFORMCD>{int(p.form)}</PAYFORMCD><PAYFORMNM>{_esc(p.name)}</PAYFORMNM>'
+        f"<SUM>{_m(p.amount)}</SUM>"
+    )
+    if p.provided is not None:
+        out.append(f"<PROVIDED>{_m(p.provided)}</PROVIDED>")
+        if p.provided > p.amount:
+            out.append(f"<REMAINS>{_m(p.provided - p.amount)}</REMAINS>")
+    card = (p.payment_system, p.acquirer, p.rrn, p.terminal, p.card_mask, p.auth_code)
+    if any(value is not None for value in card):
+        out.append('<PAYSYS><ROW ROWNUM="1">')
+        for tag, value in zip(_PAYSYS_ORDER, card, strict=True):
+            _opt(out, tag, value)
+        out.append(f"<SUM>{_m(p.amount)}</SUM></ROW></PAYSYS>")
+    out.append("</ROW>")
+
+
+def _render_line(out: list[str], n: int, line: Line) -> None:
+    it = line.item
+    out.append(f'<ROW ROWNUM="{n}">')
+    _opt(out, "CODE", it.code)
+    _opt(out, "BARCODE", it.barcode)
+    _opt(out, "UKTZED", it.uktzed)
+    _opt(out, "DKPP", it.dkpp)
+    out.append(f"<NAME>{_esc(it.name)}</NAME>")
+    if it.unit_code is not None:
+        out.append(f"<UNITCD>{it.unit_code}</UNITCD>")
+    _opt(out, "UNITNM", it.unit_name)
+    out.append(f"<AMOUNT>{_q(it.quantity)}</AMOUNT><PRICE>{_m(it.price)}</PRICE>")
+    if line.letters:
+        out.append(f"<LETTERS>{_esc(line.letters)}</LETTERS>")
+    out.append(f"<COST>{_m(line.cost)}</COST>")
+    _render_discount(out, it)
+    if it.excise_labels:
+        out.append("<EXCISELABELS>")
+        for k, label in enumerate(it.excise_labels, 1):
+            out.append(f'<ROW ROWNUM="{k}"><EXCISELABEL>{_esc(label)}</EXCISELABEL></ROW>')
+        out.append("</EXCISELABELS>")
+    out.append("</ROW>")
+
+
+def _render_discount(out: list[str], it: Item) -> None:
+    if not it.discount and it.discount_percent is None:
+        return
+    if it.discount_percent is not None:
+        out.append(
+            f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>"
+        )
+    else:
+        out.append("<DISCOUNTTYPE>0</DISCOUNTTYPE>")
+    out.append(f"<DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>")
 
 
 def _render_zpay(out: list[str], tag: str, z: ZPay) -> None:
