@@ -6,6 +6,9 @@ from typing import Any, ClassVar
 
 from asn1crypto import core
 
+# The key derivations are called through the package, so that replacing one there (the tests memoize
+# them: they are slow in pure Python) reaches every format that uses it.
+from .. import keystore as _package
 from ..gost89 import Gost28147, gost34311
 from .errors import MalformedContainer, WrongPassword
 from .passwords import _password_candidates
@@ -49,7 +52,7 @@ def decrypt_iit(data: bytes, password: str | bytes) -> bytes:
     if len(mac) != 4 or (len(body) + len(pad)) % 8 or not body:
         raise MalformedContainer("damaged IIT Key-6.dat: bad MAC or padding length")
     for candidate in _password_candidates(password):
-        cipher = Gost28147(iit_kdf(candidate))
+        cipher = Gost28147(_package.iit_kdf(candidate))
         plain = cipher.decrypt_ecb(body + pad)[: len(body)]
         if cipher.mac(plain, 4) == mac:
             return plain

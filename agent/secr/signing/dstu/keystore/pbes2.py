@@ -6,6 +6,9 @@ from typing import Any, ClassVar
 
 from asn1crypto import core
 
+# The key derivations are called through the package, so that replacing one there (the tests memoize
+# them: they are slow in pure Python) reaches every format that uses it.
+from .. import keystore as _package
 from ..gost89 import DKE1_SBOX, Gost28147, Gost34311
 from .errors import KeyContainerError, MalformedContainer, UnsupportedContainer, WrongPassword
 from .passwords import _password_candidates
@@ -135,9 +138,9 @@ def decrypt_pbes2(data: bytes, password: str | bytes) -> bytes:
         raise MalformedContainer("damaged PBES2 parameters (IV, S-box or iteration count)")
     # Only one password candidate here: without a MAC a second guess could only be told apart by
     # parsing, which the caller does; load_keys tries the candidates itself.
-    return Gost28147(pbkdf2_gost34311(_password_candidates(password)[0], salt, iterations), sbox).decrypt_cfb(
-        iv, body
-    )
+    return Gost28147(
+        _package.pbkdf2_gost34311(_password_candidates(password)[0], salt, iterations), sbox
+    ).decrypt_cfb(iv, body)
 
 
 def _load_pbes2(data: bytes, password: str | bytes) -> list[PrivateKey]:

@@ -8,6 +8,9 @@ from typing import Any, ClassVar
 
 from asn1crypto import core
 
+# The key derivations are called through the package, so that replacing one there (the tests memoize
+# them: they are slow in pure Python) reaches every format that uses it.
+from .. import keystore as _package
 from ..gost89 import Gost34311, gost34311
 from .errors import (
     KeyContainerError,
@@ -185,7 +188,7 @@ def _pfx_mac_ok(mac_data: Any, auth_safe: bytes, password: bytes) -> bool | None
     iterations = mac_data["iterations"].native
     if not 0 < iterations <= 10_000_000:
         raise MalformedContainer("damaged PKCS#12 MAC parameters (iteration count)")
-    key = pkcs12_kdf(hash_name, _bmp_password(password), mac_data["salt"].native, iterations)
+    key = _package.pkcs12_kdf(hash_name, _bmp_password(password), mac_data["salt"].native, iterations)
     return hmac.compare_digest(_hmac(hash_name, key, auth_safe), mac_data["mac"]["digest"].native)
 
 
