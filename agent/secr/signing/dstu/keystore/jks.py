@@ -38,6 +38,12 @@ class _JksReader:
         # Java's modified UTF-8; aliases and certificate types are plain ASCII in practice.
         return self.take(self.u16()).decode("utf-8", errors="replace")
 
+    def certificate(self, version: int) -> bytes | None:
+        """One certificate's DER; None for a type other than X.509 (a version 1 store names no type)."""
+        kind = self.utf() if version == 2 else "X.509"
+        der = self.take(self.u32())
+        return der if kind == "X.509" else None
+
 
 def _jks_password(password: str | bytes) -> bytes:
     if isinstance(password, bytes):
@@ -88,6 +94,32 @@ def _jks_keys(plain: bytes, password: str | bytes) -> list[PrivateKey]:
 
 
 def _load_jks(data: bytes, password: str | bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
+    reader, version, password = _open_jks(data, password)
+    keys: list[PrivateKey] = []
+    certs: list[bytes] = []
+    for _ in range(reader.u32()):
+        tag = reader.u32()
+        reader.utf()  # alias
+        reader.take(8)  # creation time
+        if tag == 1:
+            entry_keys, chain = _key_entry(reader, version, password)
+            keys.extend(entry_keys)
+            certs.extend(chain)
+        elif tag == 2:
+            trusted = reader.certificate(version)
+            if trusted is not None:
+                certs.append(trusted)
+        else:
+            raise MalformedContainer(f"damaged .jks key store: unknown entry tag {tag}")
+    if reader.pos != len(reader.data):
+        raise MalformedContainer("damaged .jks key store: trailing data")
+    if not keys:
+        raise UnsupportedContainer("the .jks key store holds no private key")
+    return keys, certs
+
+
+def _open_jks(data: bytes, password: str | bytes | None) -> tuple[_JksReader, int, str | bytes]:
+    """A reader past the header of a store whose integrity digest the password matches."""
     if data[:1] == b"\x51" and data[6:10] == _JKS_MAGIC:
         data = data[6:]  # jkurwa's util/load.js: some PrivatBank files carry 6 bytes of junk first
     if len(data) < 32:
@@ -104,41 +136,22 @@ def _load_jks(data: bytes, password: str | bytes | None) -> tuple[list[PrivateKe
     pw = _jks_password(password)
     if not hmac.compare_digest(hashlib.sha1(pw + b"Mighty Aphrodite" + body).digest(), digest):
         raise WrongPassword("wrong password for the .jks key store (integrity digest mismatch)")
+    return reader, version, password
 
-    def cert() -> bytes | None:
-        kind = reader.utf() if version == 2 else "X.509"
-        der = reader.take(reader.u32())
-        return der if kind == "X.509" else None
 
-    keys: list[PrivateKey] = []
-    certs: list[bytes] = []
-    for _ in range(reader.u32()):
-        tag = reader.u32()
-        reader.utf()  # alias
-        reader.take(8)  # creation time
-        if tag == 1:
-            protected = reader.take(reader.u32())
-            chain = [cert() for _ in range(reader.u32())]
-            try:
-                epki = _ProtectedKey.load(protected, strict=True)
-                oid = epki["algorithm"]["algorithm"].dotted
-                blob = epki["data"].native
-            except Exception as exc:
-                raise MalformedContainer(f"damaged .jks key entry: {exc}") from exc
-            if oid != JKS_KEY_PROTECTOR_OID:
-                raise UnsupportedContainer(
-                    f".jks key entry protected with {oid}, not Sun's JKS key protector"
-                )
-            keys.extend(_jks_keys(jks_unprotect(blob, password), password))
-            certs.extend(c for c in chain if c is not None)
-        elif tag == 2:
-            trusted = cert()
-            if trusted is not None:
-                certs.append(trusted)
-        else:
-            raise MalformedContainer(f"damaged .jks key store: unknown entry tag {tag}")
-    if reader.pos != len(body):
-        raise MalformedContainer("damaged .jks key store: trailing data")
-    if not keys:
-        raise UnsupportedContainer("the .jks key store holds no private key")
-    return keys, certs
+def _key_entry(
+    reader: _JksReader, version: int, password: str | bytes
+) -> tuple[list[PrivateKey], list[bytes]]:
+    """A private-key entry's keys and its chain's X.509 certificates."""
+    protected = reader.take(reader.u32())
+    chain = [reader.certificate(version) for _ in range(reader.u32())]
+    try:
+        epki = _ProtectedKey.load(protected, strict=True)
+        oid = epki["algorithm"]["algorithm"].dotted
+        blob = epki["data"].native
+    except Exception as exc:
+        raise MalformedContainer(f"damaged .jks key entry: {exc}") from exc
+    if oid != JKS_KEY_PROTECTOR_OID:
+        raise UnsupportedContainer(f".jks key entry protected with {oid}, not Sun's JKS key protector")
+    keys = _jks_keys(jks_unprotect(blob, password), password)
+    return keys, [c for c in chain if c is not None]

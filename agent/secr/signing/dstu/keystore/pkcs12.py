@@ -222,6 +222,34 @@ def _safe_bags(contents_der: bytes, password: bytes, keys: list[PrivateKey], cer
 
 
 def _read_pfx(data: bytes, password: bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
+    auth_safe, mac_data = _pfx_parts(data)
+    if password is None:
+        raise PasswordRequired("the PKCS#12 (.pfx) container is password-protected: pass its password")
+    if mac_data is not None:
+        verdict = _pfx_mac_ok(mac_data, auth_safe, password)
+        if verdict is False:
+            raise WrongPassword("wrong password for the PKCS#12 (.pfx) container (MAC mismatch)")
+    keys: list[PrivateKey] = []
+    certs: list[bytes] = []
+    try:
+        for info in _AuthenticatedSafe.load(auth_safe):
+            kind = info["content_type"].dotted
+            if kind == PKCS7_DATA_OID:
+                _safe_bags(core.OctetString.load(_explicit0(info["content"])).native, password, keys, certs)
+            elif kind == PKCS7_ENCRYPTED_DATA_OID:
+                _safe_bags(_decrypt_safe_contents(info, password), password, keys, certs)
+            # envelopedData (public-key privacy mode) holds nothing readable with a password.
+    except KeyContainerError:
+        raise
+    except Exception as exc:
+        raise MalformedContainer(f"damaged PKCS#12 (.pfx) container: {exc}") from exc
+    if not keys:
+        raise UnsupportedContainer("the PKCS#12 (.pfx) container holds no private key")
+    return keys, certs
+
+
+def _pfx_parts(data: bytes) -> tuple[bytes, Any]:
+    """The AuthenticatedSafe's DER and the MacData (None without one) of a PFX the box reads."""
     try:
         pfx = _Pfx.load(data, strict=True)
         version = pfx["version"].native
@@ -238,40 +266,23 @@ def _read_pfx(data: bytes, password: bytes | None) -> tuple[list[PrivateKey], li
             f"PKCS#12 (.pfx/.p12) version {version} with authSafe {content_type} and no password-protected"
             " content is not supported: only password-integrity PKCS#12 as the Ukrainian CAs issue it"
         )
-    if password is None:
-        raise PasswordRequired("the PKCS#12 (.pfx) container is password-protected: pass its password")
-    if mac_data is not None:
-        verdict = _pfx_mac_ok(mac_data, auth_safe, password)
-        if verdict is False:
-            raise WrongPassword("wrong password for the PKCS#12 (.pfx) container (MAC mismatch)")
-    keys: list[PrivateKey] = []
-    certs: list[bytes] = []
+    return auth_safe, mac_data
+
+
+def _decrypt_safe_contents(info: Any, password: bytes) -> bytes:
+    """The SafeContents inside an encryptedData ContentInfo, parsed whole to tell a wrong password."""
+    enc = _EncryptedData.load(_explicit0(info["content"]))["encrypted_content_info"]
+    _require_pbes2(_HashAlgorithm.load(enc["algorithm"].dump())["algorithm"].dotted)
+    plain = _pbes2_open(enc["algorithm"].dump(), enc["content"].native or b"", password)
     try:
-        for info in _AuthenticatedSafe.load(auth_safe):
-            kind = info["content_type"].dotted
-            if kind == PKCS7_DATA_OID:
-                _safe_bags(core.OctetString.load(_explicit0(info["content"])).native, password, keys, certs)
-            elif kind == PKCS7_ENCRYPTED_DATA_OID:
-                enc = _EncryptedData.load(_explicit0(info["content"]))["encrypted_content_info"]
-                _require_pbes2(_HashAlgorithm.load(enc["algorithm"].dump())["algorithm"].dotted)
-                plain = _pbes2_open(enc["algorithm"].dump(), enc["content"].native or b"", password)
-                try:
-                    for bag in _SafeContents.load(plain, strict=True):  # parse it all now
-                        bag["bag_id"].dotted  # noqa: B018
-                        _explicit0(bag["bag_value"])
-                except Exception as exc:
-                    raise WrongPassword(
-                        "wrong password for the PKCS#12 (.pfx) container (encrypted bags do not decrypt)"
-                    ) from exc
-                _safe_bags(plain, password, keys, certs)
-            # envelopedData (public-key privacy mode) holds nothing readable with a password.
-    except KeyContainerError:
-        raise
+        for bag in _SafeContents.load(plain, strict=True):  # parse it all now
+            bag["bag_id"].dotted  # noqa: B018
+            _explicit0(bag["bag_value"])
     except Exception as exc:
-        raise MalformedContainer(f"damaged PKCS#12 (.pfx) container: {exc}") from exc
-    if not keys:
-        raise UnsupportedContainer("the PKCS#12 (.pfx) container holds no private key")
-    return keys, certs
+        raise WrongPassword(
+            "wrong password for the PKCS#12 (.pfx) container (encrypted bags do not decrypt)"
+        ) from exc
+    return plain
 
 
 def _load_pfx(data: bytes, password: str | bytes | None) -> tuple[list[PrivateKey], list[bytes]]:
