@@ -1,4 +1,4 @@
-"""The Z report: sums the shift's documents' own rows, so the Z matches them to the kopeck."""
+"""The Z report (zrep01) of a shift, summed from the documents the caller hands in."""
 
 from __future__ import annotations
 
