@@ -16,7 +16,6 @@ from .model import (
     Check,
     DocHead,
     Document,
-    Item,
     Line,
     Payment,
     TaxRow,
@@ -81,11 +80,6 @@ def _head_common(out: list[str], head: DocHead) -> None:
 def _opt(out: list[str], tag: str, value: str | None) -> None:
     if value is not None:
         out.append(f"<{tag}>{_esc(value)}</{tag}>")
-
-
-def _opt_money(out: list[str], tag: str, value: Decimal | None) -> None:
-    if value is not None:
-        out.append(f"<{tag}>{_m(value)}</{tag}>")
 
 
 def _head_tail(out: list[str], head: DocHead, extra: Mapping[str, str], *, stored: tuple[str, ...]) -> None:
@@ -175,15 +169,15 @@ def _render_check_total(out: list[str], doc: Check) -> None:
     if doc.total is None and doc.round_sum is None and doc.no_round_sum is None and not doc.discount_sum:
         return
     out.append("<CHECKTOTAL>")
-    _opt_money(out, "SUM", doc.total)
-    _opt_money(out, "RNDSUM", doc.round_sum)
-    _opt_money(out, "NORNDSUM", doc.no_round_sum)
-    _opt_money(out, "DISCOUNTSUM", doc.discount_sum)
+    if doc.total is not None:
+        out.append(f"<SUM>{_m(doc.total)}</SUM>")
+    if doc.round_sum is not None:
+        out.append(f"<RNDSUM>{_m(doc.round_sum)}</RNDSUM>")
+    if doc.no_round_sum is not None:
+        out.append(f"<NORNDSUM>{_m(doc.no_round_sum)}</NORNDSUM>")
+    if doc.discount_sum is not None:
+        out.append(f"<DISCOUNTSUM>{_m(doc.discount_sum)}</DISCOUNTSUM>")
     out.append("</CHECKTOTAL>")
-
-
-# CHECKPAY/ROW/PAYSYS/ROW in schema order, the order of _render_payment's ``card``.
-_PAYSYS_ORDER = ("NAME", "ACQUIRENM", "ACQUIRETRANSID", "DEVICEID", "EPZDETAILS", "AUTHCD")
 
 
 def _render_payment(out: list[str], n: int, p: Payment) -> None:
@@ -195,11 +189,21 @@ def _render_payment(out: list[str], n: int, p: Payment) -> None:
         out.append(f"<PROVIDED>{_m(p.provided)}</PROVIDED>")
         if p.provided > p.amount:
             out.append(f"<REMAINS>{_m(p.provided - p.amount)}</REMAINS>")
-    card = (p.payment_system, p.acquirer, p.rrn, p.terminal, p.card_mask, p.auth_code)
-    if any(value is not None for value in card):
+    if (
+        p.payment_system is not None
+        or p.acquirer is not None
+        or p.rrn is not None
+        or p.terminal is not None
+        or p.card_mask is not None
+        or p.auth_code is not None
+    ):
         out.append('<PAYSYS><ROW ROWNUM="1">')
-        for tag, value in zip(_PAYSYS_ORDER, card, strict=True):
-            _opt(out, tag, value)
+        _opt(out, "NAME", p.payment_system)
+        _opt(out, "ACQUIRENM", p.acquirer)
+        _opt(out, "ACQUIRETRANSID", p.rrn)
+        _opt(out, "DEVICEID", p.terminal)
+        _opt(out, "EPZDETAILS", p.card_mask)
+        _opt(out, "AUTHCD", p.auth_code)
         out.append(f"<SUM>{_m(p.amount)}</SUM></ROW></PAYSYS>")
     out.append("</ROW>")
 
@@ -219,25 +223,19 @@ def _render_line(out: list[str], n: int, line: Line) -> None:
     if line.letters:
         out.append(f"<LETTERS>{_esc(line.letters)}</LETTERS>")
     out.append(f"<COST>{_m(line.cost)}</COST>")
-    _render_discount(out, it)
+    if it.discount_percent is not None:
+        out.append(
+            f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>"
+            f"<DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>"
+        )
+    elif it.discount:
+        out.append(f"<DISCOUNTTYPE>0</DISCOUNTTYPE><DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>")
     if it.excise_labels:
         out.append("<EXCISELABELS>")
         for k, label in enumerate(it.excise_labels, 1):
             out.append(f'<ROW ROWNUM="{k}"><EXCISELABEL>{_esc(label)}</EXCISELABEL></ROW>')
         out.append("</EXCISELABELS>")
     out.append("</ROW>")
-
-
-def _render_discount(out: list[str], it: Item) -> None:
-    if not it.discount and it.discount_percent is None:
-        return
-    if it.discount_percent is not None:
-        out.append(
-            f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>"
-        )
-    else:
-        out.append("<DISCOUNTTYPE>0</DISCOUNTTYPE>")
-    out.append(f"<DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>")
 
 
 def _render_zpay(out: list[str], tag: str, z: ZPay) -> None:
