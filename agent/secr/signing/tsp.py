@@ -151,6 +151,24 @@ def _bad(problem: str) -> TimeStampError:
 
 
 def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeStamp:
+    # RFC 3161 §2.4.2: a SignedData over a TSTInfo, checked against the request (§2.4.2 fields), then
+    # the signer as RFC 5652 (§5.3, §11 attributes, §5.4/§5.6 signature) with the signing-certificate
+    # of RFC 3161 §2.4.1 (ESSCertID) or RFC 5816 (ESSCertIDv2).
+    signed, tst_der = _tst_info_content(token_der)
+    tst = _check_tst_info(tsp.TSTInfo.load(tst_der, strict=True), imprint, nonce)
+    gen_time: datetime = tst["gen_time"].native
+    signer, tsa_cert = _tsa_signer(signed)
+    attrs = _token_attributes(signer)
+    if signer["signature_algorithm"]["algorithm"].dotted != DSTU4145_LE_OID:
+        # A foreign algorithm cannot be checked here; the tax service checks the stamp in any case.
+        return _time_stamp(token_der, tst, None)
+    cert = parse_certificate(bytes(tsa_cert.dump()))
+    _check_dstu_signer(signer, attrs, tst_der, cert, gen_time)
+    return _time_stamp(token_der, tst, cert)
+
+
+def _tst_info_content(token_der: bytes) -> tuple[cms.SignedData, bytes]:
+    """The token's SignedData and the DER of the TSTInfo it encapsulates (RFC 3161 §2.4.2)."""
     info = cms.ContentInfo.load(token_der, strict=True)
     if info["content_type"].native != "signed_data":
         raise _bad("not a CMS SignedData")
@@ -160,8 +178,11 @@ def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeSt
         raise _bad(f"content type must be id-ct-TSTInfo, not {encap['content_type'].dotted}")
     if isinstance(encap["content"], core.Void):
         raise _bad("the TSTInfo is missing")
-    tst_der = bytes(encap["content"])
-    tst = tsp.TSTInfo.load(tst_der, strict=True)
+    return signed, bytes(encap["content"])
+
+
+def _check_tst_info(tst: tsp.TSTInfo, imprint: bytes, nonce: int | None) -> tsp.TSTInfo:
+    # RFC 3161 §2.4.2: version 1, the imprint of what was sent, the nonce of the request.
     if tst["version"].native != "v1":
         raise _bad(f"TSTInfo version must be 1, not {tst['version'].native}")
     mi = tst["message_imprint"]
@@ -173,8 +194,11 @@ def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeSt
     if nonce is not None and token_nonce != nonce:
         # A replayed or misrouted answer: it stamps something, but not our request.
         raise _bad("the nonce is not the one sent")
-    gen_time: datetime = tst["gen_time"].native
+    return tst
 
+
+def _tsa_signer(signed: cms.SignedData) -> tuple[cms.SignerInfo, x509.Certificate]:
+    """The one signer and its certificate, which the token must carry (we ask for it: certReq)."""
     signers = signed["signer_infos"]
     if len(signers) != 1:
         raise _bad(f"exactly one signer required, found {len(signers)}")
@@ -183,7 +207,11 @@ def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeSt
     tsa_cert = _signer_certificate(signer["sid"], certs)
     if tsa_cert is None:
         raise _bad("the TSA's certificate is not inside the token")
+    return signer, tsa_cert
 
+
+def _token_attributes(signer: cms.SignerInfo) -> dict[str, list[core.Asn1Value]]:
+    """The signed attributes by type, with the content-type and message-digest RFC 5652 §11 requires."""
     attrs: dict[str, list[core.Asn1Value]] = {}
     for attr in signer["signed_attrs"]:
         oid = attr["type"].dotted
@@ -198,30 +226,21 @@ def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeSt
     digest = attrs.get(_MESSAGE_DIGEST_OID)
     if digest is None or len(digest) != 1:
         raise _bad("signed message-digest attribute is missing")
+    return attrs
 
-    algorithm = signer["signature_algorithm"]["algorithm"].dotted
-    if algorithm != DSTU4145_LE_OID:
-        # A foreign algorithm cannot be checked here; the tax service checks the stamp in any case.
-        return TimeStamp(
-            token=token_der,
-            gen_time=gen_time,
-            serial_number=tst["serial_number"].native,
-            policy=tst["policy"].dotted,
-            nonce=token_nonce,
-            certificate=None,
-            signature_verified=False,
-        )
-    cert = parse_certificate(bytes(tsa_cert.dump()))
+
+def _check_dstu_signer(
+    signer: cms.SignerInfo,
+    attrs: dict[str, list[core.Asn1Value]],
+    tst_der: bytes,
+    cert: DstuCertificate,
+    gen_time: datetime,
+) -> None:
     if signer["digest_algorithm"]["algorithm"].dotted != GOST34311_OID:
         raise _bad("a ДСТУ 4145 signer must digest with ГОСТ 34.311")
-    if digest[0].native != gost34311(tst_der):
+    if attrs[_MESSAGE_DIGEST_OID][0].native != gost34311(tst_der):
         raise _bad("message digest does not match the TSTInfo")
-    if SIGNING_CERTIFICATE_V2_OID in attrs:
-        _check_signing_certificate(attrs[SIGNING_CERTIFICATE_V2_OID][0], cert)
-    elif _SIGNING_CERTIFICATE_OID in attrs:
-        first = tsp.SigningCertificate.load(attrs[_SIGNING_CERTIFICATE_OID][0].dump())["certs"][0]
-        if first["cert_hash"].native != hashlib.sha1(cert.der).digest():
-            raise _bad("signing-certificate does not match the TSA's certificate")
+    _check_tsa_certificate_attribute(attrs, cert)
     if not cert.not_before <= gen_time <= cert.not_after:
         raise _bad("genTime is outside the TSA certificate's validity")
     raw_sig = signer["signature"].native
@@ -231,14 +250,27 @@ def _verify_token(token_der: bytes, imprint: bytes, nonce: int | None) -> TimeSt
     to_verify = b"\x31" + signer["signed_attrs"].dump()[1:]
     if not verify_digest(cert.curve, cert.public_key, gost34311(to_verify), Signature.from_bytes(raw_sig)):
         raise _bad("the TSA's signature does not verify")
+
+
+def _check_tsa_certificate_attribute(attrs: dict[str, list[core.Asn1Value]], cert: DstuCertificate) -> None:
+    # RFC 5816 signing-certificate-v2 when present, else RFC 3161 §2.4.1's SHA-1 ESSCertID.
+    if SIGNING_CERTIFICATE_V2_OID in attrs:
+        _check_signing_certificate(attrs[SIGNING_CERTIFICATE_V2_OID][0], cert)
+    elif _SIGNING_CERTIFICATE_OID in attrs:
+        first = tsp.SigningCertificate.load(attrs[_SIGNING_CERTIFICATE_OID][0].dump())["certs"][0]
+        if first["cert_hash"].native != hashlib.sha1(cert.der).digest():
+            raise _bad("signing-certificate does not match the TSA's certificate")
+
+
+def _time_stamp(token_der: bytes, tst: tsp.TSTInfo, cert: DstuCertificate | None) -> TimeStamp:
     return TimeStamp(
         token=token_der,
-        gen_time=gen_time,
+        gen_time=tst["gen_time"].native,
         serial_number=tst["serial_number"].native,
         policy=tst["policy"].dotted,
-        nonce=token_nonce,
+        nonce=tst["nonce"].native,
         certificate=cert,
-        signature_verified=True,
+        signature_verified=cert is not None,
     )
 
 

@@ -270,19 +270,55 @@ def verify_cades(der: bytes) -> VerifiedDstu:
 
 
 def _verify(der: bytes) -> VerifiedDstu:
+    # The steps in the order of RFC 5652 (§3 ContentInfo, §5.1 SignedData, §5.2 the content, §5.3
+    # SignerInfo, §11 the signed attributes, §5.4/§5.6 the signature), with the tax service's profile
+    # (§1.3) and the CAdES-BES attributes of ETSI EN 319 122-1 on the way.
+    signed = _signed_data(der)
+    signer = _one_signer(signed)
+    content = _data_content(signed)
+    cert = _signer_certificate(signed, signer)
+    _check_algorithms(signer)
+    by_type = _signed_attributes(signer)
+    signing_time = _check_attributes(by_type, content, cert)
+    _check_signature(signer, cert)
+    return VerifiedDstu(
+        content=content,
+        certificate=cert,
+        subject_key_id=cert.subject_key_id.hex(),
+        signing_time=signing_time,
+        time_stamp_token=_signature_time_stamp(signer),
+    )
+
+
+def _signed_data(der: bytes) -> cms.SignedData:
+    # RFC 5652 §3
     info = cms.ContentInfo.load(der, strict=True)
     if info["content_type"].native != "signed_data":
         raise CadesError("not a CMS SignedData")
-    signed = info["content"]
+    return info["content"]
+
+
+def _one_signer(signed: cms.SignedData) -> cms.SignerInfo:
+    # RFC 5652 §5.1, one signer by the profile
     signers = signed["signer_infos"]
     if len(signers) != 1:
         raise CadesError(f"exactly one signer required, found {len(signers)}")
+    return signers[0]
+
+
+def _data_content(signed: cms.SignedData) -> bytes:
+    # RFC 5652 §5.2: the profile signs id-data, attached.
     encap = signed["encap_content_info"]
     if encap["content_type"].native != "data":
         raise CadesError(f"signed content type must be id-data, not {encap['content_type'].dotted}")
-    content = encap["content"].native
+    content: bytes | None = encap["content"].native
     if content is None:
         raise CadesError("detached signature: the signed content must be inside the envelope")
+    return content
+
+
+def _signer_certificate(signed: cms.SignedData, signer: cms.SignerInfo) -> DstuCertificate:
+    """The envelope's one certificate, which must be the signer's (RFC 5652 §5.1 certificates, §5.3 sid)."""
     certs = [c.chosen for c in signed["certificates"] or [] if c.name == "certificate"]
     if not certs:
         raise CadesError("the signer's certificate is not inside the envelope")
@@ -291,7 +327,6 @@ def _verify(der: bytes) -> VerifiedDstu:
     if signed["crls"].native:
         raise CadesError("the envelope must not carry CRLs or OCSP responses")
     cert = parse_certificate(certs[0].dump())
-    signer = signers[0]
     sid = signer["sid"]
     if sid.name == "issuer_and_serial_number":
         tbs = cert.x509["tbs_certificate"]
@@ -302,6 +337,11 @@ def _verify(der: bytes) -> VerifiedDstu:
         matches = sid.chosen.native == cert.subject_key_id
     if not matches:
         raise CadesError("the certificate in the envelope is not the signer's")
+    return cert
+
+
+def _check_algorithms(signer: cms.SignerInfo) -> None:
+    # RFC 5652 §5.3 digestAlgorithm and signatureAlgorithm, as the profile names them.
     if signer["digest_algorithm"]["algorithm"].dotted != GOST34311_OID:
         raise CadesError(
             f"digest algorithm must be ГОСТ 34.311, not {signer['digest_algorithm']['algorithm'].dotted}"
@@ -310,6 +350,10 @@ def _verify(der: bytes) -> VerifiedDstu:
         raise CadesError(
             f"signature algorithm must be ДСТУ 4145 LE, not {signer['signature_algorithm']['algorithm'].dotted}"
         )
+
+
+def _signed_attributes(signer: cms.SignerInfo) -> dict[str, list[core.Asn1Value]]:
+    """The signed attributes by type (RFC 5652 §5.3); CAdES requires them, and a type given twice is refused."""
     signed_attrs = signer["signed_attrs"]
     if not len(signed_attrs):
         raise CadesError("CAdES requires signed attributes")
@@ -319,6 +363,13 @@ def _verify(der: bytes) -> VerifiedDstu:
         if oid in by_type:
             raise CadesError(f"signed attribute {oid} occurs twice")
         by_type[oid] = list(attr["values"])
+    return by_type
+
+
+def _check_attributes(
+    by_type: dict[str, list[core.Asn1Value]], content: bytes, cert: DstuCertificate
+) -> datetime:
+    """The four attributes of CAdES-BES (RFC 5652 §11.1-11.3, RFC 5035); returns the signing time."""
     if CONTENT_TIME_STAMP_OID in by_type:
         raise CadesError("a content-time-stamp is forbidden by the tax service's profile")
     content_type = _one_value(by_type, "1.2.840.113549.1.9.3", "content-type")
@@ -333,26 +384,29 @@ def _verify(der: bytes) -> VerifiedDstu:
     )
     if not cert.not_before <= signing_time <= cert.not_after:
         raise CadesError("signing time is outside the certificate's validity")
+    return signing_time
+
+
+def _check_signature(signer: cms.SignerInfo, cert: DstuCertificate) -> None:
+    # RFC 5652 §5.4/§5.6: the signature covers the attributes as they were sent, re-tagged from
+    # [0] IMPLICIT to SET.
     raw_sig = signer["signature"].native
     if len(raw_sig) != 2 * cert.curve.n_byte_len:
         raise CadesError(
             f"ДСТУ 4145 signature must be {2 * cert.curve.n_byte_len} bytes, found {len(raw_sig)}"
         )
-    # The signature covers the attributes as they were sent, re-tagged from [0] IMPLICIT to SET.
-    to_verify = b"\x31" + signed_attrs.dump()[1:]
+    to_verify = b"\x31" + signer["signed_attrs"].dump()[1:]
     if not verify_digest(cert.curve, cert.public_key, gost34311(to_verify), Signature.from_bytes(raw_sig)):
         raise CadesError("the signature does not verify")
+
+
+def _signature_time_stamp(signer: cms.SignerInfo) -> bytes | None:
+    # CAdES-T: the signature-time-stamp is an unsigned attribute, passed on unverified (see verify_cades).
     token = None
     for attr in signer["unsigned_attrs"] or []:
         if attr["type"].dotted == SIGNATURE_TIME_STAMP_OID:
             token = bytes(attr["values"][0].dump())
-    return VerifiedDstu(
-        content=content,
-        certificate=cert,
-        subject_key_id=cert.subject_key_id.hex(),
-        signing_time=signing_time,
-        time_stamp_token=token,
-    )
+    return token
 
 
 class DstuSigner:

@@ -265,31 +265,12 @@ def make_self_signed(
     if curve.oid is None:
         raise ValueError("only named curves can be put into a certificate")
     q = public_key(curve, d)
-    ski = key_identifier(curve, q)
     name_fields: dict[str, str] = {}
     if organization:
         name_fields["organization_name"] = organization
     name_fields["common_name"] = common_name
     name = x509.Name.build(name_fields, use_printable=False)
     algorithm = _AlgorithmIdentifier({"algorithm": DSTU4145_LE_OID})
-    params = _DstuParams({"curve": _CurveChoice({"named": curve.oid}), "dke": DKE1_SBOX})
-    spki = _PublicKeyInfo(
-        {
-            "algorithm": {"algorithm": DSTU4145_LE_OID, "parameters": core.Any.load(params.dump())},
-            "public_key": der_octet_string(encode_public_key(curve, q)),
-        }
-    )
-    extensions = x509.Extensions(
-        [
-            {
-                "extn_id": "key_usage",
-                "critical": True,
-                "extn_value": {"digital_signature", "non_repudiation"},
-            },
-            {"extn_id": "key_identifier", "critical": False, "extn_value": ski},
-            {"extn_id": "authority_key_identifier", "critical": False, "extn_value": {"key_identifier": ski}},
-        ]
-    )
     tbs = _TbsCertificate(
         {
             "version": "v3",
@@ -301,8 +282,8 @@ def make_self_signed(
                 "not_after": x509.Time({"utc_time": not_after}),
             },
             "subject": name,
-            "subject_public_key_info": spki,
-            "extensions": extensions,
+            "subject_public_key_info": _named_curve_key_info(curve, curve.oid, q),
+            "extensions": _signing_key_extensions(key_identifier(curve, q)),
         }
     )
     sig = sign_digest(curve, d, gost34311(tbs.dump()))
@@ -314,3 +295,28 @@ def make_self_signed(
         }
     )
     return bytes(cert.dump())
+
+
+def _named_curve_key_info(curve: Curve, oid: str, q: tuple[int, int]) -> _PublicKeyInfo:
+    params = _DstuParams({"curve": _CurveChoice({"named": oid}), "dke": DKE1_SBOX})
+    return _PublicKeyInfo(
+        {
+            "algorithm": {"algorithm": DSTU4145_LE_OID, "parameters": core.Any.load(params.dump())},
+            "public_key": der_octet_string(encode_public_key(curve, q)),
+        }
+    )
+
+
+def _signing_key_extensions(ski: bytes) -> x509.Extensions:
+    # A КЕП key: digitalSignature + nonRepudiation; self-signed, so the authority key id is its own.
+    return x509.Extensions(
+        [
+            {
+                "extn_id": "key_usage",
+                "critical": True,
+                "extn_value": {"digital_signature", "non_repudiation"},
+            },
+            {"extn_id": "key_identifier", "critical": False, "extn_value": ski},
+            {"extn_id": "authority_key_identifier", "critical": False, "extn_value": {"key_identifier": ski}},
+        ]
+    )
