@@ -157,7 +157,8 @@ def test_204_means_nothing_found(canned: tuple[Canned, str]) -> None:
 def test_unsigned_commands_go_as_json(canned: tuple[Canned, str]) -> None:
     state, url = canned
     state.reply = respond(200, b'{"UID": "x", "Timestamp": "2026-11-25T12:00:00+02:00"}', "application/json")
-    assert client(url).server_state()["Timestamp"].startswith("2026")
+    answer = client(url).server_state()
+    assert answer.timestamp is not None and answer.timestamp.startswith("2026")
     assert state.requests[0][1] == "application/json"
 
 
