@@ -11,7 +11,7 @@ import pytest
 from agent.clock import Clock, SystemClock
 from agent.demo import get_json, post_json
 from agent.emulator import Emulator
-from agent.events import Event
+from agent.events import Event, EventSink
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
 from agent.secr.offline import Limits
@@ -75,7 +75,7 @@ class Recorder:
 
 class Box:
     """One cash register with its own journal and key, as the agent would build it; its events are
-    recorded in ``recorder``."""
+    recorded in ``recorder`` unless another sink is given."""
 
     def __init__(
         self,
@@ -91,6 +91,7 @@ class Box:
         signer: Signer | None = None,
         online_signer: Callable[[bytes], bytes] | None = None,
         print_documents: bool = False,
+        events: EventSink | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.recorder = Recorder()
@@ -113,7 +114,7 @@ class Box:
             auto_sync=auto_sync,
             probe_budget_s=probe_budget_s,
             online_signer=online_signer,
-            events=self.recorder,
+            events=events or self.recorder,
             print_documents=print_documents,
             **kwargs,
         )

@@ -23,6 +23,7 @@ from agent.secr.errors import (
     OfflineSessionLimit,
     ServerUnreachable,
 )
+from agent.secr.meta import Meta
 from agent.secr.register import Mode
 from agent.secr.signing import DevSigner
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
@@ -381,7 +382,7 @@ def test_offline_documents_carry_verifiable_numbers(obox: Box) -> None:
         doc = result.document
         assert isinstance(doc, docs.Check) and doc.head.offline is not None
         _session, _, control = numbering.parse_offline_fiscal_number(result.fiscal_num)
-        seed = obox.journal.get("session.seed")
+        seed = Meta(obox.journal).session_seed
         assert seed is not None
         assert control == numbering.control_number(
             seed=seed,
