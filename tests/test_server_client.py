@@ -315,7 +315,10 @@ def test_document_info_is_typed(canned: tuple[Canned, str]) -> None:
     state.reply = json_reply({"NumFiscal": 100042, "DocClass": 0, "CheckDocType": "SaleGoods", "Revoked": False})
     info = client(url).document_info_by_local_num("4000000001", 5)
     assert info is not None and info.num_fiscal == "100042"
-    assert (info.doc_class, info.check_doc_type, info.revoked, info.storned) == (0, "SaleGoods", False, False)
+    assert (info.doc_class, info.check_doc_type, info.revoked, info.storned) == (0, "SaleGoods", False, None)
+    state.reply = json_reply({"NumFiscal": "100042", "Revoked": {"odd": True}})  # shown, never decided on
+    info = client(url).document_info_by_local_num("4000000001", 5)
+    assert info is not None and info.num_fiscal == "100042" and info.revoked is None
     state.reply = json_reply({"NumFiscal": {"value": 1}})
     with pytest.raises(InvalidServerReply, match="NumFiscal"):
         client(url).document_info_by_local_num("4000000001", 5)

@@ -63,12 +63,16 @@ class _Reader:
             return value
         raise self._bad(key, "true or false")
 
-    def code(self, key: str) -> int | str | None:
-        """A code the server gives as a number or as its name (DocClass: 0 or "Check")."""
+    def label(self, key: str) -> str | None:
+        """Text the box only shows (a name): never a reason to refuse the answer."""
         value = self.data.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        return self.number(key)
+        return value if isinstance(value, str) else None
+
+    def hint(self, key: str) -> int | str | bool | None:
+        """A field the box shows but never decides on: taken as it is when plain, else left out, so an
+        odd value there cannot turn a good answer into a refusal."""
+        value = self.data.get(key)
+        return value if isinstance(value, int | str | bool) else None
 
     def child(self, key: str) -> _Reader | None:
         value = self.data.get(key)
@@ -145,12 +149,13 @@ def known(state: RegistrarState | None) -> RegistrarState | None:
 class DocumentInfo:
     """DocumentInfoByLocalNum: what the server holds under one local number."""
 
-    num_fiscal: str | None
-    doc_class: int | str | None = None
-    check_doc_type: int | str | None = None
-    check_doc_subtype: int | str | None = None
-    revoked: bool = False
-    storned: bool = False
+    num_fiscal: str | None  # None: nothing registered under it
+    # Informative only (the register decides on num_fiscal alone): as the server gave them.
+    doc_class: int | str | bool | None = None  # 0 or "Check", 1 or "ZRep"
+    check_doc_type: int | str | bool | None = None
+    check_doc_subtype: int | str | bool | None = None
+    revoked: int | str | bool | None = None
+    storned: int | str | bool | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ def _tax_object(reader: _Reader) -> TaxObject:
             RegistrarItem(
                 num_fiscal=item.text("NumFiscal"),
                 num_local=item.number("NumLocal"),
-                name=item.text("Name"),
+                name=item.label("Name"),
                 closed=bool(item.flag("Closed")),
             )
             for item in reader.children("TransactionsRegistrars")
@@ -203,16 +208,17 @@ def document_info(data: object) -> DocumentInfo:
     reader = _Reader("DocumentInfoByLocalNum", data)
     return DocumentInfo(
         num_fiscal=reader.text("NumFiscal"),
-        doc_class=reader.code("DocClass"),
-        check_doc_type=reader.code("CheckDocType"),
-        check_doc_subtype=reader.code("CheckDocSubType"),
-        revoked=bool(reader.flag("Revoked")),
-        storned=bool(reader.flag("Storned")),
+        doc_class=reader.hint("DocClass"),
+        check_doc_type=reader.hint("CheckDocType"),
+        check_doc_subtype=reader.hint("CheckDocSubType"),
+        revoked=reader.hint("Revoked"),
+        storned=reader.hint("Storned"),
     )
 
 
 def server_state(data: object) -> ServerState:
-    return ServerState(timestamp=_Reader("ServerState", data).text("Timestamp"))
+    # A probe: any object means the server answers; its time is only shown.
+    return ServerState(timestamp=_Reader("ServerState", data).label("Timestamp"))
 
 
 def next_range(data: object) -> tuple[str | None, str | None]:
