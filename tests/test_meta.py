@@ -40,7 +40,11 @@ def test_an_existing_journal_reads_as_before(tmp_path: Path) -> None:
     journal.set_many(dict(ON_DISK))
     meta = Meta(journal)
     assert meta.mode == Mode.OFFLINE and meta.offline_prohibited is False
-    assert (meta.offline_session_id, meta.offline_seed, meta.offline_reserve) == ("5008", "179625192271939", 40)
+    assert (meta.offline_session_id, meta.offline_seed, meta.offline_reserve) == (
+        "5008",
+        "179625192271939",
+        40,
+    )
     assert (meta.session_id, meta.session_seed, meta.session_next_n) == ("5008", "179625192271939", 7)
     assert (meta.chain_hash, meta.begin_doc, meta.lost_doc) == ("ab" * 32, 12, 11)
     assert meta.warned == {"month_limit", "session_limit"}

@@ -76,7 +76,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
 # --- fiscalized --------------------------------------------------------------------------------------
 
 
-def test_every_online_document_is_announced_and_the_printable_ones_queued(pbox: Box, clock: FakeClock) -> None:
+def test_every_online_document_is_announced_and_the_printable_ones_queued(
+    pbox: Box, clock: FakeClock
+) -> None:
     reg = pbox.register
     opened = reg.open_shift(cashier="Тест")
     sale = reg.sell([item("Хліб", "2", "28.50")], [cash("57.00")])

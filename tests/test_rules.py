@@ -39,7 +39,10 @@ def returned(sale_num: str, *items: docs.Item) -> docs.Check:
 def test_left_of_a_sale_counts_earlier_returns() -> None:
     sold = sale(item("Хліб", "2", "28.50"), item("Молоко", "1", "41.90"), item("Хліб", "1", "28.50"))
     left = refunds.left_of(sold, [returned("100", item("Хліб", "1", "28.50"))])
-    assert left.quantities == {("Хліб", Decimal("28.50")): Decimal("2"), ("Молоко", Decimal("41.90")): Decimal("1")}
+    assert left.quantities == {
+        ("Хліб", Decimal("28.50")): Decimal("2"),
+        ("Молоко", Decimal("41.90")): Decimal("1"),
+    }
     assert left.total == Decimal("127.40") - Decimal("28.50")
 
 
@@ -57,7 +60,9 @@ def test_a_return_within_what_is_left_passes() -> None:
         ([item("Хліб", "1", "28.50")], "60.00", "payments", "more than the 57.00 left"),
     ],
 )
-def test_a_return_beyond_the_sale_is_refused(goods: list[docs.Item], paid: str, field: str, text: str) -> None:
+def test_a_return_beyond_the_sale_is_refused(
+    goods: list[docs.Item], paid: str, field: str, text: str
+) -> None:
     left = refunds.left_of(sale(item("Хліб", "2", "28.50")), [])
     with pytest.raises(InvalidInput, match=re.escape(text)) as info:
         refunds.check_refund(goods, [cash(paid)], left, "100")

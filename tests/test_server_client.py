@@ -278,7 +278,10 @@ def test_reserve_present_null_differs_from_absent(canned: tuple[Canned, str]) ->
     assert unlimited.offline_session_reserve is None
     state.reply = json_reply({"OfflineSessionReserve": 5})
     finite = client(url).registrar_state("4000000001")
-    assert finite is not None and (finite.reports_offline_session_reserve, finite.offline_session_reserve) == (
+    assert finite is not None and (
+        finite.reports_offline_session_reserve,
+        finite.offline_session_reserve,
+    ) == (
         True,
         5,
     )
@@ -312,7 +315,9 @@ def test_a_registrar_state_of_the_wrong_shape_is_an_invalid_reply(
 
 def test_document_info_is_typed(canned: tuple[Canned, str]) -> None:
     state, url = canned
-    state.reply = json_reply({"NumFiscal": 100042, "DocClass": 0, "CheckDocType": "SaleGoods", "Revoked": False})
+    state.reply = json_reply(
+        {"NumFiscal": 100042, "DocClass": 0, "CheckDocType": "SaleGoods", "Revoked": False}
+    )
     info = client(url).document_info_by_local_num("4000000001", 5)
     assert info is not None and info.num_fiscal == "100042"
     assert (info.doc_class, info.check_doc_type, info.revoked, info.storned) == (0, "SaleGoods", False, None)

@@ -19,7 +19,14 @@ from agent.secr import offline
 from agent.secr.journal import Journal
 
 IdentityKey = Literal["tin", "ipn", "org_name", "point_name", "point_address", "local_number"]
-IDENTITY_KEYS: tuple[IdentityKey, ...] = ("tin", "ipn", "org_name", "point_name", "point_address", "local_number")
+IDENTITY_KEYS: tuple[IdentityKey, ...] = (
+    "tin",
+    "ipn",
+    "org_name",
+    "point_name",
+    "point_address",
+    "local_number",
+)
 
 # The keys, as they are on disk.
 _MODE = "mode"
@@ -47,7 +54,14 @@ _JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
 
 #: what a delivered session leaves behind: cleared when its 103 is accepted (session.lost_doc is not:
 #: it is settled, and cleared, before the 102 is delivered)
-_SESSION_KEYS = (_SESSION_ID, _SESSION_SEED, _SESSION_NEXT_N, _SESSION_CHAIN, _SESSION_BEGIN_DOC, _SESSION_WARNED)
+_SESSION_KEYS = (
+    _SESSION_ID,
+    _SESSION_SEED,
+    _SESSION_NEXT_N,
+    _SESSION_CHAIN,
+    _SESSION_BEGIN_DOC,
+    _SESSION_WARNED,
+)
 
 
 class Mode(StrEnum):

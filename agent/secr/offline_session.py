@@ -157,7 +157,9 @@ class OfflineSession:
         assert session_id is not None and seed is not None
         head = self.pipeline.head(core.journal.next_local_num(), request.cashier)
         # A draft first, only to learn the sum the control number covers (102/103 need a mark to build).
-        draft = request.build(dataclasses.replace(head, offline=docs.OfflineMark(tax_num=f"{session_id}.{n}.0")))
+        draft = request.build(
+            dataclasses.replace(head, offline=docs.OfflineMark(tax_num=f"{session_id}.{n}.0"))
+        )
         is_end = isinstance(draft, docs.Check) and draft.doc_type == docs.DocType.OFFLINE_END
         prev = meta.chain_hash if (is_end or chained(draft)) else None
         control = numbering.control_number(

@@ -24,14 +24,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from decimal import Decimal
 
 from agent.clock import Clock
 from agent.events import ChangeListener, EventSink
 from agent.secr import documents as docs
 from agent.secr import offline as rules
-from agent.secr import refunds
+from agent.secr import refunds, views
 from agent.secr.context import Core, Crashpoint, Settings, no_crash
 from agent.secr.errors import FiscalBoxError, InvalidInput, RetryLater, ShiftAlreadyOpen, ShiftNotOpen
 from agent.secr.identity import Registrar
@@ -267,42 +266,12 @@ class CashRegister:
             return z, close
 
     def _shift_checks(self, shift_id: int) -> list[docs.Check]:
-        checks: list[docs.Check] = []
-        for entry in self._core.journal.shift_documents(shift_id):
-            if (
-                entry.doc_class != "CHECK"
-                or entry.stornoed
-                or entry.doc_type != docs.DocType.SALE_GOODS
-                or entry.doc_subtype == docs.DocSubType.CHECK_STORNO
-            ):
-                continue
-            document = docs.parse(entry.xml)
-            assert isinstance(document, docs.Check)
-            checks.append(document)
-        return checks
+        return views.shift_checks(self._core, shift_id)
 
     def x_report(self) -> ShiftReport:
         """The open shift's figures; nothing is signed or sent (an X report is not a fiscal document)."""
         with self._operation():
-            shift = self._require_open_shift(for_sales=False)
-            checks = self._shift_checks(shift.id)
-            head = docs.DocHead(
-                uid="x-report",
-                seller=self._core.seller(),
-                when=self._core.clock.now(),
-                order_num=self._core.journal.next_local_num(),
-            )
-            return ShiftReport(
-                shift_id=shift.id,
-                opened_at=datetime.fromisoformat(shift.opened_at),
-                cashier=shift.cashier,
-                report=docs.z_report(head, checks),
-                receipts_count=sum(
-                    1
-                    for c in checks
-                    if c.doc_subtype in (docs.DocSubType.CHECK_GOODS, docs.DocSubType.CHECK_RETURN)
-                ),
-            )
+            return views.x_report(self._core, self._require_open_shift(for_sales=False))
 
     # --- receipts ----------------------------------------------------------------------------------
 
@@ -450,30 +419,12 @@ class CashRegister:
     def shift_view(self, shift_id: int | None = None, *, with_figures: bool = False) -> ShiftView | None:
         """A shift (the last one when no id is given); its totals only when asked: they cost a parse of
         every document of the shift."""
-        core = self._core
-        with core.lock:
-            shift = core.journal.shift(shift_id) if shift_id is not None else core.journal.last_shift()
+        journal = self._core.journal
+        with self._core.lock:
+            shift = journal.shift(shift_id) if shift_id is not None else journal.last_shift()
             if shift is None:
                 return None
-            opened = core.journal.document(shift.open_doc) if shift.open_doc else None
-            z_entry = core.journal.document(shift.z_doc) if shift.z_doc else None
-            z = self._pipeline.result(z_entry) if z_entry is not None and z_entry.fiscal_num else None
-            figures: docs.ZReport | None = None
-            if with_figures:
-                if z is not None and isinstance(z.document, docs.ZReport):
-                    figures = z.document
-                else:
-                    head = docs.DocHead(uid="figures", seller=core.seller(), when=core.clock.now(), order_num=1)
-                    figures = docs.z_report(head, self._shift_checks(shift.id))
-            return ShiftView(
-                id=shift.id,
-                opened_at=datetime.fromisoformat(shift.opened_at),
-                closed_at=datetime.fromisoformat(shift.closed_at) if shift.closed_at else None,
-                cashier=shift.cashier,
-                open_fiscal_num=opened.fiscal_num if opened else None,
-                z=z,
-                figures=figures,
-            )
+            return views.shift_view(self._core, self._pipeline, shift, with_figures=with_figures)
 
     def get(self, request_id: str) -> Fiscalized | None:
         entry = self._core.journal.by_request_id(request_id)
@@ -482,64 +433,8 @@ class CashRegister:
         return self._pipeline.result(entry)
 
     def status(self) -> RegisterStatus:
-        core = self._core
-        meta = core.meta
-        with core.lock:
-            now = core.clock.now()
-            mode = meta.mode
-            shift = core.open_shift()
-            undelivered, oldest = core.journal.undelivered()
-            next_number = (meta.session_next_n or 1) if mode == Mode.OFFLINE else 1
-            verdict = rules.judge(
-                meta.ledger(now), now, core.limits, reserve=meta.offline_reserve, next_number=next_number
-            )
-            blocked, errors = self._blocked(mode)
-            upload_error = meta.upload_error
-            if upload_error:
-                errors.append(upload_error)
-            reachable_for = self._reach.reachable_for()
-            if undelivered and reachable_for is not None and reachable_for > core.settings.check_interval_s:
-                errors.append(
-                    f"{undelivered} documents are still not delivered although the fiscal server has"
-                    f" answered for {int(reachable_for)} s"
-                )
-            prohibited = meta.offline_prohibited
-            return RegisterStatus(
-                mode=mode,
-                blocked_reason=blocked,
-                shift_open=shift is not None,
-                shift_id=shift.id if shift else None,
-                z_done=bool(shift and shift.z_doc),
-                next_local_num=core.journal.next_local_num(),
-                pending_documents=undelivered,
-                oldest_pending_at=datetime.fromisoformat(oldest) if oldest else None,
-                offline_session_id=meta.session_id or meta.offline_session_id,
-                has_offline_seed=meta.offline_seed is not None,
-                offline_allowed=None if prohibited is None else not prohibited,
-                session_minutes=int(verdict.session_used.total_seconds() // 60),
-                month_minutes=int(verdict.month_used.total_seconds() // 60),
-                max_session_minutes=int(core.limits.max_session.total_seconds() // 60),
-                max_month_minutes=int(core.limits.max_month.total_seconds() // 60),
-                numbers_left=verdict.numbers_left,
-                warnings=list(verdict.warnings) if mode != Mode.ONLINE else [],
-                problem=str(core.problem) if core.problem else None,
-                upload_error=upload_error,
-                last_sync_at=meta.last_sync_at,
-                identity_known=meta.identity("tin") is not None or core.registrar.tin is not None,
-                errors=errors,
-            )
-
-    def _blocked(self, mode: Mode) -> tuple[str | None, list[str]]:
-        """Why no sale could be made now (the status's blocked_reason), and the refusal's text."""
-        problem = self._core.problem
-        if problem is not None:
-            return getattr(problem, "reason", None) or problem.code, []
-        if mode != Mode.ONLINE or self._reach.last_ok is False:
-            # Offline, or online with the server gone: could the next sale be made offline?
-            refusal = self._session.refusal(numbers_needed=1 if mode != Mode.ONLINE else 2)
-            if refusal is not None:
-                return refusal.reason, [str(refusal)]
-        return None, []
+        with self._core.lock:
+            return views.status(self._core, self._reach, self._session)
 
     def close(self) -> None:
         self._upload.join(timeout=10)

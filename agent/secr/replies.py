@@ -184,7 +184,6 @@ def _tax_object(reader: _Reader) -> TaxObject:
     )
 
 
-
 def registrar_state(data: object) -> RegistrarState:
     reader = _Reader("TransactionsRegistrarState", data)
     tax_object = reader.child("TaxObject")
