@@ -107,17 +107,27 @@ def test_offline_documents_are_announced_and_102_103_never_printed(pbox: Box) ->
     link = Link(pbox)
     link.cut()
     sales = [reg.sell([item()], [cash("10.00")]) for _ in range(2)]
+    z, close = reg.close_shift()
+    assert z.offline and close.offline
     link.restore()
     assert reg.go_online().went_online
     events = fiscalized(pbox)
-    kinds = [(e.detail["doc_type"], e.detail["offline"]) for e in events]
-    assert kinds == [(100, False), (102, True), (0, True), (0, True), (103, True)]
-    assert_announced(events[2], sales[0], offline=True)
-    assert_announced(events[3], sales[1], offline=True)
-    assert queued(pbox) == [s.entry_id for s in sales]
+    kinds = [(e.detail["doc_class"], e.detail["doc_type"], e.detail["offline"]) for e in events]
+    assert kinds == [
+        ("CHECK", 100, False),
+        ("CHECK", 102, True),
+        ("CHECK", 0, True),
+        ("CHECK", 0, True),
+        ("ZREP", None, True),
+        ("CHECK", 101, True),
+        ("CHECK", 103, True),
+    ]
+    for event, result in zip(events[2:6], [*sales, z, close], strict=True):
+        assert_announced(event, result, offline=True)
+    assert queued(pbox) == [s.entry_id for s in (*sales, z)]
     went = pbox.recorder.of(EventKind.WENT_OFFLINE)
     assert len(went) == 1 and set(went[0].detail) == {"session_id", "reason"}
-    assert [e.detail for e in pbox.recorder.of(EventKind.SYNC_DONE)] == [{"documents": 4}]
+    assert [e.detail for e in pbox.recorder.of(EventKind.SYNC_DONE)] == [{"documents": 6}]
     assert [dict(e.detail) for e in pbox.recorder.of(EventKind.WENT_ONLINE)] == [{}]
 
 
