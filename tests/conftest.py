@@ -11,6 +11,7 @@ import pytest
 from agent.clock import Clock, SystemClock
 from agent.demo import get_json, post_json
 from agent.emulator import Emulator
+from agent.events import Event, EventSink
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
 from agent.secr.offline import Limits
@@ -59,8 +60,22 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
         yield EmulatorHandle(emu)
 
 
+class Recorder:
+    """An event sink that keeps what it is given, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+
 class Box:
-    """One cash register with its own journal and key, as the agent would build it."""
+    """One cash register with its own journal and key, as the agent would build it; its events are
+    recorded in ``recorder`` unless another sink is given."""
 
     def __init__(
         self,
@@ -75,8 +90,11 @@ class Box:
         probe_budget_s: float = 0.3,
         signer: Signer | None = None,
         online_signer: Callable[[bytes], bytes] | None = None,
+        print_documents: bool = False,
+        events: EventSink | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.recorder = Recorder()
         self.signer: Signer = signer or DevSigner.from_file(
             state_dir / "dev-key.pem", common_name="Тест Касир"
         )
@@ -96,6 +114,8 @@ class Box:
             auto_sync=auto_sync,
             probe_budget_s=probe_budget_s,
             online_signer=online_signer,
+            events=events or self.recorder,
+            print_documents=print_documents,
             **kwargs,
         )
 

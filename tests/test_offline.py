@@ -23,6 +23,7 @@ from agent.secr.errors import (
     OfflineSessionLimit,
     ServerUnreachable,
 )
+from agent.secr.meta import Meta
 from agent.secr.register import Mode
 from agent.secr.signing import DevSigner
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
@@ -147,10 +148,10 @@ def test_session_limit_warns_refuses_and_sells_again_online(obox: Box, clock: Fa
     clock.advance(hours=1)  # 29 h: past 80 % of 36 h
     reg.sell([item()], [cash("10.00")])
     assert "session_limit" in reg.status().warnings
-    warned = [data for name, data in reg.events if name == "limit_warning"]
+    warned = [e.detail for e in obox.recorder.events if e.kind == "limit_warning"]
     assert [w["warning"] for w in warned] == ["session_limit"]  # once, not on every receipt
     reg.sell([item()], [cash("10.00")])
-    assert len([1 for name, _ in reg.events if name == "limit_warning"]) == 1
+    assert len([1 for e in obox.recorder.events if e.kind == "limit_warning"]) == 1
     clock.advance(hours=7)  # 36 h
     count = obox.journal.count()
     with pytest.raises(OfflineSessionLimit, match="36 h"):
@@ -381,7 +382,7 @@ def test_offline_documents_carry_verifiable_numbers(obox: Box) -> None:
         doc = result.document
         assert isinstance(doc, docs.Check) and doc.head.offline is not None
         _session, _, control = numbering.parse_offline_fiscal_number(result.fiscal_num)
-        seed = obox.journal.get("session.seed")
+        seed = Meta(obox.journal).session_seed
         assert seed is not None
         assert control == numbering.control_number(
             seed=seed,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import threading
 import time
@@ -157,7 +159,8 @@ def test_204_means_nothing_found(canned: tuple[Canned, str]) -> None:
 def test_unsigned_commands_go_as_json(canned: tuple[Canned, str]) -> None:
     state, url = canned
     state.reply = respond(200, b'{"UID": "x", "Timestamp": "2026-11-25T12:00:00+02:00"}', "application/json")
-    assert client(url).server_state()["Timestamp"].startswith("2026")
+    answer = client(url).server_state()
+    assert answer.timestamp is not None and answer.timestamp.startswith("2026")
     assert state.requests[0][1] == "application/json"
 
 
@@ -216,3 +219,121 @@ def test_package_framing_vector() -> None:
 def test_rejection_without_code() -> None:
     err = rejection(404, "not found")
     assert isinstance(err, RegistrarNotAvailable) and err.error_code is None
+
+
+# --- typed replies -----------------------------------------------------------------------------------
+
+
+def json_reply(data: object) -> Reply:
+    return respond(200, json.dumps(data).encode(), "application/json")
+
+
+def test_registrar_state_is_parsed_once(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = json_reply(
+        {
+            "UID": "x",
+            "ShiftState": 1,
+            "NextLocalNum": "17",  # servers mix strings and numbers
+            "OfflineSupported": True,
+            "OfflineSessionId": 5008,
+            "OfflineSeed": "179625192271939",
+            "OfflineNextLocalNum": 3,
+            "OfflineSessionsMonthlyDuration": 95,
+            "Closed": False,
+            "TaxObject": {
+                "Tin": 34554362,
+                "Ipn": "345543620000",
+                "OrgName": 'ТОВ "ТЕСТ"',
+                "Name": "Магазин",
+                "Address": "Київ",
+                "TransactionsRegistrars": [
+                    {"NumFiscal": 4000000002, "NumLocal": 2, "Name": "Каса 2", "Closed": True},
+                    {"NumFiscal": "4000000001", "NumLocal": "1", "Name": "Каса 1", "Closed": False},
+                ],
+            },
+        }
+    )
+    reply = client(url).registrar_state("4000000001", include_tax_object=True)
+    assert reply is not None and not reply.empty
+    assert (reply.next_local_num, reply.shift_open, reply.offline_supported) == (17, True, True)
+    assert (reply.offline_session_id, reply.offline_seed, reply.offline_next_local_num) == (
+        "5008",
+        "179625192271939",
+        3,
+    )
+    assert reply.offline_sessions_monthly_duration == 95 and not reply.closed
+    assert not reply.reports_offline_session_reserve  # absent: the server hands out no reserve
+    assert reply.tax_object is not None and reply.tax_object.tin == "34554362"
+    ours = reply.tax_object.registrar("4000000001")
+    assert ours is not None and (ours.num_local, ours.closed) == (1, False)
+    assert reply.tax_object.registrar("4000000002").closed  # type: ignore[union-attr]
+
+
+def test_reserve_present_null_differs_from_absent(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = json_reply({"OfflineSessionReserve": None})
+    unlimited = client(url).registrar_state("4000000001")
+    assert unlimited is not None and unlimited.reports_offline_session_reserve
+    assert unlimited.offline_session_reserve is None
+    state.reply = json_reply({"OfflineSessionReserve": 5})
+    finite = client(url).registrar_state("4000000001")
+    assert finite is not None and (
+        finite.reports_offline_session_reserve,
+        finite.offline_session_reserve,
+    ) == (
+        True,
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        ([1, 2, 3], "not a JSON object"),  # a list where an object belongs
+        ({"NextLocalNum": "seventeen"}, "NextLocalNum"),
+        ({"NextLocalNum": [17]}, "NextLocalNum"),
+        ({"NextLocalNum": True}, "NextLocalNum"),
+        ({"ShiftState": {"open": 1}}, "ShiftState"),
+        ({"OfflineSessionId": [5008]}, "OfflineSessionId"),
+        ({"OfflineSupported": "yes"}, "OfflineSupported"),
+        ({"OfflineSessionReserve": "many"}, "OfflineSessionReserve"),
+        ({"TaxObject": [1]}, "TaxObject"),
+        ({"TaxObject": {"TransactionsRegistrars": {"NumFiscal": 1}}}, "TransactionsRegistrars"),
+        ({"TaxObject": {"TransactionsRegistrars": ["4000000001"]}}, "TransactionsRegistrars[0]"),
+        ({"TaxObject": {"TransactionsRegistrars": [{"NumLocal": "one"}]}}, "NumLocal"),
+    ],
+)
+def test_a_registrar_state_of_the_wrong_shape_is_an_invalid_reply(
+    canned: tuple[Canned, str], reply: object, named: str
+) -> None:
+    state, url = canned
+    state.reply = json_reply(reply)
+    with pytest.raises(InvalidServerReply, match=re.escape(named)):
+        client(url).registrar_state("4000000001", include_tax_object=True)
+
+
+def test_document_info_is_typed(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = json_reply(
+        {"NumFiscal": 100042, "DocClass": 0, "CheckDocType": "SaleGoods", "Revoked": False}
+    )
+    info = client(url).document_info_by_local_num("4000000001", 5)
+    assert info is not None and info.num_fiscal == "100042"
+    assert (info.doc_class, info.check_doc_type, info.revoked, info.storned) == (0, "SaleGoods", False, None)
+    state.reply = json_reply({"NumFiscal": "100042", "Revoked": {"odd": True}})  # shown, never decided on
+    info = client(url).document_info_by_local_num("4000000001", 5)
+    assert info is not None and info.num_fiscal == "100042" and info.revoked is None
+    state.reply = json_reply({"NumFiscal": {"value": 1}})
+    with pytest.raises(InvalidServerReply, match="NumFiscal"):
+        client(url).document_info_by_local_num("4000000001", 5)
+    state.reply = json_reply(["100042"])
+    with pytest.raises(InvalidServerReply, match="not a JSON object"):
+        client(url).document_info_by_local_num("4000000001", 5)
+
+
+def test_a_package_reply_of_the_wrong_shape_is_an_invalid_reply(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(200, b'{"OfflineSessionId": [5009]}', "application/json")
+    with pytest.raises(InvalidServerReply, match="OfflineSessionId"):
+        client(url).send_package([b"one"])

@@ -1,5 +1,5 @@
-"""Offline rules (reference §4.7): the range, the 36 h / 168 h limits, warnings. Pure: the caller
-passes the time in.
+"""Offline rules (reference §4.7): the range, the 36 h / 168 h limits, warnings, and when an offline
+document is refused. Pure: the caller passes the time in.
 
 Time is counted the conservative way: a session runs from its 102 until now (the regulator's
 "start to end of offline" reading), which is never less than the server's "102 to the last financially
@@ -142,3 +142,41 @@ def judge(
     if reserve is not None and left is not None and left <= reserve * (1 - share):
         warnings.append("range_low")
     return Verdict(refusal, tuple(warnings), session, month, left)
+
+
+# Why no offline document may be made (besides Verdict's session_limit | month_limit | range_exhausted).
+PROHIBITED = "prohibited"  # the register was registered without the right to work offline
+NEVER_ONLINE = "never_online"  # no range, or the registration data never fetched: never been online
+
+
+@dataclass(frozen=True)
+class Decision:
+    """May an offline document be made now; the figures when the limits were judged."""
+
+    refusal: str | None  # PROHIBITED | NEVER_ONLINE | a Verdict's refusal | None
+    verdict: Verdict | None = None
+
+
+def decide(
+    *,
+    prohibited: bool,
+    has_range: bool,
+    identity_known: bool,
+    ledger: Ledger,
+    now: datetime,
+    limits: Limits,
+    reserve: int | None,
+    next_number: int,
+    numbers_needed: int,
+) -> Decision:
+    """In this order: the right to work offline, a range and the registration data, then the limits.
+
+    ``numbers_needed`` is 2 when the session is still to begin (its 102 takes a number too), else 1."""
+    if prohibited:
+        return Decision(PROHIBITED)
+    if not has_range or not identity_known:
+        return Decision(NEVER_ONLINE)
+    verdict = judge(
+        ledger, now, limits, reserve=reserve, next_number=next_number, numbers_needed=numbers_needed
+    )
+    return Decision(verdict.refusal, verdict)

@@ -1,7 +1,8 @@
 """Client of the tax service's fiscal server: /cmd, /doc, /pck (reference §1, §2, §4.8, §5).
 
 Every failure leaves here as one of the kinds in ``errors``: retry later (network, timeouts, 5xx),
-needs a person (validation, cryptography, registrar), and the server's own code and text kept.
+needs a person (validation, cryptography, registrar), and the server's own code and text kept. The
+commands the register relies on answer typed replies (``replies``), parsed once here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 from lxml import etree
 
+from agent.secr import replies
 from agent.secr.errors import (
     CryptographyRejected,
     DocumentRejected,
@@ -28,6 +30,7 @@ from agent.secr.errors import (
     ServerUnavailable,
     ServerUnreachable,
 )
+from agent.secr.replies import DocumentInfo, RegistrarState, ServerState
 from agent.secr.signing.base import Signer
 from agent.secr.signing.cms import CmsError
 from agent.secr.signing.verify import verify_signed
@@ -240,8 +243,8 @@ class FiscalServerClient:
             raise InvalidServerReply(f"{name}: the server's reply is not a JSON object")
         return data
 
-    def server_state(self, *, timeout: float | None = None) -> dict[str, Any]:
-        return self.command("ServerState", timeout=timeout) or {}
+    def server_state(self, *, timeout: float | None = None) -> ServerState:
+        return replies.server_state(self.command("ServerState", timeout=timeout) or {})
 
     def registrar_state(
         self,
@@ -250,15 +253,19 @@ class FiscalServerClient:
         include_tax_object: bool = False,
         offline_session_id: str | None = None,
         offline_seed: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> RegistrarState | None:
+        """None when the server does not know the register (HTTP 204)."""
         fields: dict[str, Any] = {"NumFiscal": num_fiscal, "IncludeTaxObject": include_tax_object}
         if offline_session_id is not None:
             fields["OfflineSessionId"] = offline_session_id
             fields["OfflineSeed"] = offline_seed
-        return self.command("TransactionsRegistrarState", **fields)
+        data = self.command("TransactionsRegistrarState", **fields)
+        return None if data is None else replies.registrar_state(data)
 
-    def document_info_by_local_num(self, num_fiscal: str, num_local: int) -> dict[str, Any] | None:
-        return self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
+    def document_info_by_local_num(self, num_fiscal: str, num_local: int) -> DocumentInfo | None:
+        """None when the server has no document under that local number (HTTP 204)."""
+        data = self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
+        return None if data is None else replies.document_info(data)
 
     def last_shift_totals(self, num_fiscal: str) -> dict[str, Any] | None:
         return self.command("LastShiftTotals", NumFiscal=num_fiscal)
@@ -290,13 +297,24 @@ class FiscalServerClient:
                 data = json.loads(text)
             except ValueError as exc:
                 raise InvalidServerReply("the package reply is not valid JSON") from exc
-            sid, seed = data.get("OfflineSessionId"), data.get("OfflineSeed")
-            return PackageReply(
-                str(sid) if sid is not None else None, str(seed) if seed is not None else None, raw
-            )
+            session_id, seed = replies.next_range(data)
+            return PackageReply(session_id, seed, raw)
         ticket = parse_ticket(raw)  # a 2025-era server answers with a signed TICKET
         if ticket.error_code:
             raise rejection(
                 response.status_code, f"Код помилки: {ticket.error_code}\n{ticket.error_text or ''}"
             )
         return PackageReply(ticket.offline_session_id, ticket.offline_seed, raw)
+
+
+__all__ = [
+    "DocumentInfo",
+    "FiscalServerClient",
+    "PackageReply",
+    "RegistrarState",
+    "ServerState",
+    "Ticket",
+    "frame_package",
+    "parse_ticket",
+    "rejection",
+]

@@ -1,0 +1,193 @@
+"""What the register's parts share: the journal and its meta keys, the server, the signer, the clock, the
+one register lock, the problem that stops sales, and where events and change notices go.
+
+Locking: one re-entrant register lock around every operation, taken before the journal's own lock (never
+the other way round). The lock also carries the change notices: a part says ``changed()`` whenever it
+altered what ``status()`` reports; the listeners hear of it once the thread has let go of the lock, so a
+listener never runs inside an operation and can never hold a sale up by taking the lock itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from agent.clock import Clock
+from agent.events import ChangeListener, Event, EventKind, EventSink, discard
+from agent.secr import documents as docs
+from agent.secr import offline
+from agent.secr.errors import NeedsPerson, NeverOnline
+from agent.secr.identity import Registrar
+from agent.secr.journal import Journal, Shift
+from agent.secr.meta import IdentityKey, Meta
+from agent.secr.server import FiscalServerClient
+from agent.secr.signing.base import Signer
+
+log = logging.getLogger(__name__)
+
+Crashpoint = Callable[[str], None]
+
+
+def no_crash(_: str) -> None:
+    return None
+
+
+class RegisterLock:
+    """The register's re-entrant lock; on the outermost release it hands on the changes made under it."""
+
+    def __init__(self, on_changes: Callable[[], None]) -> None:
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._on_changes = on_changes
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        depth = self._local.depth - 1
+        self._local.depth = depth
+        self._lock.release()
+        if depth == 0 and getattr(self._local, "changed", False):
+            self._local.changed = False
+            self._on_changes()
+
+    def note_change(self) -> None:
+        """Held: tell the listeners at the release. Not held: tell them now."""
+        if getattr(self._local, "depth", 0):
+            self._local.changed = True
+        else:
+            self._on_changes()
+
+
+@dataclass(frozen=True)
+class Settings:
+    check_interval_s: float = 600
+    probe_budget_s: float = 0.3
+    probe_freshness_s: float = 5.0
+    auto_sync: bool = True
+    validate_documents: bool = True
+    print_documents: bool = False
+
+
+class Core:
+    """The state the parts share. Every part touches the journal only under ``lock``."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        server: FiscalServerClient,
+        signer: Signer,
+        online_signer: Callable[[bytes], bytes] | None,
+        registrar: Registrar,
+        taxes: Mapping[int, docs.Tax],
+        clock: Clock,
+        limits: offline.Limits,
+        settings: Settings,
+        crashpoint: Crashpoint,
+        events: EventSink | None,
+    ) -> None:
+        self.journal = journal
+        self.server = server
+        self.signer = signer
+        # Online documents need a qualified signature-time-stamp; offline ones may go without (§1.3).
+        self.sign_online = online_signer or signer.sign
+        self.registrar = registrar
+        self.taxes = dict(taxes)
+        self.clock = clock
+        self.limits = limits
+        self.settings = settings
+        self.crashpoint = crashpoint
+        self._events: EventSink = events or discard
+        self._listeners: list[ChangeListener] = []
+        self._listeners_lock = threading.Lock()
+        self.lock = RegisterLock(self._notify)
+        self.meta = Meta(journal, on_change=self.changed)
+        self._problem: NeedsPerson | None = None
+
+    # --- the problem that stops every operation until start() runs again --------------------------
+
+    @property
+    def problem(self) -> NeedsPerson | None:
+        return self._problem
+
+    @problem.setter
+    def problem(self, value: NeedsPerson | None) -> None:
+        if value is not self._problem:
+            self._problem = value
+            self.changed()
+
+    # --- events and change notices ----------------------------------------------------------------
+
+    def publish(self, kind: EventKind, **detail: Any) -> None:
+        try:
+            self._events(Event(kind, self.clock.now(), detail))
+        except Exception:  # a dashboard must never stop a sale
+            log.exception("event sink failed for %s", kind)
+
+    def changed(self) -> None:
+        self.lock.note_change()
+
+    def add_listener(self, callback: ChangeListener) -> Callable[[], None]:
+        with self._listeners_lock:
+            self._listeners.append(callback)
+
+        def remove() -> None:
+            with self._listeners_lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return remove
+
+    def _notify(self) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a listener's fault is its own: the sale has been made
+                log.exception("register status listener failed")
+
+    # --- small shared reads -----------------------------------------------------------------------
+
+    def open_shift(self) -> Shift | None:
+        shift = self.journal.last_shift()
+        return shift if shift is not None and shift.close_doc is None else None
+
+    def seller(self) -> docs.Seller:
+        """Who the documents are for: the configured registration data, else the server's."""
+
+        def value(key: IdentityKey) -> str | None:
+            configured = getattr(self.registrar, key)
+            return str(configured) if configured is not None else self.meta.identity(key)
+
+        tin, org_name, point_name, local_number = (
+            value("tin"),
+            value("org_name"),
+            value("point_name"),
+            value("local_number"),
+        )
+        if not (tin and org_name and point_name and local_number):
+            raise NeverOnline(
+                "the register's registration data is not known yet: the box has never reached the fiscal server",
+                what_to_do="connect the box to the internet; the data is fetched once and kept",
+            )
+        return docs.Seller(
+            tin=tin,
+            org_name=org_name,
+            point_name=point_name,
+            cash_desk_num=int(local_number),
+            cash_register_num=int(self.registrar.fiscal_number),
+            ipn=value("ipn"),
+            point_address=value("point_address"),
+        )
+
+
+__all__ = ["Core", "Crashpoint", "RegisterLock", "Settings", "no_crash"]

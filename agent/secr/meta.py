@@ -1,0 +1,261 @@
+"""Typed access to what the register keeps in the journal's meta table.
+
+Every key the register reads or writes is named here and nowhere else, with its type, so a part of the
+register asks for ``meta.session_next_n`` instead of parsing ``journal.get("session.next_n")`` itself. The
+key strings and their encodings on disk are the ones journals have always had: an existing journal opens
+and works unchanged. (The journal's own counters, next_local_num and schema_version, stay in journal.py.)
+
+Every write calls ``on_change``: the register tells its listeners that its status may have changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from agent.secr import offline
+from agent.secr.journal import Journal
+
+IdentityKey = Literal["tin", "ipn", "org_name", "point_name", "point_address", "local_number"]
+IDENTITY_KEYS: tuple[IdentityKey, ...] = (
+    "tin",
+    "ipn",
+    "org_name",
+    "point_name",
+    "point_address",
+    "local_number",
+)
+
+# The keys, as they are on disk.
+_MODE = "mode"
+_OFFLINE_PROHIBITED = "offline_prohibited"  # "1" | "0" | absent: not known yet
+# The range the server issued for the next offline session (taken while online).
+_RANGE_ID = "offline_session_id"
+_RANGE_SEED = "offline_seed"
+_RANGE_RESERVE = "offline_reserve"  # absent or null: unlimited
+# The offline session in progress (set by its 102, cleared when its 103 is accepted).
+_SESSION_ID = "session.id"
+_SESSION_SEED = "session.seed"
+_SESSION_NEXT_N = "session.next_n"
+_SESSION_CHAIN = "session.chain_hash"
+_SESSION_BEGIN_DOC = "session.begin_doc"
+_SESSION_LOST_DOC = "session.lost_doc"
+_SESSION_WARNED = "session.warned"  # comma-separated warnings already announced
+_LEDGER_MONTH = "ledger.month"
+_LEDGER_MONTH_CLOSED = "ledger.month_closed_s"
+_LEDGER_SESSION_BEGAN = "ledger.session_began_at"
+_LEDGER_SERVER_MONTH = "ledger.server_month_s"
+_UPLOAD_ERROR = "upload_error"
+_LAST_SYNC_AT = "last_sync_at"
+# The journal's own counter: read here only to learn whether this journal ever numbered a document.
+_JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
+
+#: what a delivered session leaves behind: cleared when its 103 is accepted (session.lost_doc is not:
+#: it is settled, and cleared, before the 102 is delivered)
+_SESSION_KEYS = (
+    _SESSION_ID,
+    _SESSION_SEED,
+    _SESSION_NEXT_N,
+    _SESSION_CHAIN,
+    _SESSION_BEGIN_DOC,
+    _SESSION_WARNED,
+)
+
+
+class Mode(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # a 102 exists and its session is open
+    UPLOADING = "uploading"  # the 103 exists; its package is not acknowledged yet
+
+
+def _nothing() -> None:
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def _str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class Meta:
+    def __init__(self, journal: Journal, on_change: Callable[[], None] = _nothing) -> None:
+        self.journal = journal
+        self._on_change = on_change
+
+    def _get(self, key: str) -> str | None:
+        return self.journal.get(key)
+
+    def _set(self, key: str, value: str | None) -> None:
+        self.journal.set(key, value)
+        self._on_change()
+
+    # --- mode -------------------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        return Mode(self._get(_MODE) or Mode.ONLINE)
+
+    @mode.setter
+    def mode(self, value: Mode) -> None:
+        self._set(_MODE, value)
+
+    @property
+    def offline_prohibited(self) -> bool | None:
+        """None until the server has said."""
+        value = self._get(_OFFLINE_PROHIBITED)
+        return None if value is None else value == "1"
+
+    @offline_prohibited.setter
+    def offline_prohibited(self, value: bool) -> None:
+        self._set(_OFFLINE_PROHIBITED, "1" if value else "0")
+
+    # --- the range for the next offline session ---------------------------------------------------
+
+    @property
+    def offline_session_id(self) -> str | None:
+        return self._get(_RANGE_ID)
+
+    @offline_session_id.setter
+    def offline_session_id(self, value: str) -> None:
+        self._set(_RANGE_ID, value)
+
+    @property
+    def offline_seed(self) -> str | None:
+        return self._get(_RANGE_SEED)
+
+    @offline_seed.setter
+    def offline_seed(self, value: str) -> None:
+        self._set(_RANGE_SEED, value)
+
+    @property
+    def offline_reserve(self) -> int | None:
+        """How many numbers a session may use; None: unlimited."""
+        return _int(self._get(_RANGE_RESERVE))
+
+    @offline_reserve.setter
+    def offline_reserve(self, value: int | None) -> None:
+        self._set(_RANGE_RESERVE, _str(value))
+
+    # --- the offline session in progress ----------------------------------------------------------
+
+    @property
+    def session_id(self) -> str | None:
+        return self._get(_SESSION_ID)
+
+    @property
+    def session_seed(self) -> str | None:
+        return self._get(_SESSION_SEED)
+
+    @property
+    def session_next_n(self) -> int | None:
+        """The next number inside the session (None before its 102)."""
+        return _int(self._get(_SESSION_NEXT_N))
+
+    @session_next_n.setter
+    def session_next_n(self, value: int) -> None:
+        self._set(_SESSION_NEXT_N, str(value))
+
+    @property
+    def chain_hash(self) -> str | None:
+        return self._get(_SESSION_CHAIN)
+
+    @chain_hash.setter
+    def chain_hash(self, value: str | None) -> None:
+        self._set(_SESSION_CHAIN, value)
+
+    @property
+    def begin_doc(self) -> int | None:
+        return _int(self._get(_SESSION_BEGIN_DOC))
+
+    @begin_doc.setter
+    def begin_doc(self, value: int) -> None:
+        self._set(_SESSION_BEGIN_DOC, str(value))
+
+    @property
+    def lost_doc(self) -> int | None:
+        """The online document whose outcome was unknown when the session began (re-made offline)."""
+        return _int(self._get(_SESSION_LOST_DOC))
+
+    @lost_doc.setter
+    def lost_doc(self, value: int | None) -> None:
+        self._set(_SESSION_LOST_DOC, _str(value))
+
+    @property
+    def warned(self) -> frozenset[str]:
+        return frozenset((self._get(_SESSION_WARNED) or "").split(",")) - {""}
+
+    @warned.setter
+    def warned(self, value: Iterable[str]) -> None:
+        self._set(_SESSION_WARNED, ",".join(sorted(value)) or None)
+
+    def begin_session(self, session_id: str, seed: str) -> None:
+        """The session takes the range: numbered from 1, its chain not started."""
+        self._set(_SESSION_ID, session_id)
+        self._set(_SESSION_SEED, seed)
+        self._set(_SESSION_NEXT_N, "1")
+        self._set(_SESSION_CHAIN, None)
+
+    def end_session(self) -> None:
+        for key in _SESSION_KEYS:
+            self._set(key, None)
+
+    # --- offline time -----------------------------------------------------------------------------
+
+    def ledger(self, now: datetime) -> offline.Ledger:
+        began = self._get(_LEDGER_SESSION_BEGAN)
+        return offline.Ledger(
+            month=self._get(_LEDGER_MONTH) or offline.month_key(now),
+            month_closed=timedelta(seconds=float(self._get(_LEDGER_MONTH_CLOSED) or 0)),
+            session_began_at=datetime.fromisoformat(began) if began else None,
+            server_month=timedelta(seconds=float(self._get(_LEDGER_SERVER_MONTH) or 0)),
+        )
+
+    def save_ledger(self, ledger: offline.Ledger) -> None:
+        self._set(_LEDGER_MONTH, ledger.month)
+        self._set(_LEDGER_MONTH_CLOSED, str(ledger.month_closed.total_seconds()))
+        self._set(
+            _LEDGER_SESSION_BEGAN, ledger.session_began_at.isoformat() if ledger.session_began_at else None
+        )
+        self._set(_LEDGER_SERVER_MONTH, str(ledger.server_month.total_seconds()))
+
+    # --- who we are -------------------------------------------------------------------------------
+
+    def identity(self, key: IdentityKey) -> str | None:
+        """The registration data as the server gave it (TaxObject)."""
+        return self._get(f"identity.{key}")
+
+    def set_identity(self, key: IdentityKey, value: str) -> None:
+        self._set(f"identity.{key}", value)
+
+    # --- uploads ----------------------------------------------------------------------------------
+
+    @property
+    def upload_error(self) -> str | None:
+        return self._get(_UPLOAD_ERROR)
+
+    @upload_error.setter
+    def upload_error(self, value: str | None) -> None:
+        self._set(_UPLOAD_ERROR, value)
+
+    @property
+    def last_sync_at(self) -> datetime | None:
+        value = self._get(_LAST_SYNC_AT)
+        return datetime.fromisoformat(value) if value else None
+
+    @last_sync_at.setter
+    def last_sync_at(self, value: datetime) -> None:
+        self._set(_LAST_SYNC_AT, value.isoformat())
+
+    # --- numbering --------------------------------------------------------------------------------
+
+    def numbering_started(self) -> bool:
+        """False for a journal that never numbered a document (its counter is still the default)."""
+        return self._get(_JOURNAL_NEXT_LOCAL_NUM) is not None
+
+
+__all__ = ["IDENTITY_KEYS", "IdentityKey", "Meta", "Mode"]

@@ -1,0 +1,227 @@
+"""The offline session (reference §4): when offline documents are refused, entering offline with a 102,
+numbering each document with its offline fiscal number and the hash chain, and the limit warnings.
+
+Legal only while the server cannot be reached, and never without a range, past the 36 h / 168 h limits
+or the reserve of numbers; the decision itself is the pure ``offline.decide``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import timedelta
+
+from agent.events import EventKind
+from agent.secr import documents as docs
+from agent.secr import numbering, offline
+from agent.secr.context import Core
+from agent.secr.errors import (
+    NeverOnline,
+    OfflineMonthLimit,
+    OfflineProhibited,
+    OfflineRangeExhausted,
+    OfflineSessionLimit,
+    RetryLater,
+    SalesBlocked,
+)
+from agent.secr.journal import SUPERSEDED, VOID, Entry
+from agent.secr.meta import Mode
+from agent.secr.pipeline import Pipeline, Request, chained, financially_significant
+from agent.secr.reachability import Reachability
+from agent.secr.results import Fiscalized
+
+log = logging.getLogger(__name__)
+
+
+def _hours(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class OfflineSession:
+    def __init__(self, core: Core, pipeline: Pipeline, reach: Reachability) -> None:
+        self.core = core
+        self.pipeline = pipeline
+        self.reach = reach
+
+    # --- refusals ---------------------------------------------------------------------------------
+
+    def decide(self, numbers_needed: int) -> offline.Decision:
+        meta = self.core.meta
+        in_session = meta.mode == Mode.OFFLINE
+        range_id = meta.session_id if in_session else meta.offline_session_id
+        now = self.core.clock.now()
+        return offline.decide(
+            prohibited=meta.offline_prohibited is True,
+            has_range=range_id is not None,
+            identity_known=meta.identity("tin") is not None,
+            ledger=meta.ledger(now),
+            now=now,
+            limits=self.core.limits,
+            reserve=meta.offline_reserve,
+            next_number=(meta.session_next_n or 1) if in_session else 1,
+            numbers_needed=numbers_needed,
+        )
+
+    def refusal(self, numbers_needed: int) -> SalesBlocked | None:
+        """Why no offline document may be made now, or None when one may."""
+        decision = self.decide(numbers_needed)
+        if decision.refusal is None:
+            return None
+        if decision.refusal == offline.PROHIBITED:
+            return OfflineProhibited(
+                f"offline mode is prohibited for register {self.core.registrar.fiscal_number} (it was registered"
+                " without the right to work offline) and the fiscal server cannot be reached",
+                what_to_do="restore the internet connection; offline mode can be allowed in the tax cabinet",
+            )
+        if decision.refusal == offline.NEVER_ONLINE:
+            return NeverOnline(
+                "the box has no offline range yet: it must open its first shift online before it may ever work offline",
+                what_to_do="connect the box to the internet and open a shift",
+            )
+        assert decision.verdict is not None
+        return self._over_limit(decision.refusal, decision.verdict)
+
+    def _over_limit(self, refusal: str, verdict: offline.Verdict) -> SalesBlocked:
+        limits = self.core.limits
+        if refusal == "session_limit":
+            return OfflineSessionLimit(
+                f"the offline session has lasted {_hours(verdict.session_used)}, the limit is"
+                f" {_hours(limits.max_session)}: no more offline documents",
+                what_to_do="restore the internet connection; the box uploads and goes online by itself",
+            )
+        if refusal == "month_limit":
+            return OfflineMonthLimit(
+                f"offline time this month is {_hours(verdict.month_used)}, the limit is"
+                f" {_hours(limits.max_month)}: no more offline documents this month",
+                what_to_do="restore the internet connection; offline time is counted afresh from the 1st",
+            )
+        return OfflineRangeExhausted(
+            "no offline fiscal numbers are left in the range the server issued",
+            what_to_do="restore the internet connection; the box gets a new range when it uploads",
+        )
+
+    def _refuse(self, numbers_needed: int, cause: RetryLater | None = None) -> None:
+        refusal = self.refusal(numbers_needed)
+        if refusal is not None:
+            self.core.changed()  # the status shows the refusal now (blocked_reason)
+            raise refusal from cause
+
+    # --- entering offline -------------------------------------------------------------------------
+
+    def enter(self, lost: Entry | None, cause: RetryLater) -> None:
+        """The server is gone: open an offline session (102) with the range we hold."""
+        self._refuse(2, cause)
+        core, meta = self.core, self.core.meta
+        now = core.clock.now()
+        with core.journal.transaction():
+            if lost is not None:
+                self._set_aside(lost, cause)
+            session_id, seed = meta.offline_session_id, meta.offline_seed
+            assert session_id is not None and seed is not None
+            meta.begin_session(session_id, seed)
+            meta.mode = Mode.OFFLINE
+            meta.save_ledger(offline.begin_session(meta.ledger(now), now))
+            begin = self.make(Request(docs.offline_begin))
+            meta.begin_doc = begin.id
+        self.reach.record(False)
+        log.warning("fiscal server unreachable (%s): offline session %s begins", cause.message, session_id)
+        core.publish(EventKind.WENT_OFFLINE, session_id=session_id, reason=cause.message)
+        self.pipeline.announce(begin)
+
+    def _set_aside(self, lost: Entry, cause: RetryLater) -> None:
+        """The online document in flight when the server went: free its number, or re-make it offline."""
+        journal = self.core.journal
+        if not cause.request_sent:
+            # The connection was never made: the server cannot have it; its number is free again.
+            journal.mark_rejected(lost.id, f"never sent: {cause.message}", state=VOID)
+        elif financially_significant(lost):
+            journal.set_state(lost.id, SUPERSEDED)
+            self.core.meta.lost_doc = lost.id
+        else:
+            # A shift document cannot be revoked (reference §4.9), so it is not made again offline.
+            raise SalesBlocked(
+                f"the server stopped answering while shift document {lost.local_num} was being registered;"
+                " it must be settled with the server before anything else",
+                what_to_do="wait for the connection; the box settles it by itself",
+            ) from cause
+
+    # --- offline documents ------------------------------------------------------------------------
+
+    def make(self, request: Request) -> Entry:
+        """Number, chain, sign and journal one offline document; the caller holds a transaction and
+        announces the document once that transaction is committed."""
+        core, meta = self.core, self.core.meta
+        session_id, seed = meta.session_id, meta.session_seed
+        n = meta.session_next_n or 1
+        assert session_id is not None and seed is not None
+        head = self.pipeline.head(core.journal.next_local_num(), request.cashier)
+        # A draft first, only to learn the sum the control number covers (102/103 need a mark to build).
+        draft = request.build(
+            dataclasses.replace(head, offline=docs.OfflineMark(tax_num=f"{session_id}.{n}.0"))
+        )
+        is_end = isinstance(draft, docs.Check) and draft.doc_type == docs.DocType.OFFLINE_END
+        prev = meta.chain_hash if (is_end or chained(draft)) else None
+        control = numbering.control_number(
+            seed=seed,
+            when=head.when,
+            order_num=head.order_num,
+            cash_register_num=head.seller.cash_register_num,
+            cash_desk_num=head.seller.cash_desk_num,
+            total=docs.control_sum(draft),
+            prev_doc_hash=prev,
+        )
+        mark = docs.OfflineMark(
+            tax_num=numbering.offline_fiscal_number(session_id, n, control), prev_doc_hash=prev
+        )
+        offline_head = dataclasses.replace(head, offline=mark)
+        document = request.build(offline_head)
+        entry = self.pipeline.journal_document(
+            document, offline_head, request, offline_session=session_id, offline_n=n
+        )
+        meta.session_next_n = n + 1
+        if chained(document):
+            meta.chain_hash = numbering.document_hash(entry.signed)
+        self.pipeline.apply_effects(entry, head.when)
+        self.pipeline.queue_print(entry)
+        return entry
+
+    def fiscalize(self, request: Request) -> Fiscalized:
+        self.reach.before_document()
+        self._refuse(1)
+        with self.core.journal.transaction():
+            entry = self.make(request)
+        done = self.core.journal.document(entry.id)
+        assert done is not None
+        self.pipeline.announce(done)
+        self.announce_warnings()
+        return self.pipeline.result(done)
+
+    def announce_warnings(self) -> None:
+        """A limit or the reserve past warn_at_percent: said once per session, not on every receipt."""
+        core, meta = self.core, self.core.meta
+        now = core.clock.now()
+        verdict = offline.judge(
+            meta.ledger(now),
+            now,
+            core.limits,
+            reserve=meta.offline_reserve,
+            next_number=meta.session_next_n or 1,
+        )
+        before = meta.warned
+        announced = set(before)
+        for warning in verdict.warnings:
+            if warning not in announced:
+                announced.add(warning)
+                core.publish(
+                    EventKind.LIMIT_WARNING,
+                    warning=warning,
+                    session_minutes=int(verdict.session_used.total_seconds() // 60),
+                    month_minutes=int(verdict.month_used.total_seconds() // 60),
+                    numbers_left=verdict.numbers_left,
+                )
+        if announced != before:
+            meta.warned = announced
+
+
+__all__ = ["OfflineSession"]

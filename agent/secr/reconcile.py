@@ -1,0 +1,288 @@
+"""Agreeing with the server: at start-up (who we are, the range, the numbering), after a lost reply
+(ask DocumentInfoByLocalNum before anything is sent again, so nothing is registered twice), and when the
+server refuses a document over our numbering or shift (re-read its state and explain, never guess).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+
+from agent.secr import offline
+from agent.secr.context import Core
+from agent.secr.errors import (
+    JournalMismatch,
+    NeedsPerson,
+    RegistrarNotAvailable,
+    RetryLater,
+    ServerRejected,
+    ServerStateMismatch,
+)
+from agent.secr.journal import PENDING, Entry
+from agent.secr.meta import IDENTITY_KEYS, IdentityKey, Mode
+from agent.secr.pipeline import Pipeline, WentDark
+from agent.secr.reachability import Reachability
+from agent.secr.replies import NO_STATE, RegistrarState, TaxObject, known
+from agent.secr.results import DuplicateRequest, Fiscalized
+
+log = logging.getLogger(__name__)
+
+
+class Startup(Enum):
+    UNREACHABLE = "unreachable"  # the journal knows enough; the server is asked again later
+    CHECKED = "checked"  # online, and the journal agrees with the server
+    OFFLINE_WAITING = "offline_waiting"  # offline documents from before the restart wait for delivery
+
+
+def _identity(tax_object: TaxObject | None, fiscal_number: str) -> dict[IdentityKey, str | None]:
+    if tax_object is None:
+        return dict.fromkeys(IDENTITY_KEYS)
+    ours = tax_object.registrar(fiscal_number)
+    local = ours.num_local if ours is not None else None
+    return {
+        "tin": tax_object.tin,
+        "ipn": tax_object.ipn,
+        "org_name": tax_object.org_name,
+        "point_name": tax_object.name,
+        "point_address": tax_object.address,
+        "local_number": None if local is None else str(local),
+    }
+
+
+class Reconciler:
+    def __init__(self, core: Core, pipeline: Pipeline, reach: Reachability) -> None:
+        self.core = core
+        self.pipeline = pipeline
+        self.reach = reach
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def start(self) -> Startup:
+        """Learn who we are from the server, resolve what a crash left, check numbering (under the lock).
+
+        The server being unreachable is not fatal; a disagreement is, and is explained instead of
+        guessed at."""
+        core = self.core
+        core.problem = None
+        try:
+            state = core.server.registrar_state(core.registrar.fiscal_number, include_tax_object=True)
+        except RetryLater as exc:
+            log.warning("fiscal server not reachable at start: %s", exc)
+            self.reach.record(False)
+            return Startup.UNREACHABLE
+        self.reach.record(True)
+        if state is None:
+            raise RegistrarNotAvailable(
+                f"the fiscal server does not know register {core.registrar.fiscal_number}",
+                http_status=204,
+                error_code=None,
+                error_name=None,
+                server_text="",
+                what_to_do="check registrar.fiscal_number in the config against the tax cabinet",
+            )
+        self.adopt_identity(state)
+        if core.meta.mode != Mode.ONLINE:
+            # Offline documents wait for delivery: numbering is checked by the upload itself.
+            log.info("offline documents from before the restart are waiting; delivering them")
+            return Startup.OFFLINE_WAITING
+        try:
+            self.resolve_pending()
+            again = core.server.registrar_state(core.registrar.fiscal_number)
+            self.check_against_server(known(again) or state)
+        except NeedsPerson as exc:
+            core.problem = exc
+            raise
+        return Startup.CHECKED
+
+    def adopt_identity(self, state: RegistrarState) -> None:
+        core = self.core
+        registrar = core.registrar
+        server_values = _identity(state.tax_object, registrar.fiscal_number)
+        mismatches = []
+        for key, server_value in server_values.items():
+            configured = getattr(registrar, key)
+            if configured is not None and server_value is not None and str(configured) != server_value:
+                mismatches.append(
+                    f"registrar.{key}: config says {configured!r}, the server says {server_value!r}"
+                )
+        if mismatches:
+            raise JournalMismatch(
+                "the configuration does not match the register's registration data: " + "; ".join(mismatches),
+                what_to_do="correct the config (or leave those keys out to take the server's values)",
+            )
+        ours = state.tax_object.registrar(registrar.fiscal_number) if state.tax_object else None
+        if (ours is not None and ours.closed) or state.closed:
+            raise RegistrarNotAvailable(
+                f"register {registrar.fiscal_number} is closed (its registration was cancelled)",
+                http_status=200,
+                error_code=None,
+                error_name=None,
+                server_text="",
+                what_to_do="the register can no longer issue documents; contact the owner",
+            )
+        with core.journal.transaction():
+            for key, value in server_values.items():
+                if value is not None:
+                    core.meta.set_identity(key, value)
+            if core.meta.mode == Mode.ONLINE:
+                self.adopt_range(state)
+
+    def adopt_range(self, state: RegistrarState) -> None:
+        """The offline range the server hands out: session id, seed, and (where finite) the reserve.
+
+        Only while online: during an offline session the range in use is fixed until its 103."""
+        meta = self.core.meta
+        supported = state.offline_supported
+        session_id, seed = state.offline_session_id, state.offline_seed
+        meta.offline_prohibited = supported is False or (
+            supported is not None and (session_id is None or seed is None)
+        )
+        if session_id is not None and seed is not None:
+            meta.offline_session_id = session_id
+            meta.offline_seed = seed
+        if state.reports_offline_session_reserve:
+            meta.offline_reserve = state.offline_session_reserve
+        now = self.core.clock.now()
+        meta.save_ledger(
+            offline.with_server_figures(meta.ledger(now), now, state.offline_sessions_monthly_duration)
+        )
+
+    def check_against_server(self, state: RegistrarState) -> None:
+        core = self.core
+        server_next = state.next_local_num or 1
+        never_used = not core.meta.numbering_started()
+        if never_used:
+            # A new journal on a register with history: the server's counter is the truth to start from.
+            core.journal.set_next_local_num(server_next)
+            log.info("new journal: numbering starts at the server's next local number %s", server_next)
+        else:
+            ours = core.journal.next_local_num()
+            if ours < server_next:
+                raise JournalMismatch(
+                    f"the server has documents this box did not make: it expects local number {server_next},"
+                    f" the journal's next is {ours} (documents {ours}..{server_next - 1} came from elsewhere)",
+                    what_to_do="is another device using this register? stop it; then call support",
+                )
+            if ours > server_next:
+                raise JournalMismatch(
+                    f"the journal is ahead of the server: it holds documents up to local number {ours - 1},"
+                    f" the server expects {server_next}",
+                    what_to_do="call support: documents the box journaled are missing on the server",
+                )
+        shift = core.open_shift()
+        if state.shift_open and shift is None and not never_used:
+            raise JournalMismatch(
+                "the server has an open shift that this box's journal does not",
+                what_to_do="close that shift from the device that opened it, or call support",
+            )
+        if shift is not None and not state.shift_open:
+            raise JournalMismatch(
+                f"the journal has shift {shift.id} open but the server has no open shift",
+                what_to_do="call support",
+            )
+
+    def explain_drift(self, refusal: ServerStateMismatch) -> NeedsPerson:
+        try:
+            state = self.core.server.registrar_state(self.core.registrar.fiscal_number) or NO_STATE
+            self.check_against_server(state)
+        except NeedsPerson as explained:
+            return explained
+        except RetryLater:
+            pass
+        return JournalMismatch(
+            f"the server refused the document although the journal agrees with its state: {refusal.message}",
+            what_to_do="call support with this text",
+        )
+
+    # --- sending, and what a lost reply leaves ----------------------------------------------------
+
+    def send(self, entry: Entry, *, reconcile_on_loss: bool = True) -> Fiscalized:
+        """Send a journaled document; on a lost reply, find out before anything is sent again."""
+        journal = self.core.journal
+        try:
+            ticket = self.pipeline.transmit(entry)
+        except ServerStateMismatch as exc:
+            # Our shift or numbering drifted from the server's: re-read it and stop with the
+            # explanation rather than guess at the next number (reference §4.10).
+            journal.mark_rejected(entry.id, str(exc))
+            self.core.problem = problem = self.explain_drift(exc)
+            raise problem from exc
+        except ServerRejected as exc:
+            journal.mark_rejected(entry.id, str(exc))
+            self.core.changed()
+            raise
+        except RetryLater as lost:
+            # The outcome is unknown: the server may have registered it. Ask before anything else,
+            # and resend at most once per call so a server that keeps timing out cannot loop us.
+            return self._after_loss(entry, lost, reconcile_on_loss)
+        self.reach.record(True)
+        return self.pipeline.accept(entry, ticket)
+
+    def _after_loss(self, entry: Entry, lost: RetryLater, reconcile: bool) -> Fiscalized:
+        try:
+            if not reconcile:
+                raise lost
+            return self.reconcile(entry)
+        except RetryLater as exc:
+            self.core.journal.set_error(entry.id, str(exc))
+            failure = RetryLater(
+                f"the document (local number {entry.local_num}) is journaled but not yet registered:"
+                f" {exc.message}",
+                what_to_do="retry with the same request id; it will not be registered twice",
+            )
+            failure.request_sent = lost.request_sent
+            raise failure from exc
+
+    def reconcile(self, entry: Entry) -> Fiscalized:
+        """Find out what became of a document whose reply was lost, then finish it. Never a blind resend."""
+        core = self.core
+        info = core.server.document_info_by_local_num(core.registrar.fiscal_number, entry.local_num)
+        if info is not None and info.num_fiscal is not None:
+            log.info(
+                "local number %s was registered as %s (reply had been lost)", entry.local_num, info.num_fiscal
+            )
+            return self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
+        state = core.server.registrar_state(core.registrar.fiscal_number) or NO_STATE
+        server_next = state.next_local_num or 0
+        if server_next != entry.local_num:
+            raise JournalMismatch(
+                f"document with local number {entry.local_num} is not on the server, which expects {server_next}",
+                what_to_do="call support; the document is kept in the journal",
+            )
+        log.info(
+            "local number %s never reached the server: sending the same signed document again",
+            entry.local_num,
+        )
+        return self.send(entry, reconcile_on_loss=False)
+
+    def resolve_pending(self) -> None:
+        for entry in self.core.journal.pending():
+            self.reconcile(entry)
+
+    def settle_pending(self) -> None:
+        """Online: a document whose outcome is unknown must be settled before the next one is numbered."""
+        for entry in self.core.journal.pending():
+            try:
+                self.reconcile(entry)
+            except RetryLater as exc:
+                # Left pending by an earlier call: whether it ever arrived is not known any more.
+                uncertain = RetryLater(exc.message, what_to_do=exc.what_to_do)
+                raise WentDark(entry, uncertain) from exc
+
+    def refuse_duplicate(self, request_id: str) -> None:
+        """A request id already used names its document: answer that one, settled if need be."""
+        existing = self.core.journal.by_request_id(request_id)
+        if existing is None:
+            return
+        if existing.state == PENDING:
+            try:
+                raise DuplicateRequest(self.reconcile(existing))
+            except RetryLater as exc:
+                raise RetryLater(
+                    f"the document with request id {request_id} is journaled but not yet registered: {exc.message}",
+                    what_to_do="retry with the same request id; it will not be registered twice",
+                ) from exc
+        raise DuplicateRequest(self.pipeline.result(existing))
+
+
+__all__ = ["Reconciler", "Startup"]

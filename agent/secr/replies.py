@@ -1,0 +1,241 @@
+"""The fiscal server's JSON replies, parsed once into types (reference §2).
+
+Replies mix strings and numbers for the same field (``OfflineSessionId`` arrives as either): numbers that
+name something (ids, seeds, fiscal numbers) become text, counters become ints. A reply of the wrong shape
+(a list where an object belongs, text where a number belongs) is an ``InvalidServerReply`` here, at the
+boundary, and never a TypeError or KeyError somewhere in the register.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent.secr.errors import InvalidServerReply
+
+_INTEGER = re.compile(r"\s*[-+]?\d+\s*")
+
+
+class _Reader:
+    """Typed reads of one JSON object, naming the command and the field in every complaint."""
+
+    def __init__(self, command: str, data: object, where: str = "") -> None:
+        if not isinstance(data, Mapping):
+            raise InvalidServerReply(f"{command}: {where or 'the reply'} is not a JSON object")
+        self.command = command
+        self.data: Mapping[str, Any] = data
+        self.where = where
+
+    def _bad(self, key: str, expected: str) -> InvalidServerReply:
+        name = f"{self.where}.{key}" if self.where else key
+        return InvalidServerReply(f"{self.command}: {name} is not {expected}: {self.data[key]!r}")
+
+    def number(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise self._bad(key, "a number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and _INTEGER.fullmatch(value):
+            return int(value)
+        raise self._bad(key, "a number")
+
+    def text(self, key: str) -> str | None:
+        """Text, or a whole number taken as its digits (ids, seeds, fiscal numbers, tax numbers)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise self._bad(key, "text or a number")
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self._bad(key, "true or false")
+
+    def label(self, key: str) -> str | None:
+        """Text the box only shows (a name): never a reason to refuse the answer."""
+        value = self.data.get(key)
+        return value if isinstance(value, str) else None
+
+    def hint(self, key: str) -> int | str | bool | None:
+        """A field the box shows but never decides on: taken as it is when plain, else left out, so an
+        odd value there cannot turn a good answer into a refusal."""
+        value = self.data.get(key)
+        return value if isinstance(value, int | str | bool) else None
+
+    def child(self, key: str) -> _Reader | None:
+        value = self.data.get(key)
+        return None if value is None else _Reader(self.command, value, key)
+
+    def children(self, key: str) -> list[_Reader]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._bad(key, "a list")
+        return [_Reader(self.command, item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+
+@dataclass(frozen=True)
+class RegistrarItem:
+    """One register of a tax object (TransactionsRegistrars[])."""
+
+    num_fiscal: str | None
+    num_local: int | None
+    name: str | None
+    closed: bool
+
+
+@dataclass(frozen=True)
+class TaxObject:
+    """The point of sale and its taxpayer: what the documents' heads carry (TaxObjectItem)."""
+
+    tin: str | None
+    ipn: str | None
+    org_name: str | None
+    name: str | None
+    address: str | None
+    registrars: tuple[RegistrarItem, ...] = ()
+
+    def registrar(self, fiscal_number: str) -> RegistrarItem | None:
+        return next((r for r in self.registrars if r.num_fiscal == fiscal_number), None)
+
+
+@dataclass(frozen=True)
+class RegistrarState:
+    """TransactionsRegistrarState (reference §2.5): the server's view of one register."""
+
+    next_local_num: int | None = None
+    shift_state: int | None = None  # 1: a shift is open
+    offline_supported: bool | None = None
+    offline_session_id: str | None = None
+    offline_seed: str | None = None
+    offline_next_local_num: int | None = None
+    offline_sessions_monthly_duration: int | None = None  # minutes this month
+    # Not in the tax service's protocol: a finite reserve of numbers per session. Absent means the
+    # server does not hand one out; present and null means unlimited (either way, the box keeps going).
+    offline_session_reserve: int | None = None
+    reports_offline_session_reserve: bool = False
+    closed: bool = False
+    tax_object: TaxObject | None = None
+    empty: bool = True  # the server answered an empty object (or nothing)
+
+    @property
+    def shift_open(self) -> bool:
+        return self.shift_state == 1
+
+
+#: what an empty answer means: nothing known
+NO_STATE = RegistrarState()
+
+
+def known(state: RegistrarState | None) -> RegistrarState | None:
+    """The state, unless the server answered nothing (204) or an empty object."""
+    return None if state is None or state.empty else state
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """DocumentInfoByLocalNum: what the server holds under one local number."""
+
+    num_fiscal: str | None  # None: nothing registered under it
+    # Informative only (the register decides on num_fiscal alone): as the server gave them.
+    doc_class: int | str | bool | None = None  # 0 or "Check", 1 or "ZRep"
+    check_doc_type: int | str | bool | None = None
+    check_doc_subtype: int | str | bool | None = None
+    revoked: int | str | bool | None = None
+    storned: int | str | bool | None = None
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """ServerState: the server answers (and says its time)."""
+
+    timestamp: str | None
+
+
+def _tax_object(reader: _Reader) -> TaxObject:
+    return TaxObject(
+        tin=reader.text("Tin"),
+        ipn=reader.text("Ipn"),
+        org_name=reader.text("OrgName"),
+        name=reader.text("Name"),
+        address=reader.text("Address"),
+        registrars=tuple(
+            RegistrarItem(
+                num_fiscal=item.text("NumFiscal"),
+                num_local=item.number("NumLocal"),
+                name=item.label("Name"),
+                closed=bool(item.flag("Closed")),
+            )
+            for item in reader.children("TransactionsRegistrars")
+        ),
+    )
+
+
+def registrar_state(data: object) -> RegistrarState:
+    reader = _Reader("TransactionsRegistrarState", data)
+    tax_object = reader.child("TaxObject")
+    return RegistrarState(
+        next_local_num=reader.number("NextLocalNum"),
+        shift_state=reader.number("ShiftState"),
+        offline_supported=reader.flag("OfflineSupported"),
+        offline_session_id=reader.text("OfflineSessionId"),
+        offline_seed=reader.text("OfflineSeed"),
+        offline_next_local_num=reader.number("OfflineNextLocalNum"),
+        offline_sessions_monthly_duration=reader.number("OfflineSessionsMonthlyDuration"),
+        offline_session_reserve=reader.number("OfflineSessionReserve"),
+        reports_offline_session_reserve="OfflineSessionReserve" in reader.data,
+        closed=bool(reader.flag("Closed")),
+        tax_object=_tax_object(tax_object) if tax_object is not None else None,
+        empty=not reader.data,
+    )
+
+
+def document_info(data: object) -> DocumentInfo:
+    reader = _Reader("DocumentInfoByLocalNum", data)
+    return DocumentInfo(
+        num_fiscal=reader.text("NumFiscal"),
+        doc_class=reader.hint("DocClass"),
+        check_doc_type=reader.hint("CheckDocType"),
+        check_doc_subtype=reader.hint("CheckDocSubType"),
+        revoked=reader.hint("Revoked"),
+        storned=reader.hint("Storned"),
+    )
+
+
+def server_state(data: object) -> ServerState:
+    # A probe: any object means the server answers; its time is only shown.
+    return ServerState(timestamp=_Reader("ServerState", data).label("Timestamp"))
+
+
+def next_range(data: object) -> tuple[str | None, str | None]:
+    """The package reply in JSON: the next session's id and seed."""
+    reader = _Reader("the package reply", data)
+    return reader.text("OfflineSessionId"), reader.text("OfflineSeed")
+
+
+__all__ = [
+    "NO_STATE",
+    "DocumentInfo",
+    "RegistrarItem",
+    "RegistrarState",
+    "ServerState",
+    "TaxObject",
+    "document_info",
+    "known",
+    "next_range",
+    "registrar_state",
+    "server_state",
+]

@@ -1,0 +1,374 @@
+"""Going online again (reference §4.8-4.9): close the session with its 103, deliver the packages in order,
+take the next range from the reply, go online. An online document lost when the box went offline is
+settled first and revoked in the 102 (which may be amended only until it is delivered). A run killed half
+way resumes from what the server says it already has; a package the server refuses is kept and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agent.events import EventKind
+from agent.secr import documents as docs
+from agent.secr import offline
+from agent.secr.context import Core
+from agent.secr.errors import (
+    DocumentRejected,
+    FiscalBoxError,
+    JournalMismatch,
+    OfflineDocumentsRefused,
+    RetryLater,
+    UploadInProgress,
+)
+from agent.secr.journal import OFFLINE, REVOKED, Entry
+from agent.secr.meta import Mode
+from agent.secr.offline_session import OfflineSession
+from agent.secr.pipeline import Pipeline, Request
+from agent.secr.reachability import Reachability
+from agent.secr.reconcile import Reconciler
+from agent.secr.replies import NO_STATE, RegistrarState, known
+from agent.secr.results import SyncReport
+from agent.secr.sync import split_packages
+
+log = logging.getLogger(__name__)
+
+_PACKAGE_INDEX = re.compile(r"(?:№|No\.?|номер|index)\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class _Progress:
+    packages: int = 0
+    delivered: int = 0
+    batch: list[Entry] = field(default_factory=list)  # the package in flight
+    revoked: str | None = None
+
+
+class Upload:
+    def __init__(
+        self,
+        core: Core,
+        pipeline: Pipeline,
+        reconciler: Reconciler,
+        session: OfflineSession,
+        reach: Reachability,
+    ) -> None:
+        self.core = core
+        self.pipeline = pipeline
+        self.reconciler = reconciler
+        self.session = session
+        self.reach = reach
+        self.last_sync_attempt: float | None = None
+        self.last_range_refresh: float | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- when --------------------------------------------------------------------------------------
+
+    def maintain(self) -> None:
+        """Periodic probes while offline, range refresh while online."""
+        core = self.core
+        now = core.clock.monotonic()
+        interval = core.settings.check_interval_s
+        with core.lock:
+            mode = core.meta.mode
+            has_pending = bool(core.journal.pending())
+        if mode == Mode.ONLINE:
+            refresh_due = self.last_range_refresh is None or now - self.last_range_refresh >= interval
+            if has_pending or refresh_due:
+                self.go_online()
+        elif self.last_sync_attempt is None or now - self.last_sync_attempt >= interval:
+            self.go_online()
+
+    def kick(self) -> None:
+        """The server answers again while offline: upload in the background (the sale does not wait)."""
+        if not self.core.settings.auto_sync:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                self.go_online()
+            except FiscalBoxError as exc:
+                log.warning("background upload: %s", exc)
+            except Exception:  # the thread must report, never die silently
+                log.exception("background upload failed")
+
+        self._thread = threading.Thread(target=run, name="fiscal-box-sync", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=timeout)
+
+    def finish_now(self) -> Mode:
+        """The 103 is made: nothing may be numbered until its package is delivered."""
+        try:
+            report = self.go_online()
+        except OfflineDocumentsRefused as exc:
+            raise UploadInProgress(str(exc), what_to_do=exc.what_to_do) from exc
+        if report.mode == Mode.UPLOADING:
+            raise UploadInProgress(
+                "the offline session is closed and its last package is not delivered yet: the box waits for the"
+                " fiscal server to answer",
+                what_to_do="wait for the connection; the box delivers the package by itself",
+            )
+        return report.mode
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def go_online(self) -> SyncReport:
+        """Probe now; when the server answers, deliver every offline document and go online."""
+        core = self.core
+        with core.journal.exclusive("upload") as ours:
+            if not ours:
+                with core.lock:
+                    mode = core.meta.mode
+                return SyncReport(True, False, 0, 0, mode, error="another upload of this journal is running")
+            return self._go_online()
+
+    def _go_online(self) -> SyncReport:
+        # No lock of its own: every package is cut, sent and marked under the register's lock, so two
+        # runs (the agent's loop and a sale's probe) can interleave without sending anything twice.
+        core = self.core
+        with core.lock:  # the journal's connection is shared: every touch of it holds the lock
+            self.last_sync_attempt = core.clock.monotonic()
+            if core.meta.mode == Mode.ONLINE:
+                return self._refresh_online()
+            session_id, seed = core.meta.session_id, core.meta.session_seed
+        try:
+            state = core.server.registrar_state(
+                core.registrar.fiscal_number, offline_session_id=session_id, offline_seed=seed
+            )
+        except RetryLater as exc:
+            self.reach.record(False)
+            with core.lock:
+                return SyncReport(False, False, 0, 0, core.meta.mode, error=str(exc))
+        self.reach.record(True)
+        return self._deliver(state or NO_STATE, session_id)
+
+    def _deliver(self, state: RegistrarState, session_id: str | None) -> SyncReport:
+        core = self.core
+        progress = _Progress()
+        try:
+            with core.lock:
+                progress.revoked = self._settle_lost_online()
+                done = self._adopt_server_progress(state, session_id)
+            if not done:
+                self._send_packages(progress)
+        except DocumentRejected as exc:
+            error = self._package_refused(exc, progress.batch)
+            core.publish(EventKind.SYNC_FAILED, error=str(error))
+            raise error from exc
+        except RetryLater as exc:
+            core.publish(EventKind.SYNC_FAILED, error=str(exc))
+            with core.lock:
+                mode = core.meta.mode
+            return SyncReport(True, False, progress.packages, progress.delivered, mode, error=str(exc))
+        with core.lock:
+            mode = core.meta.mode
+        if mode == Mode.ONLINE:
+            self._after_went_online(progress.delivered)
+        return SyncReport(
+            True,
+            mode == Mode.ONLINE,
+            progress.packages,
+            progress.delivered,
+            mode,
+            revoked_online_fiscal_num=progress.revoked,
+        )
+
+    def _send_packages(self, progress: _Progress) -> None:
+        core = self.core
+        done = False
+        while not done:
+            with core.lock:
+                progress.batch = self._next_package()
+                if not progress.batch:
+                    return
+                reply = core.server.send_package([e.signed for e in progress.batch])
+                core.crashpoint("after_package")
+                progress.packages += 1
+                progress.delivered += len(progress.batch)
+                done = self._package_delivered(
+                    progress.batch, reply.next_offline_session_id, reply.next_offline_seed
+                )
+            time.sleep(0)  # let a waiting sale take the lock between packages
+
+    def _refresh_online(self) -> SyncReport:
+        """Online already: settle what is pending and keep the range fresh."""
+        core = self.core
+        try:
+            with core.lock:
+                self.reconciler.resolve_pending()
+                state = known(core.server.registrar_state(core.registrar.fiscal_number))
+                if state is not None:
+                    with core.journal.transaction():
+                        self.reconciler.adopt_range(state)
+                self.last_range_refresh = core.clock.monotonic()
+        except RetryLater as exc:
+            self.reach.record(False)
+            return SyncReport(False, False, 0, 0, Mode.ONLINE, error=str(exc))
+        self.reach.record(True)
+        return SyncReport(True, False, 0, 0, Mode.ONLINE)
+
+    # --- the online document lost at the outage ----------------------------------------------------
+
+    def _settle_lost_online(self) -> str | None:
+        """The online document lost when the box went offline: revoke it in the 102 if the server has it.
+
+        Must run before the 102 is delivered: only then may the 102 still be amended."""
+        core = self.core
+        lost_id = core.meta.lost_doc
+        if lost_id is None:
+            return None
+        lost = core.journal.document(lost_id)
+        begin = core.journal.document(core.meta.begin_doc or 0)
+        assert lost is not None and begin is not None
+        if begin.state != OFFLINE:
+            raise JournalMismatch(
+                "the offline begin document was delivered before the lost online document was settled"
+            )
+        fiscal_num = self._registered_fiscal_num(lost)
+        document = docs.parse(begin.xml)
+        assert isinstance(document, docs.Check) and document.head.offline is not None
+        amended = dataclasses.replace(
+            document,
+            head=dataclasses.replace(
+                document.head, offline=dataclasses.replace(document.head.offline, revoke_last_online_doc=True)
+            ),
+        )
+        xml = docs.render(amended)
+        with core.journal.transaction():
+            core.journal.replace_signed(begin.id, xml, core.signer.sign(xml))
+            core.journal.set_state(lost.id, REVOKED, fiscal_num=fiscal_num)
+            core.meta.lost_doc = None
+        log.info(
+            "online document %s (fiscal %s) revoked in the offline begin document", lost.local_num, fiscal_num
+        )
+        return fiscal_num
+
+    def _registered_fiscal_num(self, lost: Entry) -> str:
+        """The lost document's fiscal number on the server, delivering it first if it never arrived."""
+        core = self.core
+        fiscal_number = core.registrar.fiscal_number
+        info = core.server.document_info_by_local_num(fiscal_number, lost.local_num)
+        if info is not None and info.num_fiscal is not None:
+            return info.num_fiscal
+        state = core.server.registrar_state(fiscal_number) or NO_STATE
+        if (state.next_local_num or 0) != lost.local_num:
+            raise JournalMismatch(
+                f"the online document {lost.local_num} lost at the outage is not on the server, which expects"
+                f" {state.next_local_num}",
+                what_to_do="call support; every document is kept in the journal",
+            )
+        # It never arrived: its number must still be used, so deliver it, then revoke it in the 102
+        # (its sale was made again offline and counts there).
+        ticket = core.server.send_document(lost.signed)
+        return ticket.fiscal_num or ""
+
+    # --- packages ----------------------------------------------------------------------------------
+
+    def _adopt_server_progress(self, state: RegistrarState, session_id: str | None) -> bool:
+        """Resume: what the server already has of this session is delivered. True when all of it is."""
+        core = self.core
+        if session_id is None:
+            return True
+        server_session = state.offline_session_id
+        if server_session is not None and server_session != session_id:
+            # The server has closed our session: its 103 arrived and the reply was lost.
+            if (state.next_local_num or 0) != core.journal.next_local_num():
+                raise JournalMismatch(
+                    f"the server moved on to offline session {server_session} but expects local number"
+                    f" {state.next_local_num}, the journal's next is {core.journal.next_local_num()}",
+                    what_to_do="call support; every document is kept in the journal",
+                )
+            with core.journal.transaction():
+                core.journal.mark_session_uploaded(session_id, core.clock.now())
+                self._package_delivered([], server_session, state.offline_seed)
+            return True
+        server_next_n = state.offline_next_local_num or 1
+        already = core.journal.mark_session_uploaded(session_id, core.clock.now(), below_n=server_next_n)
+        if already:
+            core.changed()
+            log.info("the server already has %s documents of session %s (resuming)", already, session_id)
+        return False
+
+    def _next_package(self) -> list[Entry]:
+        core = self.core
+        session_id = core.meta.session_id
+        if session_id is None:
+            return []
+        unsent = core.journal.offline_unsent(session_id, limit=101)
+        packages = split_packages(unsent, [len(e.signed) for e in unsent])
+        if core.meta.mode == Mode.OFFLINE and len(packages) <= 1 and len(unsent) <= 99:
+            # The rest fits in one package: close the session now, so the 103 is its last document.
+            with core.journal.transaction():
+                end = self.session.make(Request(docs.offline_end))
+                core.meta.mode = Mode.UPLOADING
+            self.pipeline.announce(end)
+            unsent = core.journal.offline_unsent(session_id, limit=101)
+            packages = split_packages(unsent, [len(e.signed) for e in unsent])
+        return packages[0] if packages else []
+
+    def _package_delivered(self, batch: list[Entry], next_id: str | None, next_seed: str | None) -> bool:
+        core, meta = self.core, self.core.meta
+        now = core.clock.now()
+        with core.journal.transaction():
+            core.journal.mark_uploaded([e.id for e in batch], now)
+            meta.upload_error = None
+            meta.last_sync_at = now
+            if next_id is None:
+                return False
+            # The package with the 103 was accepted: the next range, and we are online.
+            meta.offline_session_id = next_id
+            if next_seed is not None:
+                meta.offline_seed = next_seed
+            meta.end_session()
+            meta.mode = Mode.ONLINE
+            meta.save_ledger(offline.end_session(meta.ledger(now), now))
+        return True
+
+    def _after_went_online(self, delivered: int) -> None:
+        core = self.core
+        core.publish(EventKind.SYNC_DONE, documents=delivered)
+        core.publish(EventKind.WENT_ONLINE)
+        try:
+            state = known(core.server.registrar_state(core.registrar.fiscal_number))
+        except FiscalBoxError as exc:
+            log.warning("could not read the server's offline figures after the upload: %s", exc)
+            return
+        if state is not None:
+            with core.lock, core.journal.transaction():
+                self.reconciler.adopt_range(state)
+
+    def _package_refused(self, exc: DocumentRejected, batch: Sequence[Entry]) -> OfflineDocumentsRefused:
+        match = _PACKAGE_INDEX.search(exc.server_text or "")
+        failing = None
+        if match and batch:
+            index = int(match.group(1))
+            if 0 <= index < len(batch):
+                failing = batch[index]
+        named = (
+            f"document local № {failing.local_num} ({failing.offline_tax_num})"
+            if failing
+            else "a document of the package"
+        )
+        error = OfflineDocumentsRefused(
+            f"the fiscal server refused {named}: {exc.server_text or exc.message}",
+            local_num=failing.local_num if failing else None,
+            server_text=exc.server_text,
+            what_to_do="every document is kept; call support with this text, then send again (fiscal-box go-online)",
+        )
+        with self.core.lock:
+            self.core.meta.upload_error = str(error)
+        return error
+
+
+__all__ = ["Upload"]
