@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import control, ownership
-from agent.app import JOURNAL_FILE, build_printing, build_register, slip_layout
+from agent.builders import JOURNAL_FILE, build_printing, build_register, slip_layout
 from agent.clock import SystemClock
 from agent.config import Settings, load_config
 from agent.secr.errors import NeedsPerson, RetryLater

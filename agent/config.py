@@ -18,6 +18,9 @@ Defaults live only in the dataclasses below. Relative paths are taken from the c
 so a config next to its keys works wherever the service's working directory is.
 """
 
+# long module: the whole file format in one place -- every section's keys, their forms, defaults and
+# conditions -- read as the one table that config.example.toml mirrors; the loader around it is short.
+
 from __future__ import annotations
 
 import dataclasses

@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from agent.clock import SystemClock, kyiv
 from agent.emulator import Emulator
 from agent.printing import PrintService
-from agent.printing_shim import queue_as_register_will
 from agent.receipts import layout_x_report, to_text
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
@@ -67,8 +66,6 @@ class Story:
     def __init__(self, out: TextIO, receipts_dir: Path) -> None:
         self.out = out
         self.receipts_dir = receipts_dir
-        self.printing: PrintService | None = None
-        self.journal: Journal | None = None
         self.started = time.monotonic()
 
     def say(self, text: str) -> None:
@@ -78,11 +75,6 @@ class Story:
     def keep(self, label: str, result: Fiscalized) -> str:
         path = self.receipts_dir / f"{result.local_num:04d}-{label}.xml"
         path.write_bytes(result.xml)
-        # SHIM until the register is built with print_documents=True: it queues, the service prints.
-        assert self.journal is not None and self.printing is not None
-        queue_as_register_will(
-            self.journal, result, now=self.printing.clock.now(), events=self.printing.on_event
-        )
         mode = "ОФЛАЙН" if result.offline else "ОНЛАЙН"
         total = f", {result.total:.2f} грн" if result.total is not None else ""
         at = kyiv(result.registered_at).strftime("%H:%M:%S")
@@ -92,91 +84,99 @@ class Story:
         return result.fiscal_num
 
 
-def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | None = None) -> int:
-    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fiscal-box-demo-"))
-    receipts = base / "receipts"
-    receipts.mkdir(parents=True, exist_ok=True)
-    paper = base / "printer.escpos"
-    printer = ReceiptPrinter("file", path=paper, width_mm=58)
-    story = Story(out, receipts)
-    story.say(f"fiscal-box demo — everything lives in {base}")
-    with Emulator(base / "emulator") as emulator:
-        story.say(f"fiscal server emulator listening on {emulator.fs_url}")
-        post_json(f"{emulator.url}/emulator/registrars", DEMO_REGISTRAR)
-        story.say(
-            f"registrar {DEMO_REGISTRAR['fiscal_number']} registered with the emulator (offline allowed)"
-        )
+BREAD = docs.Item(name="Хліб житній", quantity=Decimal("2"), price=Decimal("28.50"), tax_codes=(1,))
+ONE_BREAD = docs.Item(name="Хліб житній", quantity=Decimal("1"), price=Decimal("28.50"), tax_codes=(1,))
+MILK = docs.Item(name="Молоко 2,5% 0,9 л", quantity=Decimal("1"), price=Decimal("41.90"), tax_codes=(1,))
+APPLES = docs.Item(name="Яблука", quantity=Decimal("1.235"), price=Decimal("32.00"), tax_codes=(2,))
+CASH = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("200.00"))
+CARD = docs.Payment(
+    form=docs.PayForm.CARD,
+    name="КАРТКА",
+    amount=Decimal("41.90"),
+    payment_system="VISA",
+    card_mask="4111********1111",
+    auth_code="123456",
+    rrn="000123456789",
+)
+CASHIER = "Іваненко І. І."
+
+
+class DemoShop:
+    """The box of the story: a register on the emulator, its printer following the journal's queue."""
+
+    def __init__(self, story: Story, base: Path, emulator: Emulator) -> None:
+        self.story = story
+        self.emulator = emulator
+        self.paper = base / "printer.escpos"
+        printer = ReceiptPrinter("file", path=self.paper, width_mm=58)
         signer = DevSigner.from_file(base / "box" / "dev-key.pem", common_name="Іваненко Іван Іванович")
-        client = FiscalServerClient(emulator.fs_url, signer, timeout_s=5)
-        journal = Journal(base / "box" / "journal.sqlite")
+        self.client = FiscalServerClient(emulator.fs_url, signer, timeout_s=5)
+        self.journal = Journal(base / "box" / "journal.sqlite")
         clock = SystemClock()
         # The printer follows the journal's print queue, not the story: whatever the register makes
         # printable is printed, as it would be for a document made through the till API or the CLI.
-        printing = PrintService(printer, CashDrawer("printer", printer=printer), journal=journal, clock=clock)
-        story.printing, story.journal = printing, journal
-        register = CashRegister(
-            journal=journal,
-            server=client,
+        self.printing = PrintService(
+            printer, CashDrawer("printer", printer=printer), journal=self.journal, clock=clock
+        )
+        self.register = CashRegister(
+            journal=self.journal,
+            server=self.client,
             signer=signer,
             registrar=Registrar(fiscal_number=str(DEMO_REGISTRAR["fiscal_number"])),
             taxes=DEMO_TAXES,
             clock=clock,
+            # The register queues each printable document in its fiscal transaction and its
+            # `fiscalized` event wakes the print worker.
+            print_documents=True,
+            events=self.printing.on_event,
         )
-        register.start()
-        seller = register._seller()
-        story.say(f"box started: {seller.org_name}, {seller.point_name}; registration data from the server")
-        cashier = "Іваненко І. І."
-        story.keep("open-shift", register.open_shift(cashier=cashier))
-        bread = docs.Item(name="Хліб житній", quantity=Decimal("2"), price=Decimal("28.50"), tax_codes=(1,))
-        milk = docs.Item(
-            name="Молоко 2,5% 0,9 л", quantity=Decimal("1"), price=Decimal("41.90"), tax_codes=(1,)
-        )
-        apples = docs.Item(name="Яблука", quantity=Decimal("1.235"), price=Decimal("32.00"), tax_codes=(2,))
-        cash = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("200.00"))
-        sale1 = story.keep("sale", register.sell([bread, milk, apples], [cash], cashier=cashier))
-        card = docs.Payment(
-            form=docs.PayForm.CARD,
-            name="КАРТКА",
-            amount=Decimal("41.90"),
-            payment_system="VISA",
-            card_mask="4111********1111",
-            auth_code="123456",
-            rrn="000123456789",
-        )
-        story.keep("sale-card", register.sell([milk], [card], cashier=cashier))
-        back = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("28.50"))
-        one_bread = docs.Item(
-            name="Хліб житній", quantity=Decimal("1"), price=Decimal("28.50"), tax_codes=(1,)
-        )
-        story.keep("return", register.refund([one_bread], [back], sale_fiscal_num=sale1, cashier=cashier))
-        story.keep("cash-in", register.cash_in(Decimal("500.00"), cashier=cashier))
-        story.keep("cash-out", register.cash_out(Decimal("150.00"), cashier=cashier))
-        story.keep(
-            "sale", register.sell([bread], [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("57.00"))])
-        )
-        story.keep("storno", register.storno_last(cashier=cashier))
 
+    def fault(self, mode: str) -> None:
+        post_json(f"{self.emulator.url}/emulator/fault", {"mode": mode})
+
+    def morning(self) -> None:
+        story, register = self.story, self.register
+        register.start()
+        seller = register.seller()
+        story.say(f"box started: {seller.org_name}, {seller.point_name}; registration data from the server")
+        story.keep("open-shift", register.open_shift(cashier=CASHIER))
+        sale = story.keep("sale", register.sell([BREAD, MILK, APPLES], [CASH], cashier=CASHIER))
+        story.keep("sale-card", register.sell([MILK], [CARD], cashier=CASHIER))
+        back = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("28.50"))
+        story.keep("return", register.refund([ONE_BREAD], [back], sale_fiscal_num=sale, cashier=CASHIER))
+        story.keep("cash-in", register.cash_in(Decimal("500.00"), cashier=CASHIER))
+        story.keep("cash-out", register.cash_out(Decimal("150.00"), cashier=CASHIER))
+        story.keep(
+            "sale", register.sell([BREAD], [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("57.00"))])
+        )
+        story.keep("storno", register.storno_last(cashier=CASHIER))
+
+    def outage(self) -> None:
+        story, register = self.story, self.register
         story.say("— the fiscal server goes down (emulator fault: connections dropped mid-request) —")
-        post_json(f"{emulator.url}/emulator/fault", {"mode": "down"})
-        story.keep("sale-outage", register.sell([milk], [card], cashier=cashier))
+        self.fault("down")
+        story.keep("sale-outage", register.sell([MILK], [CARD], cashier=CASHIER))
         story.say(
             "  the online attempt got no answer, so the box opened an offline session (102) with the range"
             " it holds and made the sale again offline"
         )
-        offline_sales = [register.sell([bread, apples], [cash], cashier=cashier) for _ in range(3)]
+        offline_sales = [register.sell([BREAD, APPLES], [CASH], cashier=CASHIER) for _ in range(3)]
         for sale in offline_sales:
             story.keep("sale-offline", sale)
         story.say("  an offline receipt as the printer gets it:")
-        for line in to_text(printing.receipt_layout(offline_sales[-1])).splitlines():
+        for line in to_text(self.printing.receipt_layout(offline_sales[-1])).splitlines():
             story.out.write(f"          | {line}\n")
         status = register.status()
         story.say(
             f"  status: {status.mode.value}, {status.pending_documents} documents waiting, offline"
             f" {status.session_minutes} of {status.max_session_minutes} min this session"
         )
+
+    def back_online(self) -> None:
+        story = self.story
         story.say("— the fiscal server is back —")
-        post_json(f"{emulator.url}/emulator/fault", {"mode": "none"})
-        report = register.go_online()
+        self.fault("none")
+        report = self.register.go_online()
         story.say(
             f"go online: {report.packages_sent} package(s), {report.documents_delivered} documents delivered"
             f" (the 103 closed the session); mode now {report.mode.value}"
@@ -186,7 +186,10 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
                 f"  the online copy of the sale lost at the outage (fiscal № {report.revoked_online_fiscal_num})"
                 " was revoked by the 102 (REVOKELASTONLINEDOC): the sale counts once"
             )
-        story.keep("sale", register.sell([apples], [cash], cashier=cashier))
+        story.keep("sale", self.register.sell([APPLES], [CASH], cashier=CASHIER))
+
+    def evening(self) -> None:
+        story, register, printing = self.story, self.register, self.printing
         x = register.x_report()
         printing.enqueue(
             layout_x_report(
@@ -201,26 +204,53 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
             f"X report (not fiscal): {x.receipts_count} receipts, sales {realiz.sum if realiz else Decimal(0):.2f} грн,"
             f" returns {x.report.ret.sum if x.report.ret else Decimal(0):.2f} грн"
         )
-        z, close = register.close_shift(cashier=cashier)
+        z, close = register.close_shift(cashier=CASHIER)
         story.keep("z-report", z)
         story.keep("close-shift", close)
+
+    def summary(self) -> None:
+        story = self.story
         registered = get_json(
-            f"{emulator.url}/emulator/documents?registrar={DEMO_REGISTRAR['fiscal_number']}"
+            f"{self.emulator.url}/emulator/documents?registrar={DEMO_REGISTRAR['fiscal_number']}"
         )
         revoked = sum(1 for d in registered if d.get("revoked"))
         story.say(
             f"the emulator holds {len(registered)} documents ({revoked} revoked), each local number once;"
-            f" the journal {journal.count()}"
+            f" the journal {self.journal.count()}"
         )
-        story.say(f"receipts (fiscal XML as registered) are in {receipts}")
-        printed = printing.drain()
-        left = len(journal.unprinted())
-        printing.close()
+        story.say(f"receipts (fiscal XML as registered) are in {story.receipts_dir}")
+        printed = self.printing.drain()
+        left = len(self.journal.unprinted())
+        self.printing.close()
         story.say(
-            f"the printer (a file printer here) got {paper.stat().st_size} bytes of ESC/POS in {paper}:"
+            f"the printer (a file printer here) got {self.paper.stat().st_size} bytes of ESC/POS in {self.paper}:"
             f" the receipts and the Z report from the journal's print queue, and the X report"
-            + ("" if printed and not left else f" but {left} still queued ({printing.last_error})")
+            + ("" if printed and not left else f" but {left} still queued ({self.printing.last_error})")
         )
+
+    def close(self) -> None:
+        self.client.close()
+        self.journal.close()
+
+
+def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | None = None) -> int:
+    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fiscal-box-demo-"))
+    receipts = base / "receipts"
+    receipts.mkdir(parents=True, exist_ok=True)
+    story = Story(out, receipts)
+    story.say(f"fiscal-box demo — everything lives in {base}")
+    with Emulator(base / "emulator") as emulator:
+        story.say(f"fiscal server emulator listening on {emulator.fs_url}")
+        post_json(f"{emulator.url}/emulator/registrars", DEMO_REGISTRAR)
+        story.say(
+            f"registrar {DEMO_REGISTRAR['fiscal_number']} registered with the emulator (offline allowed)"
+        )
+        shop = DemoShop(story, base, emulator)
+        shop.morning()
+        shop.outage()
+        shop.back_online()
+        shop.evening()
+        shop.summary()
         if serve:
             story.say(f"serving: emulator at {emulator.url} — press Ctrl+C to stop")
             try:
@@ -228,7 +258,6 @@ def run_demo(*, serve: bool = False, out: TextIO = sys.stdout, workdir: Path | N
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
-        client.close()
-        journal.close()
+        shop.close()
     story.say("demo finished")
     return 0

@@ -61,13 +61,20 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
 
 
 class Recorder:
-    """An event sink that keeps what it is given, in order."""
+    """An event sink that keeps what it is given, in order, and hands it on to the sinks that follow
+    it (as the agent's event stream feeds the print worker)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.followers: list[EventSink] = []
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
+        for follower in self.followers:
+            follower(event)
+
+    def forward_to(self, sink: EventSink) -> None:
+        self.followers.append(sink)
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]

@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.printing import PrintService
-from agent.printing_shim import queue_as_register_will
 from drivers.drawer import CashDrawer
 from drivers.printer import ReceiptPrinter
 from tests.conftest import Box, cash, item
@@ -37,17 +36,16 @@ def main() -> int:
     parser.add_argument("--kill", choices=["failed", "printed"])
     args = parser.parse_args()
 
-    box = Box(args.state_dir, args.fs_url)
+    box = Box(args.state_dir, args.fs_url, print_documents=True)
     box.register.start()
     printer = ReceiptPrinter("file", path=args.paper, width_mm=58)
     service = PrintService(
         printer, CashDrawer("printer", printer=printer), journal=box.journal, clock=box.register.clock
     )
-    opened = [box.register.open_shift(cashier="Тест")] if args.open else []
+    box.recorder.forward_to(service.on_event)
+    if args.open:
+        box.register.open_shift(cashier="Тест")
     sales = [box.register.sell([item(price="12.34")], [cash("12.34")]) for _ in range(args.sell)]
-    for result in opened + sales:
-        # SHIM (agent/printing_shim.py): the register will queue in its own fiscal transaction.
-        queue_as_register_will(box.journal, result, now=box.register.clock.now(), events=service.on_event)
     printed = service.drain(timeout=30)
     report = {
         "sold": [r.fiscal_num for r in sales],

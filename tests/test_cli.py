@@ -160,6 +160,8 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     # eight sales (the return is a ВИДАТКОВИЙ ЧЕК); CP866 prints І as I
     assert sum(1 for line in printed.texts if "ФIСКАЛЬНИЙ ЧЕК" in line) == 8
     assert any("X-ЗВIТ" in line for line in printed.texts)
+    # documents made on the register directly (not through the till API) reach paper too
+    assert sum(1 for line in printed.texts if "Z-ЗВIТ" in line) == 1
 
 
 def test_go_online_delivers_what_the_agent_left(tmp_path: Path, emulator: EmulatorHandle) -> None:

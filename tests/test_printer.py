@@ -71,7 +71,9 @@ class Printed:
         return [t for t, *_ in self.lines]
 
 
-def decode(data: bytes) -> Printed:
+# long: one switch over the ESC/POS commands the box sends, in the command set's order; a table of
+# handlers would hide the byte layout that the switch shows.
+def decode(data: bytes) -> Printed:  # noqa: C901, PLR0912
     out = Printed()
     align, bold, double = "left", False, False
     codec: str | None = None

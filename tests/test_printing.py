@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,20 +16,29 @@ from agent.till_api.app import create_app
 from agent.till_api.server import ApiServer
 from drivers.drawer import CashDrawer
 from drivers.printer import ReceiptPrinter
-from tests.conftest import Box
+from tests.conftest import Box, EmulatorHandle
 from tests.test_printer import decode
 from tests.test_till_api import LICENSE, api_context, sale_body
+
+
+@pytest.fixture()
+def box(tmp_path: Path, emulator: EmulatorHandle) -> Iterator[Box]:
+    """A register that queues its documents for paper, as the agent builds it when a printer is set."""
+    b = Box(tmp_path / "box", emulator.fs_url, print_documents=True)
+    b.register.start()
+    yield b
+    b.close()
 
 
 class Shop:
     def __init__(self, box: Box, printer: ReceiptPrinter) -> None:
         self.printer = printer
-        # The service follows the register's journal. Until the till API stops printing in its adapter
-        # (print_receipt), its receipts come as ad-hoc jobs; then the lead builds this register with
-        # print_documents=True and events=self.printing.on_event, and the journal's queue prints them.
+        # The service follows the register's journal and events, as in the agent: the till API only
+        # fiscalizes, the print worker prints what the register queued.
         self.printing = PrintService(
             printer, CashDrawer("printer", printer=printer), journal=box.journal, clock=box.register.clock
         )
+        box.recorder.forward_to(self.printing.on_event)
         ctx = api_context(box)
         ctx.printing = self.printing
         ctx.slip = lambda: Layout(32, [Text("СЛУЖБОВИЙ СТАН")])
@@ -90,6 +100,25 @@ def test_reprint_slip_and_drawer(shop: Shop) -> None:
     start = len(shop.printer.output)
     assert shop.http.post("/api/v1/box/drawer", json={}).status_code == 200
     assert [kind for kind, _ in printed_since(shop, start)[1]] == ["drawer"]
+
+
+def test_a_till_retry_after_a_lost_answer_gets_its_receipt_printed_once(
+    shop: Shop, emulator: EmulatorHandle
+) -> None:
+    emulator.fault("slow", delay_s=1.5)
+    body = sale_body(5)
+    start = len(shop.printer.output)
+    # The till gives up before the box answers: the sale is fiscalized all the same.
+    with pytest.raises(httpx.TimeoutException):
+        shop.http.post("/api/v1/receipts/sell", json=body, timeout=0.5)
+    emulator.fault("none")
+    retry = shop.http.post("/api/v1/receipts/sell", json=body)
+    assert retry.status_code == 400 and retry.json()["code"] == "receipt.already_exists"
+    receipt = shop.http.get(f"/api/v1/receipts/{body['id']}").json()
+    text, events = printed_since(shop, start)
+    assert [kind for kind, _ in events].count("cut") == 1  # one receipt on paper
+    assert receipt["fiscal_code"] in text
+    assert len([d for d in emulator.documents() if d["doc_type"] == 0]) == 1
 
 
 def test_a_printer_fault_never_undoes_a_sale(box: Box) -> None:

@@ -19,7 +19,6 @@ from agent.secr.errors import InvalidInput, NotSupported
 from agent.secr.register import DuplicateRequest, Fiscalized
 from agent.till_api import convert, models, records, schemas, views
 from agent.till_api.access import Authed
-from agent.till_api.autoprint import print_receipt
 from agent.till_api.context import ApiContext, Ctx
 from agent.till_api.errors import ApiError
 
@@ -28,9 +27,8 @@ router = APIRouter(tags=["receipts"])
 
 def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) -> dict[str, Any]:
     try:
-        result = action(rid)
-        print_receipt(ctx.printing, result)
-        return records.receipt(ctx, result)
+        # Printing is not decided here: the register queued the receipt, the print worker prints it.
+        return records.receipt(ctx, action(rid))
     except DuplicateRequest as exc:
         raise ApiError(
             400,
