@@ -100,3 +100,17 @@ def test_another_thread_never_writes_inside_a_transaction(tmp_path: Path) -> Non
     assert journal.get("probe") is None  # the rollback took only the transaction's own write
     assert [j.doc_id for j in journal.unprinted()] == [doc]
     journal.close()
+
+
+def test_meta_values_of_a_rolled_back_transaction_are_gone(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.set("mode", "online")
+    with pytest.raises(RuntimeError), journal.transaction():
+        journal.set("mode", "offline")
+        assert journal.get("mode") == "offline"  # the transaction sees its own write
+        raise RuntimeError("rolled back")
+    assert journal.get("mode") == "online"
+    journal.close()
+    reopened = Journal(tmp_path / "journal.sqlite")
+    assert reopened.get("mode") == "online"
+    reopened.close()

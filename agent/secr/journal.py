@@ -94,6 +94,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_offline_n ON documents(offline_sessi
 CREATE INDEX IF NOT EXISTS documents_fiscal_num ON documents(fiscal_num);
 CREATE INDEX IF NOT EXISTS documents_shift ON documents(shift_id);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+-- What status reads after every change (how many are undelivered, since when), from the index alone:
+-- a long offline session holds thousands of documents.
+CREATE INDEX IF NOT EXISTS documents_state_created ON documents(state, created_at);
 -- The durable print queue: one row per document that must reach paper.
 CREATE TABLE IF NOT EXISTS prints (
     doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
@@ -170,6 +173,10 @@ class Journal:
         self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0
+        # The meta table, read once and then kept: this connection is its only writer (one owner of the
+        # journal: agent/ownership.py), and a register reads its keys dozens of times per document.
+        # Dropped at a rollback, so it never holds what the database does not.
+        self._meta: dict[str, str | None] | None = None
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -235,10 +242,18 @@ class Journal:
                 yield
             except BaseException:
                 self._depth = 0
+                self._meta = None
                 self._conn.execute("ROLLBACK")
                 raise
             self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # A commit that failed (a full disk, an I/O error) leaves nothing half-written.
+                self._meta = None
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -256,14 +271,22 @@ class Journal:
     # --- meta and counters --------------------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        row = self._row("SELECT value FROM meta WHERE key = ?", (key,))
-        return None if row is None else str(row[0]) if row[0] is not None else None
+        with self._lock:
+            return self._meta_table().get(key)
 
     def set(self, key: str, value: str | None) -> None:
-        self._exec(
-            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        with self._lock:
+            self._exec(
+                "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            self._meta_table()[key] = value
+
+    def _meta_table(self) -> dict[str, str | None]:
+        if self._meta is None:
+            rows = self._rows("SELECT key, value FROM meta")
+            self._meta = {str(r[0]): None if r[1] is None else str(r[1]) for r in rows}
+        return self._meta
 
     def set_many(self, values: dict[str, str | None]) -> None:
         with self.transaction():

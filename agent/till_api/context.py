@@ -22,6 +22,8 @@ from agent.secr.register import CashRegister
 from agent.till_api.auth import Sessions
 from agent.till_api.ids import IdScheme
 
+API = "/api/v1"
+
 
 @dataclass
 class ApiContext:

@@ -9,11 +9,11 @@ from fastapi import APIRouter
 from agent.printing import PrintService
 from agent.till_api import models, records, schemas
 from agent.till_api.access import Authed
-from agent.till_api.context import ApiContext, Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, ApiContext, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 from drivers.printer import PrinterError
 
-router = APIRouter(tags=["box"])
+router = APIRouter(prefix=API, tags=["box"], responses=RESPONSES)
 
 
 def printing(ctx: ApiContext) -> PrintService:

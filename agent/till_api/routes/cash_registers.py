@@ -13,10 +13,10 @@ from fastapi import APIRouter
 from agent.secr.errors import FiscalBoxError
 from agent.till_api import models, records, schemas, views
 from agent.till_api.access import Authed
-from agent.till_api.context import Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 
-router = APIRouter(tags=["cash-registers"])
+router = APIRouter(prefix=API, tags=["cash-registers"], responses=RESPONSES)
 
 
 @router.get("/cash-registers/info", response_model=schemas.CashRegister)

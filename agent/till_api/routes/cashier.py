@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header
 
 from agent.till_api import models, records, schemas, views
 from agent.till_api.access import Authed, check_license, issue_token
-from agent.till_api.context import Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 
-router = APIRouter(tags=["cashier"])
+router = APIRouter(prefix=API, tags=["cashier"], responses=RESPONSES)
 
 
 # The licence key is optional at sign-in (the SDK sends it only when given one), checked when present.

@@ -19,10 +19,10 @@ from agent.secr.errors import InvalidInput, NotSupported
 from agent.secr.register import DuplicateRequest, Fiscalized
 from agent.till_api import convert, models, records, schemas, views
 from agent.till_api.access import Authed
-from agent.till_api.context import ApiContext, Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, ApiContext, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 
-router = APIRouter(tags=["receipts"])
+router = APIRouter(prefix=API, tags=["receipts"], responses=RESPONSES)
 
 
 def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) -> dict[str, Any]:

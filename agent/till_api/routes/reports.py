@@ -13,11 +13,11 @@ from agent.receipts import layout_receipt, layout_x_report, to_text
 from agent.secr import documents as docs
 from agent.till_api import models, schemas, views
 from agent.till_api.access import Authed
-from agent.till_api.context import ApiContext, Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, ApiContext, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 from agent.till_api.views import Json
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(prefix=API, tags=["reports"], responses=RESPONSES)
 
 KEPT_X_REPORTS = 100  # X reports are read-outs, not records: keep the recent ones
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter
 
 from agent.till_api import models, records, schemas
 from agent.till_api.access import Authed
-from agent.till_api.context import ApiContext, Ctx
-from agent.till_api.errors import ApiError
+from agent.till_api.context import API, ApiContext, Ctx
+from agent.till_api.errors import RESPONSES, ApiError
 
-router = APIRouter(tags=["shifts"])
+router = APIRouter(prefix=API, tags=["shifts"], responses=RESPONSES)
 
 
 @router.post("/shifts", response_model=schemas.Shift)

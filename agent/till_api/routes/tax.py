@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from agent.till_api import schemas, views
 from agent.till_api.access import Authed
-from agent.till_api.context import Ctx
+from agent.till_api.context import API, Ctx
+from agent.till_api.errors import RESPONSES
 
-router = APIRouter(tags=["tax"])
+router = APIRouter(prefix=API, tags=["tax"], responses=RESPONSES)
 
 
 @router.get("/tax", response_model=list[schemas.TaxInfo])
