@@ -215,6 +215,15 @@ class ControlServer:
         thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        released = threading.Event()
+
+        def release() -> None:
+            # The slot bounds the requests being worked on: a client holding its answer may ask again at
+            # once, so the slot goes back as the answer leaves, not after the connection's teardown.
+            if not released.is_set():
+                released.set()
+                self._slots.release()
+
         try:
             try:
                 answer = self._dispatch(self._read_request(conn), _peer(conn))
@@ -224,12 +233,12 @@ class ControlServer:
                     f'send one JSON object on one line: {{"command": one of {sorted(self._handlers)}, "args": {{}}}}',
                     "bad_input",
                 )
-            self._answer_and_close(conn, answer)
+            self._answer_and_close(conn, answer, sent=release)
         except Exception:  # a request must never take the agent (or this server) down
             log.exception("control socket: request failed")
             conn.close()
         finally:
-            self._slots.release()
+            release()
             with self._guard:
                 self._connections.discard(threading.current_thread())
 
@@ -282,11 +291,16 @@ class ControlServer:
             )
         return {"ok": True, "result": result}
 
-    def _answer_and_close(self, conn: socket.socket, answer: dict[str, Any]) -> None:
+    def _answer_and_close(
+        self, conn: socket.socket, answer: dict[str, Any], *, sent: Callable[[], None] | None = None
+    ) -> None:
         with conn:
             conn.settimeout(self._read_timeout)
+            payload = json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n"
+            if sent is not None:
+                sent()  # before the client can hold the answer
             try:
-                conn.sendall(json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n")
+                conn.sendall(payload)
                 conn.shutdown(socket.SHUT_WR)
                 # Read what the client may still be sending (an oversized request) so that closing
                 # does not reset the connection before it has read the answer.

@@ -131,8 +131,11 @@ class Box:
 
 
 @pytest.fixture()
-def box(tmp_path: Path, emulator: EmulatorHandle) -> Iterator[Box]:
-    b = Box(tmp_path / "box", emulator.fs_url)
+def box(tmp_path: Path, emulator: EmulatorHandle, request: pytest.FixtureRequest) -> Iterator[Box]:
+    """A started register. Marked ``print_documents`` (a module's ``pytestmark``), it queues its documents
+    for paper, as the agent builds it when a printer is set."""
+    prints = request.node.get_closest_marker("print_documents") is not None
+    b = Box(tmp_path / "box", emulator.fs_url, print_documents=prints)
     b.register.start()
     yield b
     b.close()

@@ -4,8 +4,7 @@ printing follows every fiscal document, subscribers never sit in the sale path."
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,17 +18,9 @@ from agent.status import Snapshot
 from tests.conftest import EmulatorHandle, cash, item
 from tests.test_cli import write_config
 from tests.test_printer import decode
+from tests.waiting import wait_for
 
 T = TypeVar("T")
-
-
-def wait_for(what: Callable[[], T], timeout: float = 20, message: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {message or what}")
-        time.sleep(0.01)
-    return value
 
 
 @pytest.fixture()
@@ -61,14 +52,14 @@ def test_a_sale_made_on_the_register_reaches_status_events_and_paper(agent: Agen
     agent.register.open_shift(cashier="Тест")
     sale = agent.register.sell([item(price="12.34")], [cash("12.34")])
     # Not made through the till API, and printed all the same.
-    wait_for(lambda: sale.fiscal_num.encode() in paper_of(agent), message="the receipt on paper")
+    wait_for(lambda: sale.fiscal_num.encode() in paper_of(agent), what="the receipt on paper")
     assert sum(1 for line in decode(paper_of(agent)).texts if "ФIСКАЛЬНИЙ ЧЕК" in line) == 1
     wait_for(
         lambda: any(
             e.kind == EventKind.FISCALIZED and e.detail["fiscal_num"] == sale.fiscal_num for e in events
         )
     )
-    wait_for(lambda: seen and seen[-1].to_dict()["shift"] == "open", message="the open shift in status")
+    wait_for(lambda: seen and seen[-1].to_dict()["shift"] == "open", what="the open shift in status")
     assert agent.status_dict()["next_local_num"] == sale.local_num + 1
     status_file = agent.settings.box.state_dir / "status.json"
     wait_for(
@@ -99,6 +90,6 @@ def test_a_slow_and_a_failing_subscriber_neither_delay_a_sale_nor_stop_the_other
     expected = sales[-1].local_num + 1
     # All of it happens while the slow subscriber is still stuck in its first callback.
     wait_for(
-        lambda: seen and seen[-1].to_dict()["next_local_num"] == expected, message="the last sale in status"
+        lambda: seen and seen[-1].to_dict()["next_local_num"] == expected, what="the last sale in status"
     )
     release.set()

@@ -11,8 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,7 @@ import pytest
 
 from agent import control, ownership
 from agent.secr.errors import BadInput, NeedsPerson, RetryLater
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 def raw_exchange(path: Path, payload: bytes, *, shut: bool = True, timeout: float = 30) -> dict[str, Any]:
@@ -152,7 +144,9 @@ def test_a_slow_request_does_not_hold_up_the_next_and_connections_are_bounded(
         wait_for(is_busy, what="the server to say it is busy")
         assert busy[-1]["kind"] == "retry_later" and "already serving 2" in busy[-1]["error"]
         # once the stuck client's read timeout frees its slot, a status gets through beside the slow one
-        wait_for(lambda: raw_exchange(state_dir / "control.sock", b'{"command": "echo"}\n')["ok"], what="a slot")
+        wait_for(
+            lambda: raw_exchange(state_dir / "control.sock", b'{"command": "echo"}\n')["ok"], what="a slot"
+        )
         assert slow.is_alive()
     finally:
         stuck.close()
@@ -167,7 +161,10 @@ def test_no_agent_is_told_apart_from_a_stale_socket_and_a_long_path(tmp_path: Pa
     with pytest.raises(control.AgentNotRunning):
         control.request(deep, "echo", timeout_s=5)  # no file at all
     # a file left by a killed agent: nobody listens
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead, control._socket_path(deep / "control.sock") as name:
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead,
+        control._socket_path(deep / "control.sock") as name,
+    ):
         dead.bind(name)
     assert (deep / "control.sock").exists()
     with pytest.raises(control.AgentNotRunning):
@@ -207,7 +204,9 @@ def test_an_agent_waits_for_a_cli_command_within_a_bound(state_dir: Path) -> Non
         ownership.own_state_dir(state_dir, wait_for_cli_s=0.3)
     assert "`fiscal-box go-online`" in str(busy.value) and f"kill {os.getpid()}" in str(busy.value)
     got: list[ownership.StateLock] = []
-    waiter = threading.Thread(target=lambda: got.append(ownership.own_state_dir(state_dir, wait_for_cli_s=30)))
+    waiter = threading.Thread(
+        target=lambda: got.append(ownership.own_state_dir(state_dir, wait_for_cli_s=30))
+    )
     waiter.start()
     try:
         assert waiter.is_alive()  # it cannot have the lock while the command holds it

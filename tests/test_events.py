@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from agent.events import Event, EventKind, EventSink
 from agent.status import EventStream, Subscription, describe, log_events
+from tests.waiting import wait_for
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ def test_a_raising_and_a_sleeping_subscriber_neither_delay_publish_nor_starve_ot
             timings.append(time.perf_counter() - start)
         assert len(good.wait_for(50)) == 50
         assert max(timings) < 1.0, timings  # far below the 5 s of the slow subscriber
-        assert _wait(lambda: broken.failures == 50) and broken.active
+        assert wait_for(lambda: broken.failures == 50) and broken.active
         assert slow.delivered == 0 and slow.pending == 49
     finally:
         release.set()
@@ -163,7 +163,7 @@ def test_the_log_has_one_readable_line_per_event(caplog: pytest.LogCaptureFixtur
         stream.publish(Event(EventKind.BLOCKED, NOW, {"reason": "offline_prohibited", "error": "no"}))
         stream.publish(Event(EventKind.PRINTER_FAULT, NOW, {"error": "paper out"}))
         assert done.wait(5)
-        assert _wait(lambda: subscription.delivered == 5)
+        assert wait_for(lambda: subscription.delivered == 5)
     records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "test.events"]
     assert records == [
         ("INFO", "event went_offline: session_id=S-1 reason=timeout"),
@@ -175,12 +175,3 @@ def test_the_log_has_one_readable_line_per_event(caplog: pytest.LogCaptureFixtur
     line = describe(Event(EventKind.SYNC_FAILED, NOW, {"error": "refused:\n  package 2", "documents": 3}))
     assert line == "sync_failed: error=refused: package 2 documents=3"
     stream.close()
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True

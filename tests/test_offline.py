@@ -144,7 +144,7 @@ def test_session_limit_warns_refuses_and_sells_again_online(obox: Box, clock: Fa
     reg.sell([item()], [cash("10.00")])
     clock.advance(hours=28)
     reg.sell([item()], [cash("10.00")])
-    assert reg.status().warnings == []
+    assert reg.status().warnings == ()
     clock.advance(hours=1)  # 29 h: past 80 % of 36 h
     reg.sell([item()], [cash("10.00")])
     assert "session_limit" in reg.status().warnings

@@ -23,13 +23,19 @@ from agent import commands, control, ownership
 from agent.secr.errors import RetryLater
 from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.test_cli import CLI, free_port, write_config
-from tests.test_control import raw_exchange, wait_for
+from tests.test_control import raw_exchange
 from tests.test_printer import decode
 from tests.test_till_api import good
+from tests.waiting import wait_for
 
 DOC_OFFLINE_BEGIN = 102
 DOC_OFFLINE_END = 103
-FAKE_STATUS = {"mode": "online", "shift": "closed", "pending_documents": 0, "updated_at": "2025-01-01T00:00:00+00:00"}
+FAKE_STATUS = {
+    "mode": "online",
+    "shift": "closed",
+    "pending_documents": 0,
+    "updated_at": "2025-01-01T00:00:00+00:00",
+}
 
 
 def file_printer(path: Path) -> dict[str, str]:
@@ -97,7 +103,9 @@ class Till:
 
     def __init__(self, port: int) -> None:
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        token = self.http.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()["access_token"]
+        token = self.http.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
+            "access_token"
+        ]
         self.http.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": "test-key"})
         self.refusals = 0
 
@@ -220,7 +228,9 @@ def test_an_agent_waits_for_a_cli_command_holding_the_lock(
     try:
         agent = Agent(config, state, tmp_path / "agent.log")
         agents.append(agent)
-        wait_for(lambda: "waiting up to" in agent.stderr or agent.proc.poll() is not None, what="the agent to wait")
+        wait_for(
+            lambda: "waiting up to" in agent.stderr or agent.proc.poll() is not None, what="the agent to wait"
+        )
         assert f"`fiscal-box go-online` (PID {os.getpid()}" in agent.stderr
         assert agent.proc.poll() is None and not (state / "control.sock").exists()
     finally:
@@ -330,7 +340,9 @@ def test_status_slip_and_go_online_without_an_agent(tmp_path: Path, emulator: Em
     printed = "\n".join(decode(paper.read_bytes()).texts)
     assert "СЛУЖБОВИЙ СТАН" in printed and commands.NOT_RUNNING in printed
 
-    missing = write_config(tmp_path / "missing.toml", emulator.fs_url, **file_printer(tmp_path / "gone" / "p.bin"))
+    missing = write_config(
+        tmp_path / "missing.toml", emulator.fs_url, **file_printer(tmp_path / "gone" / "p.bin")
+    )
     failed = cli(missing, "slip")
     assert failed.returncode == 1 and "the printer failed" in failed.stderr
     disabled = cli(write_config(tmp_path / "disabled.toml", emulator.fs_url), "slip")
@@ -368,9 +380,7 @@ def test_go_online_while_a_sale_is_in_flight(
     tmp_path: Path, emulator: EmulatorHandle, agents: list[Agent]
 ) -> None:
     delay = 6.0
-    config, state, agent, port = start_box(
-        tmp_path, emulator, agents, **{"timeout_s = 2": "timeout_s = 15"}
-    )
+    config, state, agent, port = start_box(tmp_path, emulator, agents, **{"timeout_s = 2": "timeout_s = 15"})
     till = Till(port)
     till.open_shift()
     till.sell(0)

@@ -12,8 +12,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from drivers.drawer import CashDrawer
 from drivers.printer import ReceiptPrinter
 from tests.conftest import Box, EmulatorHandle, card, cash, item
 from tests.test_printer import FakeNetworkPrinter, Printed, decode
+from tests.waiting import wait_for
 
 HARNESS = Path(__file__).with_name("print_harness.py")
 PAPER_END = {1: 0x12, 2: 0x12, 4: 0x72}  # DLE EOT 4: roll end sensor
@@ -47,22 +47,7 @@ def kinds(printed: Printed) -> list[str]:
     return [kind for kind, _ in printed.events]
 
 
-def wait_for(what: Callable[[], T], timeout: float = 10) -> T:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.01)
-    return value
-
-
-@pytest.fixture()
-def box(tmp_path: Path, emulator: EmulatorHandle) -> Iterator[Box]:
-    """A register that queues its documents for paper, as the agent builds it when a printer is set."""
-    b = Box(tmp_path / "box", emulator.fs_url, print_documents=True)
-    b.register.start()
-    yield b
-    b.close()
+pytestmark = pytest.mark.print_documents  # the box fixture's register queues for paper
 
 
 class Till:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,14 +19,7 @@ from tests.conftest import Box, EmulatorHandle
 from tests.test_printer import decode
 from tests.test_till_api import LICENSE, api_context, sale_body
 
-
-@pytest.fixture()
-def box(tmp_path: Path, emulator: EmulatorHandle) -> Iterator[Box]:
-    """A register that queues its documents for paper, as the agent builds it when a printer is set."""
-    b = Box(tmp_path / "box", emulator.fs_url, print_documents=True)
-    b.register.start()
-    yield b
-    b.close()
+pytestmark = pytest.mark.print_documents  # the box fixture's register queues for paper
 
 
 class Shop:

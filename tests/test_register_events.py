@@ -5,8 +5,7 @@ emulator and a real journal."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from agent.secr.journal import REVOKED, SUPERSEDED
 from agent.secr.register import Fiscalized, Mode
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_offline import Link
+from tests.waiting import wait_for
 
 FISCALIZED_DETAIL = {
     "doc_id",
@@ -64,13 +64,6 @@ def queued(box: Box) -> list[int]:
     ids = [job.doc_id for job in jobs]
     assert len(ids) == len(set(ids))
     return ids
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 # --- fiscalized --------------------------------------------------------------------------------------
@@ -152,7 +145,7 @@ def test_a_sale_settled_later_is_announced_and_queued_then(tmp_path: Path, emula
     with pytest.raises(OfflineProhibited):
         box.register.sell([item()], [cash("10.00")], request_id="till-2")
     emulator.fault("none")
-    wait_until(lambda: len(emulator.documents()) == 2)
+    wait_for(lambda: len(emulator.documents()) == 2)
     assert len(fiscalized(box)) == 1 and queued(box) == []  # pending: not fiscal yet
     box.register.resolve_pending()
     settled = box.register.get("till-2")
@@ -176,7 +169,7 @@ def test_a_superseded_online_sale_is_not_printed(tmp_path: Path, emulator: Emula
     lost = box.journal.document(sale.entry_id - 2)  # the online attempt, then the 102, then the sale
     assert lost is not None and lost.state == SUPERSEDED
     emulator.fault("none")
-    wait_until(lambda: len(emulator.documents()) == 2)
+    wait_for(lambda: len(emulator.documents()) == 2)
     report = box.register.go_online()
     assert report.went_online and report.revoked_online_fiscal_num is not None
     revoked = box.journal.document(lost.id)

@@ -3,6 +3,7 @@ change once on threads of their own, and a slow or failing subscriber costs a pr
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,12 +32,19 @@ from agent.status import (
     write_status,
 )
 from tests.conftest import Box, EmulatorHandle, cash, item
+from tests.waiting import wait_for
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 # agent/status.py as it was at e3022bd, before the model: the oracle the projection must keep matching.
-def old_build_status(
+def old_build_status(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The old JSON as it reached status.json: through json (the old code handed lists where the
+    register now hands frozen tuples, which serialize the same)."""
+    return dict(json.loads(json.dumps(_old_build_status(*args, **kwargs))))
+
+
+def _old_build_status(
     register: RegisterStatus,
     *,
     now: datetime,
@@ -322,7 +330,7 @@ def test_a_raising_and_a_sleeping_subscriber_neither_delay_a_producer_nor_starve
         got = good.wait_for(21)
         assert [s.agent_errors for s in got[1:]] == [(f"error {n}",) for n in range(20)]
         assert max(timings) < 1.0, timings  # far below the 5 s the slow subscriber takes
-        assert broken.active and _wait(lambda: broken.failures == 21)
+        assert broken.active and wait_for(lambda: broken.failures == 21)
         assert slow.delivered == 0 and slow.pending == 20
     finally:
         release.set()
@@ -354,7 +362,7 @@ def test_a_subscriber_may_unsubscribe_itself(model: StatusModel) -> None:
     subscription = model.subscribe(once)
     subscriptions.append(subscription)
     subscribed.set()
-    assert _wait(lambda: not subscription.active)
+    assert wait_for(lambda: not subscription.active)
     assert subscription.delivered == 1 and subscription not in model.subscriptions()
 
 
@@ -463,7 +471,7 @@ def test_a_burst_of_refresh_requests_is_one_more_fetch() -> None:
         for _ in range(50):
             coordinator.request_refresh()
         release.set()
-        assert _wait(lambda: pushed == [1, 2])
+        assert wait_for(lambda: pushed == [1, 2])
     finally:
         coordinator.close()
     assert not coordinator.running
@@ -484,7 +492,7 @@ def test_a_fetch_that_raises_is_reported_and_tried_again() -> None:
     coordinator = Coordinator("printer", fetch, pushed.append, interval_s=0.02, on_error=reported.append)
     coordinator.start()
     try:
-        assert _wait(lambda: len(pushed) >= 2)
+        assert wait_for(lambda: len(pushed) >= 2)
     finally:
         coordinator.close()
     assert coordinator.failures == 2 and [str(e) for e in reported] == ["the printer did not answer"] * 2
@@ -496,7 +504,7 @@ def test_the_cooldown_holds_a_request_back_and_close_ends_it() -> None:
     coordinator = Coordinator(
         "register", lambda: fetched.append(1), lambda value: None, interval_s=None, cooldown_s=60
     ).start()
-    assert _wait(lambda: coordinator.refreshes == 1)
+    assert wait_for(lambda: coordinator.refreshes == 1)
     coordinator.request_refresh()  # within the cooldown: waits for it
     start = time.monotonic()
     coordinator.close()
@@ -510,10 +518,10 @@ def test_a_coordinator_feeds_the_model(model: StatusModel) -> None:
     model.subscribe(recorder)
     coordinator = Coordinator("printer", lambda: printer[0], model.set_printer, interval_s=None).start()
     try:
-        assert _wait(lambda: coordinator.refreshes == 1)
+        assert wait_for(lambda: coordinator.refreshes == 1)
         for n in range(2, 5):  # the printer says the same again: no change
             coordinator.request_refresh()
-            assert _wait(lambda: coordinator.refreshes >= n)  # noqa: B023  # waited on before n moves
+            assert wait_for(lambda: coordinator.refreshes >= n)  # noqa: B023  # waited on before n moves
         printer[0] = "paper_out"
         coordinator.request_refresh()
         got = recorder.wait_for(3)
@@ -537,14 +545,14 @@ def test_the_status_file_is_written_on_change_only(
 
     status_file = StatusFile(tmp_path, write=counted)
     model.subscribe(status_file, name="status.json")
-    assert _wait(lambda: len(writes) == 1)
+    assert wait_for(lambda: len(writes) == 1)
     inode = (tmp_path / "status.json").stat().st_ino
     for _ in range(10):  # ticks that find nothing new
         clock.advance(5)
         model.set_register(register_status())
         model.set_agent_errors([])
     model.set_register(OFFLINE)
-    assert _wait(lambda: len(writes) == 2)
+    assert wait_for(lambda: len(writes) == 2)
     assert status_file.writes == 2
     assert (tmp_path / "status.json").stat().st_ino != inode  # replaced whole, never written in place
     assert read_status(tmp_path) == model.snapshot().to_dict() == writes[1]
@@ -582,12 +590,3 @@ def _model_with(case: dict[str, Any]) -> StatusModel:
     if "errors" in case:
         model.set_agent_errors(case["errors"])
     return model
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True

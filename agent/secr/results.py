@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -91,8 +91,10 @@ class SyncReport:
     revoked_online_fiscal_num: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class RegisterStatus:
+    """What ``register.status()`` hands out: frozen, so a status snapshot never changes under its readers."""
+
     mode: Mode
     blocked_reason: str | None
     shift_open: bool
@@ -109,12 +111,17 @@ class RegisterStatus:
     max_session_minutes: int
     max_month_minutes: int
     numbers_left: int | None
-    warnings: list[str]
+    warnings: tuple[str, ...]
     problem: str | None
     upload_error: str | None
     last_sync_at: datetime | None
     identity_known: bool
-    errors: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Callers may give lists; two equal states must compare equal whatever they were built from.
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "errors", tuple(self.errors))
 
 
 __all__ = ["DuplicateRequest", "Fiscalized", "RegisterStatus", "ShiftReport", "ShiftView", "SyncReport"]

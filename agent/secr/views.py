@@ -125,12 +125,12 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
         max_session_minutes=int(limits.max_session.total_seconds() // 60),
         max_month_minutes=int(limits.max_month.total_seconds() // 60),
         numbers_left=verdict.numbers_left,
-        warnings=list(verdict.warnings) if mode != Mode.ONLINE else [],
+        warnings=verdict.warnings if mode != Mode.ONLINE else (),
         problem=str(core.problem) if core.problem else None,
         upload_error=upload_error,
         last_sync_at=meta.last_sync_at,
         identity_known=meta.identity("tin") is not None or core.registrar.tin is not None,
-        errors=errors,
+        errors=tuple(errors),
     )
 
 

@@ -24,7 +24,6 @@ from agent.status.snapshot import (
     CertificatePart,
     ModemPart,
     PrinterPart,
-    RegisterPart,
     Snapshot,
 )
 
@@ -66,7 +65,7 @@ class StatusModel:
         self._age_resolution_s = age_resolution_s
         self._lock = threading.Lock()
         self._subscribers: Subscribers[Snapshot] = Subscribers("status", queue_size)
-        self._latest = Snapshot(register=RegisterPart.from_status(register), at=clock.now())
+        self._latest = Snapshot(register=register, at=clock.now())
         self._published = self._latest
         self._published_key = self._latest.change_key(age_resolution_s)
         #: how many changes were published (the first state included)
@@ -90,7 +89,7 @@ class StatusModel:
         return subscription
 
     def set_register(self, status: RegisterStatus) -> None:
-        self._update(register=RegisterPart.from_status(status))
+        self._update(register=status)
 
     def set_printer(self, state: str | None, error: str | None = None) -> None:
         """``state`` None: the box has no printer (the projection says null). The error text alone is

@@ -20,62 +20,6 @@ UPLINKS: Final = frozenset({"ethernet", "lte", "none"})
 
 
 @dataclass(frozen=True)
-class RegisterPart:
-    """``RegisterStatus`` frozen: the register hands out a fresh mutable object per call, the snapshot
-    must not change under its subscribers."""
-
-    mode: Mode
-    blocked_reason: str | None
-    shift_open: bool
-    shift_id: int | None
-    z_done: bool
-    next_local_num: int
-    pending_documents: int
-    oldest_pending_at: datetime | None
-    offline_session_id: str | None
-    has_offline_seed: bool
-    offline_allowed: bool | None
-    session_minutes: int
-    month_minutes: int
-    max_session_minutes: int
-    max_month_minutes: int
-    numbers_left: int | None
-    warnings: tuple[str, ...]
-    problem: str | None
-    upload_error: str | None
-    last_sync_at: datetime | None
-    identity_known: bool
-    errors: tuple[str, ...] = ()
-
-    @classmethod
-    def from_status(cls, status: RegisterStatus) -> RegisterPart:
-        return cls(
-            mode=status.mode,
-            blocked_reason=status.blocked_reason,
-            shift_open=status.shift_open,
-            shift_id=status.shift_id,
-            z_done=status.z_done,
-            next_local_num=status.next_local_num,
-            pending_documents=status.pending_documents,
-            oldest_pending_at=status.oldest_pending_at,
-            offline_session_id=status.offline_session_id,
-            has_offline_seed=status.has_offline_seed,
-            offline_allowed=status.offline_allowed,
-            session_minutes=status.session_minutes,
-            month_minutes=status.month_minutes,
-            max_session_minutes=status.max_session_minutes,
-            max_month_minutes=status.max_month_minutes,
-            numbers_left=status.numbers_left,
-            warnings=tuple(status.warnings),
-            problem=status.problem,
-            upload_error=status.upload_error,
-            last_sync_at=status.last_sync_at,
-            identity_known=status.identity_known,
-            errors=tuple(status.errors),
-        )
-
-
-@dataclass(frozen=True)
 class PrinterPart:
     state: str  # one of PRINTER_STATES
     #: the last fault's text (for the slip and MQTT); not in the §5 projection, which has only the state
@@ -160,7 +104,7 @@ _NO_MODEM = ModemPart()
 class Snapshot:
     """The box's state at ``at``, built from the parts its producers set."""
 
-    register: RegisterPart
+    register: RegisterStatus
     at: datetime
     printer: PrinterPart | None = None
     certificate: CertificatePart | None = None
@@ -258,7 +202,7 @@ def build_status(
 ) -> dict[str, Any]:
     """The status JSON from its parts in one call (kept for agent/app.py and the CLI without an agent)."""
     return Snapshot(
-        register=RegisterPart.from_status(register),
+        register=register,
         at=now,
         printer=PrinterPart(printer) if printer is not None else None,
         certificate=CertificatePart.from_dict(certificate) if certificate is not None else None,
