@@ -173,6 +173,37 @@ def test_lost_reply_is_not_registered_twice(box: Box, emulator: EmulatorHandle) 
     assert len(emulator.documents()) == 2
 
 
+def test_a_till_retry_of_a_shift_a_return_or_a_storno_gets_its_document(
+    box: Box, emulator: EmulatorHandle
+) -> None:
+    """The till's answer was lost and it asks again with the same request id: it gets the document it
+    already has, not a refusal its own document now causes (the shift is open, the sale is returned in
+    full, the last document is the storno itself). Found by the fault sweep (tests/faults)."""
+    reg = box.register
+    opened = reg.open_shift(request_id="till-open")
+    with pytest.raises(DuplicateRequest) as again_open:
+        reg.open_shift(request_id="till-open")
+    assert again_open.value.result.fiscal_num == opened.fiscal_num
+    sale = reg.sell([item("Хліб", "1", "10.00")], [cash("10.00")], request_id="till-sale")
+    back = reg.refund(
+        [item("Хліб", "1", "10.00")], [cash("10.00")], sale_fiscal_num=sale.fiscal_num, request_id="till-ret"
+    )
+    with pytest.raises(DuplicateRequest) as again_back:
+        reg.refund(
+            [item("Хліб", "1", "10.00")],
+            [cash("10.00")],
+            sale_fiscal_num=sale.fiscal_num,
+            request_id="till-ret",
+        )
+    assert again_back.value.result.fiscal_num == back.fiscal_num
+    reg.sell([item("Масло", "1", "5.00")], [cash("5.00")])
+    storno = reg.storno_last(request_id="till-storno")
+    with pytest.raises(DuplicateRequest) as again_storno:
+        reg.storno_last(request_id="till-storno")
+    assert again_storno.value.result.fiscal_num == storno.fiscal_num
+    assert len(assert_emulator_numbering(emulator)) == 5
+
+
 def test_no_offline_right_outage_then_till_retry_registers_once(box: Box, emulator: EmulatorHandle) -> None:
     post_json(f"{emulator.url}/emulator/registrars", {**REGISTRAR, "offline_allowed": False})
     box.register.start()

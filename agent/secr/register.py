@@ -216,6 +216,13 @@ class CashRegister:
         except RetryLater as exc:
             raise WentDark(entry, exc) from exc
 
+    def _answer_a_retry(self, request_id: str | None) -> None:
+        """A till asking again with a request id already used (its answer was lost) gets that document,
+        before the checks that its own document now fails (the shift is open, the sale is returned, the
+        last document is the storno itself)."""
+        if request_id is not None:
+            self._reconciler.refuse_duplicate(request_id)
+
     # --- shifts ------------------------------------------------------------------------------------
 
     def _require_open_shift(self, *, for_sales: bool = True) -> Shift:
@@ -231,6 +238,7 @@ class CashRegister:
 
     def open_shift(self, *, cashier: str | None = None, request_id: str | None = None) -> Fiscalized:
         with self._operation():
+            self._answer_a_retry(request_id)
             shift = self._core.open_shift()
             if shift is not None:
                 raise ShiftAlreadyOpen(
@@ -305,6 +313,7 @@ class CashRegister:
         request_id: str | None = None,
     ) -> Fiscalized:
         with self._operation():
+            self._answer_a_retry(request_id)
             shift = self._require_open_shift()
             self._check_refundable(items, payments, sale_fiscal_num)
             taxes = self._core.taxes
@@ -369,6 +378,7 @@ class CashRegister:
     def storno_last(self, *, cashier: str | None = None, request_id: str | None = None) -> Fiscalized:
         """Cancel the last document, which must be a receipt or a service check of this shift."""
         with self._operation():
+            self._answer_a_retry(request_id)
             shift = self._require_open_shift()
             if self._core.meta.mode == Mode.ONLINE:
                 with suppress(RetryLater):
