@@ -33,6 +33,7 @@ from agent.events import ChangeListener, Event, EventKind, EventSink
 from agent.receipts import Blank, Layout, Pair, Qr, Separator, Text, layout_receipt
 from agent.receipts.layout import pair_lines
 from agent.secr import documents as docs
+from agent.secr.context import Crashpoint, no_crash
 from agent.secr.journal import FISCAL_STATES, Entry, Journal, PrintJob
 from drivers import printer as escpos
 from drivers.drawer import CashDrawer
@@ -125,7 +126,8 @@ class PrintService:
     ``journal`` None: no durable queue (``fiscal-box slip`` without an agent prints only ad hoc).
     ``drawer_fresh_s``: see :data:`DRAWER_FRESH_S`. ``retry_s`` .. ``max_retry_s``: the back-off between
     attempts while the printer fails. ``status_every_s``: ask the printer its state this often while idle
-    (the status model's timer; None: the state is learned from printing only).
+    (the status model's timer; None: the state is learned from printing only). ``crashpoint``: the fault
+    suite's hook (agent/secr/context.py ``CRASHPOINTS``); a no-op in production.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class PrintService:
         retry_s: float = 0.25,
         max_retry_s: float = 5.0,
         status_every_s: float | None = None,
+        crashpoint: Crashpoint = no_crash,
     ) -> None:
         if retry_s <= 0 or max_retry_s < retry_s:
             raise ValueError("retry_s must be positive and at most max_retry_s")
@@ -152,6 +155,7 @@ class PrintService:
         self._retry_s = retry_s
         self._max_retry_s = max_retry_s
         self._status_every_s = status_every_s
+        self._crashpoint = crashpoint
         # The worker's mailbox: ad-hoc jobs, a wake-up flag, and drain tickets (asked / answered).
         self._cond = threading.Condition()
         self._adhoc: deque[_AdHoc] = deque()
@@ -332,14 +336,17 @@ class PrintService:
             self.journal.print_failed(job.doc_id, f"not printable: {describe(exc)}")
             self._skipped.add(job.doc_id)
             return True
+        self._crashpoint("print_taken")
         try:
             self._print(layout)
         except Exception as exc:  # whatever the back-end raised, the receipt may not be on paper
             self.journal.print_failed(job.doc_id, describe(exc))
             self._fault(exc)
             return False
+        self._crashpoint("print_on_paper")
         try:
             self.journal.mark_printed(job.doc_id, self.clock.now())
+            self._crashpoint("print_marked")
         except Exception:
             # On paper but not on record (a full or failing SD card): not again in this run; after a
             # restart it is printed again, which is better than a receipt lost from paper.

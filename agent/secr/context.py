@@ -31,6 +31,30 @@ log = logging.getLogger(__name__)
 
 Crashpoint = Callable[[str], None]
 
+#: Every crash point, in the order a document meets them: ``core.crashpoint(name)`` in the register's parts
+#: and the print worker's own hook (agent/printing.py). In production ``crashpoint`` is ``no_crash``; the
+#: fault suite (tests/faults) arms one at a time to SIGKILL the process there and checks that a restart
+#: loses nothing, registers nothing twice and prints every receipt once. A new point goes here too
+#: (tests/faults/test_crashpoints.py holds the list and the code to each other).
+CRASHPOINTS: tuple[str, ...] = (
+    "after_sign",  # pipeline.journal_document: rendered and signed, nothing journaled yet
+    "after_journal",  # pipeline.make_online: journaled (pending), not sent
+    "after_send",  # pipeline.transmit: the server's reply received, not stored
+    "after_registered",  # pipeline.registered: fiscal number, effects and print row committed; not announced
+    "settle_found",  # reconcile.reconcile: the server has the lost document; its number not stored yet
+    "settle_resend",  # reconcile.reconcile: the server never got it; the same bytes about to go again
+    "after_offline_begin",  # offline_session.enter: the 102 committed; the sale not yet made again offline
+    "after_offline_doc",  # offline_session.fiscalize: an offline document committed, not announced
+    "lost_online_delivered",  # upload: the online document lost at the outage delivered, not yet revoked
+    "after_revoke",  # upload: the 102 amended to revoke it and committed; no package sent yet
+    "after_offline_end",  # upload: the 103 committed, not sent
+    "after_package",  # upload: the server accepted a package; the journal does not know yet
+    "package_marked",  # upload: a package marked delivered; the next one not cut yet (or the run ends)
+    "print_taken",  # printing: a queued receipt taken; nothing sent to the printer
+    "print_on_paper",  # printing: the printer took the bytes; printed_at not committed (the one window)
+    "print_marked",  # printing: printed_at committed
+)
+
 
 def no_crash(_: str) -> None:
     return None
@@ -190,4 +214,4 @@ class Core:
         )
 
 
-__all__ = ["Core", "Crashpoint", "RegisterLock", "Settings", "no_crash"]
+__all__ = ["CRASHPOINTS", "Core", "Crashpoint", "RegisterLock", "Settings", "no_crash"]

@@ -124,6 +124,7 @@ class OfflineSession:
             meta.save_ledger(offline.begin_session(meta.ledger(now), now))
             begin = self.make(Request(docs.offline_begin))
             meta.begin_doc = begin.id
+        core.crashpoint("after_offline_begin")
         self.reach.record(False)
         log.warning("fiscal server unreachable (%s): offline session %s begins", cause.message, session_id)
         core.publish(EventKind.WENT_OFFLINE, session_id=session_id, reason=cause.message)
@@ -191,6 +192,7 @@ class OfflineSession:
         self._refuse(1)
         with self.core.journal.transaction():
             entry = self.make(request)
+        self.core.crashpoint("after_offline_doc")
         done = self.core.journal.document(entry.id)
         assert done is not None
         self.pipeline.announce(done)

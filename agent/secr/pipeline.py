@@ -94,6 +94,7 @@ class Pipeline:
         if self.core.settings.validate_documents:
             docs.validate(xml)
         signed = (sign or self.core.signer.sign)(xml)
+        self.core.crashpoint("after_sign")
         check = document if isinstance(document, docs.Check) else None
         entry = self.core.journal.add(
             local_num=head.order_num,
@@ -169,6 +170,7 @@ class Pipeline:
                 self._remember_ticket_range(ticket)
             self.apply_effects(entry, when)
             self.queue_print(entry)
+        self.core.crashpoint("after_registered")
         self.core.changed()
         done = journal.document(entry.id)
         assert done is not None

@@ -241,6 +241,7 @@ class Reconciler:
             log.info(
                 "local number %s was registered as %s (reply had been lost)", entry.local_num, info.num_fiscal
             )
+            core.crashpoint("settle_found")
             return self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
         state = core.server.registrar_state(core.registrar.fiscal_number) or NO_STATE
         server_next = state.next_local_num or 0
@@ -253,6 +254,7 @@ class Reconciler:
             "local number %s never reached the server: sending the same signed document again",
             entry.local_num,
         )
+        core.crashpoint("settle_resend")
         return self.send(entry, reconcile_on_loss=False)
 
     def resolve_pending(self) -> None:

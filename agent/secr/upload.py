@@ -199,6 +199,7 @@ class Upload:
                 done = self._package_delivered(
                     progress.batch, reply.next_offline_session_id, reply.next_offline_seed
                 )
+                core.crashpoint("package_marked")
             time.sleep(0)  # let a waiting sale take the lock between packages
 
     def _refresh_online(self) -> SyncReport:
@@ -249,6 +250,7 @@ class Upload:
             core.journal.replace_signed(begin.id, xml, core.signer.sign(xml))
             core.journal.set_state(lost.id, REVOKED, fiscal_num=fiscal_num)
             core.meta.lost_doc = None
+        core.crashpoint("after_revoke")
         log.info(
             "online document %s (fiscal %s) revoked in the offline begin document", lost.local_num, fiscal_num
         )
@@ -271,6 +273,7 @@ class Upload:
         # It never arrived: its number must still be used, so deliver it, then revoke it in the 102
         # (its sale was made again offline and counts there).
         ticket = core.server.send_document(lost.signed)
+        core.crashpoint("lost_online_delivered")
         return ticket.fiscal_num or ""
 
     # --- packages ----------------------------------------------------------------------------------
@@ -312,6 +315,7 @@ class Upload:
             with core.journal.transaction():
                 end = self.session.make(Request(docs.offline_end))
                 core.meta.mode = Mode.UPLOADING
+            core.crashpoint("after_offline_end")
             self.pipeline.announce(end)
             unsent = core.journal.offline_unsent(session_id, limit=101)
             packages = split_packages(unsent, [len(e.signed) for e in unsent])
