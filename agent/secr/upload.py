@@ -328,8 +328,8 @@ class Upload:
             core.journal.mark_uploaded([e.id for e in batch], now)
             meta.upload_error = None
             meta.last_sync_at = now
-            if next_id is None:
-                return False
+            if next_id is None or not any(e.doc_type == docs.DocType.OFFLINE_END for e in batch):
+                return False  # a session id on a package without the 103 is not the session's end (§4.8)
             # The package with the 103 was accepted: the next range, and we are online.
             meta.offline_session_id = next_id
             if next_seed is not None:
