@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # fonts-dejavu-core: the Cyrillic font receipt images are drawn with.
 DEBIAN_PACKAGES := mosquitto socat iproute2 libusb-1.0-0 fonts-dejavu-core
 
-.PHONY: venv demo test lint typecheck unit debian-packages js-deps bench clean
+.PHONY: venv demo test lint typecheck unit faults debian-packages js-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -43,8 +43,13 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# `unit` runs the fault suite (tests/faults) in its short form: every crash point once, every odd reply.
 unit: venv
 	$(VENV)/bin/pytest -q
+
+# The whole fault sweep alone: every crash point at every document kind it meets (a few minutes).
+faults: venv
+	FISCAL_BOX_SWEEP=full $(VENV)/bin/pytest -q tests/faults
 
 test: debian-packages js-deps lint typecheck unit
 
