@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
 from tests.test_printer import decode
+from tests.waiting import wait_for
 
 CLI = [sys.executable, "-m", "agent.cli"]
 
@@ -110,10 +110,7 @@ def test_run_writes_status_and_stops_on_sigterm(tmp_path: Path, emulator: Emulat
     agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
         status_file = tmp_path / "state" / "status.json"
-        deadline = time.monotonic() + 30
-        while not status_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert status_file.exists()
+        wait_for(status_file.exists, what="the agent's status.json")
         status = subprocess.run(
             [*CLI, "status", "--json", "--config", str(config)], capture_output=True, text=True, timeout=60
         )

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import tty
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from drivers.printer import (
     columns_for,
     transliterate,
 )
+from tests.waiting import wait_for
 
 QR_URL = "https://cabinet.tax.gov.ua/cashregs/check?fn=4000000001&id=123&sm=57.00&time=101500&date=20261125"
 
@@ -363,6 +363,7 @@ class FakeNetworkPrinter:
     def __init__(self, port: int = 0, replies: dict[int, int] | None = None) -> None:
         self.replies = replies if replies is not None else {1: 0x12, 2: 0x12, 4: 0x12}
         self.received = bytearray()
+        self.ended = 0  # connections the client closed (everything it sent on them is in ``received``)
         self.sock = socket.create_server(("127.0.0.1", port))
         self.port = int(self.sock.getsockname()[1])
         self._stop = False
@@ -384,6 +385,7 @@ class FakeNetworkPrinter:
                     except TimeoutError:
                         continue
                     if not chunk:
+                        self.ended += 1
                         break
                     self.received += chunk
                     answer_status(chunk, self.replies, conn.sendall)
@@ -420,9 +422,7 @@ def test_network_printer_prints_and_reports_ok(net_printer: FakeNetworkPrinter) 
     assert printer.status() == "ok"
     printer.print_lines(RECEIPT)
     printer.close()
-    deadline = time.monotonic() + 2
-    while not bytes(net_printer.received).endswith(b"\x1dV\x00") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: bytes(net_printer.received).endswith(b"\x1dV\x00"), what="the receipt's cut")
     check_receipt(_strip_status_requests(decode(bytes(net_printer.received))))
 
 
@@ -453,22 +453,31 @@ def test_paper_out_refuses_the_receipt_before_sending_it() -> None:
         with pytest.raises(PaperOut):
             printer.print_lines(RECEIPT)
         printer.close()
-        time.sleep(0.1)
+        wait_for(lambda: fake.ended >= 1, what="the printer's connection closed")
         assert b"\x1b@" not in fake.received
     finally:
         fake.close()
 
 
 def test_network_printer_on_a_closed_port_is_offline_fast() -> None:
+    # A refused connection is offline at once, not after the timeout: with a timeout longer than the
+    # test may wait, the three calls are over while it waits.
     port = _free_port()
-    printer = ReceiptPrinter("network", host="127.0.0.1", port=port, timeout_s=0.5)
-    started = time.monotonic()
-    with pytest.raises(PrinterOffline):
-        printer.print_lines(RECEIPT)
-    with pytest.raises(ConnectionError):
-        printer.kick_drawer()
-    assert printer.status() == "offline"
-    assert time.monotonic() - started < 3
+    printer = ReceiptPrinter("network", host="127.0.0.1", port=port, timeout_s=600, status_timeout_s=600)
+    outcome: list[object] = []
+
+    def calls() -> None:
+        try:
+            with pytest.raises(PrinterOffline):
+                printer.print_lines(RECEIPT)
+            with pytest.raises(ConnectionError):
+                printer.kick_drawer()
+            outcome.append(printer.status())
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    threading.Thread(target=calls, daemon=True).start()
+    assert wait_for(lambda: outcome, what="a closed port found offline") == ["offline"], outcome
     # The printer comes back on the same port: the next call reconnects by itself.
     fake = FakeNetworkPrinter(port=port)
     try:
@@ -508,10 +517,8 @@ class FakeSerialPrinter:
             self.received += chunk
             answer_status(chunk, self.replies, lambda b: os.write(self.master, b))
 
-    def wait_for(self, tail: bytes, timeout: float = 3) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not bytes(self.received).endswith(tail) and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def wait_for(self, tail: bytes) -> bytes:
+        wait_for(lambda: bytes(self.received).endswith(tail), what=f"the printer to receive {tail!r}")
         return bytes(self.received)
 
     def close(self) -> None:
@@ -578,10 +585,17 @@ def test_serial_write_that_stalls_is_a_timeout() -> None:
             "serial", port=os.ttyname(slave), baudrate=4000000, timeout_s=0.2, check_paper=False
         )
         lines: list[PrintLine] = [Text("Ш" * 48)] * 4000
-        started = time.monotonic()
-        with pytest.raises(PrinterTimeout):
-            printer.print_lines(lines)
-        assert time.monotonic() - started < 3
+        raised: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                printer.print_lines(lines)
+            except BaseException as exc:  # handed to the test's thread
+                raised.append(exc)
+
+        threading.Thread(target=write, daemon=True).start()
+        stalled = wait_for(lambda: raised, what="the stalled write to give up")  # it hangs otherwise
+        assert isinstance(stalled[0], PrinterTimeout), stalled
         printer.close()
     finally:
         os.close(master)

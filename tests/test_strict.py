@@ -7,7 +7,6 @@ import base64
 import os
 import signal
 import subprocess
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_cli import CLI, free_port, write_config
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
+from tests.waiting import wait_for
 
 
 @pytest.fixture()
@@ -106,9 +106,7 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
     )
     agent = subprocess.Popen([*CLI, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "state" / "status.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for((tmp_path / "state" / "status.json").exists, what="the agent's status.json")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
             token = api.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
                 "access_token"
