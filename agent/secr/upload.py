@@ -196,8 +196,12 @@ class Upload:
                 core.crashpoint("after_package")
                 progress.packages += 1
                 progress.delivered += len(progress.batch)
+                # Only the reply to the package with the 103 carries the next session (reference §4.8).
+                ends = any(e.doc_type == docs.DocType.OFFLINE_END for e in progress.batch)
                 done = self._package_delivered(
-                    progress.batch, reply.next_offline_session_id, reply.next_offline_seed
+                    progress.batch,
+                    reply.next_offline_session_id if ends else None,
+                    reply.next_offline_seed if ends else None,
                 )
                 core.crashpoint("package_marked")
             time.sleep(0)  # let a waiting sale take the lock between packages
@@ -328,8 +332,8 @@ class Upload:
             core.journal.mark_uploaded([e.id for e in batch], now)
             meta.upload_error = None
             meta.last_sync_at = now
-            if next_id is None or not any(e.doc_type == docs.DocType.OFFLINE_END for e in batch):
-                return False  # a session id on a package without the 103 is not the session's end (§4.8)
+            if next_id is None:
+                return False
             # The package with the 103 was accepted: the next range, and we are online.
             meta.offline_session_id = next_id
             if next_seed is not None:

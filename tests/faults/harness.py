@@ -39,11 +39,13 @@ CRASH_LOG = "crashes.log"
 @dataclass(frozen=True)
 class Crash:
     """Where one life dies: at the ``hit``-th time it reaches ``point`` while doing ``during`` (a step's
-    index in the till's script, ``"start"`` for the register's start, ``"any"`` for the print worker)."""
+    index in the till's script, ``"start"`` for the register's start, ``"any"`` for the print worker);
+    ``held``: for ``sent``, the request whose reply the proxy holds (a document, or a package)."""
 
     point: str
     during: int | str = "any"
     hit: int = 1
+    held: str = "/fs/doc"
 
 
 @dataclass(frozen=True)

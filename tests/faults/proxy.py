@@ -18,7 +18,8 @@ a fault is set. The faults are the ones the emulator's own modes do not make (``
 * ``session-on-ok`` — forward a package; where the emulator answers ``OK`` (no 103 in it), answer a next
   session's id and seed instead (reference §4.8: only the reply to the package with the 103 carries them).
 
-A fault applies to the paths given (all of ``/fs`` by default) for ``count`` requests, then lapses.
+A fault applies to the paths given (all of ``/fs`` by default) for ``count`` requests, then lapses;
+``skip`` requests on those paths go through untouched first.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Fault:
     count: int | None = None
     keep: int = 1  # partial-package: how many documents of the package reach the server
     key: Path | None = None  # partial-package: the box's dev key, to sign the part it forwards
+    skip: int = 0  # requests on the paths let through untouched before the fault applies
 
 
 @dataclass
@@ -79,6 +81,12 @@ class Seen:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # A relay answers in two writes (headers, body): without TCP_NODELAY the second waits for the
+        # box's delayed ACK (Nagle), 40 ms a request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
@@ -124,7 +132,8 @@ class FaultProxy:
 
     def __init__(self, upstream_fs_url: str) -> None:
         self.upstream = upstream_fs_url.rstrip("/")
-        self._http = httpx.Client(timeout=60, trust_env=False)
+        nodelay = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._http = httpx.Client(timeout=60, trust_env=False, transport=nodelay)
         self._lock = threading.Condition()
         self._fault = Fault()
         self._held = 0
@@ -183,6 +192,9 @@ class FaultProxy:
             self.seen.requests.append(path)
             fault = self._fault
             if fault.mode == "none" or path not in fault.paths:
+                return None
+            if fault.skip > 0:
+                fault.skip -= 1
                 return None
             if fault.mode == "lose-then-down":
                 # The first request goes through and loses its reply; then the link is down for all.

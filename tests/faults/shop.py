@@ -176,7 +176,8 @@ class Shop:
                 # The print worker idle first: an outside kill cannot tell where the worker was.
                 box.send({"op": "drain", "index": "drain"})
                 assert box.receive() is not None
-                self.proxy.set(Fault("hold-reply", paths=("/fs/doc",), count=1))
+                assert crash is not None
+                self.proxy.set(Fault("hold-reply", paths=(crash.held,), count=1, skip=crash.hit - 1))
             if box.send(message):
                 if sent_kill:
                     self._kill_while_sent(box, index)

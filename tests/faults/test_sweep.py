@@ -134,6 +134,11 @@ def _offline_cases() -> list[Case]:
     cases.append(
         Case("after_offline_end-two-packages", long_outage_day, (Crash("after_offline_end", long_go),))
     )
+    # in the middle of a package: the server has it (and registers it) while the box is killed waiting
+    cases.append(Case("sent-package", outage_day, (Crash("sent", go, held="/fs/pck"),), short=True))
+    for hit, label in ((1, "first"), (2, "second")):
+        held = Crash("sent", long_go, hit, held="/fs/pck")
+        cases.append(Case(f"sent-the-{label}-of-two-packages", long_outage_day, (held,)))
     return cases
 
 
