@@ -55,8 +55,8 @@ def _validate_tree(root: etree._Element) -> None:
     tag = root.tag
     if tag not in _SCHEMA_FILES:
         raise InvalidDocument(f"unknown document root <{tag}>; expected CHECK, ZREP or TICKET")
-    schema = _schema(str(tag))
-    with _schema_lock:
+    with _schema_lock:  # the first use builds the schema: libxml2 and functools.cache are not safe there
+        schema = _schema(str(tag))
         if schema.validate(root):
             return
         # lxml-stubs do not declare _ErrorLog a sequence; at runtime it is one, oldest error first.
