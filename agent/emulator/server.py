@@ -461,8 +461,8 @@ class Emulator:
         if not isinstance(data, dict):
             raise ControlError("body", "expected a JSON object")
         for key in data:
-            if key not in ("mode", "delay_s", "count"):
-                raise ControlError(key, "unknown field (known: mode, delay_s, count)")
+            if key not in ("mode", "delay_s", "count", "then"):
+                raise ControlError(key, "unknown field (known: mode, delay_s, count, then)")
         mode = data.get("mode")
         if mode not in FAULT_MODES:
             raise ControlError("mode", f"one of {', '.join(FAULT_MODES)}")
@@ -472,7 +472,13 @@ class Emulator:
         count = data.get("count")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise ControlError("count", "null (until changed) or a positive integer")
+        # What follows when count is used up: "drop-reply" then "down" is a lost reply followed by an outage.
+        then = data.get("then", "none")
+        if then not in FAULT_MODES or then in ("slow", "reject-next") or (then != "none" and count is None):
+            raise ControlError("then", "none, down, error500 or drop-reply, and only with a count")
         fault = {"mode": mode, "delay_s": delay, "count": count}
+        if then != "none":
+            fault["then"] = then
         with self._lock, self.registry.store.transaction():
             self.registry.store.set_meta("fault", fault)
         return fault
@@ -506,7 +512,7 @@ class Emulator:
             elif fault["count"] is not None:
                 fault["count"] -= 1
                 if fault["count"] <= 0:
-                    fault = {"mode": "none", "delay_s": None, "count": None}
+                    fault = {"mode": fault.get("then", "none"), "delay_s": None, "count": None}
             with store.transaction():
                 store.set_meta("fault", fault)
         if mode == "slow":
