@@ -74,6 +74,25 @@ class ServerUnavailable(RetryLater):
         self.http_status = http_status
 
 
+# outage (issue 9): the till was answered while a document's fate is open
+
+
+class OutcomeUnknown(RetryLater):
+    """A document reached the server or may have, its reply was lost, and the box may not make it offline:
+    whether it was registered is settled with the server before anything else. The till retries with the
+    same request id and then gets the true outcome (the receipt, or the sale made anew or refused); the
+    document is never registered behind the till's back."""
+
+    code = "outcome_unknown"
+
+    def __init__(
+        self, message: str, *, local_num: int, request_id: str | None, what_to_do: str | None = None
+    ) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.local_num = local_num
+        self.request_id = request_id
+
+
 # --- needs a person ----------------------------------------------------------------------------
 
 

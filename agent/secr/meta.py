@@ -51,6 +51,8 @@ _UPLOAD_ERROR = "upload_error"
 _LAST_SYNC_AT = "last_sync_at"
 # The journal's own counter: read here only to learn whether this journal ever numbered a document.
 _JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
+# Outage (issue 9): pending documents whose till was told the outcome is not known (comma-separated ids).
+_IN_DOUBT = "in_doubt"
 
 #: what a delivered session leaves behind: cleared when its 103 is accepted (session.lost_doc is not:
 #: it is settled, and cleared, before the 102 is delivered)
@@ -256,6 +258,17 @@ class Meta:
     def numbering_started(self) -> bool:
         """False for a journal that never numbered a document (its counter is still the default)."""
         return self._get(_JOURNAL_NEXT_LOCAL_NUM) is not None
+
+    # --- outages (issue 9) ------------------------------------------------------------------------
+
+    @property
+    def in_doubt(self) -> frozenset[int]:
+        """Pending documents the till was told are not known yet: settled with the server, never resent."""
+        return frozenset(int(v) for v in (self._get(_IN_DOUBT) or "").split(",") if v)
+
+    @in_doubt.setter
+    def in_doubt(self, value: Iterable[int]) -> None:
+        self._set(_IN_DOUBT, ",".join(str(v) for v in sorted(value)) or None)
 
 
 __all__ = ["IDENTITY_KEYS", "IdentityKey", "Meta", "Mode"]

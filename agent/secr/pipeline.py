@@ -32,15 +32,21 @@ class Request:
     request_id: str | None = None
     shift_id: int | None = None
     ref_fiscal_num: str | None = None
+    #: a shift document's type (100, 101): a kept one of the same kind answers the request (register.py)
+    kind: int | None = None
 
 
 class WentDark(Exception):
-    """The server stopped answering while an online document was in flight (or before it was made)."""
+    """The server stopped answering while an online document was in flight (or before it was made).
 
-    def __init__(self, entry: Entry | None, cause: RetryLater) -> None:
+    ``own``: the entry is the document of the request in hand (its till waits for this answer), not an
+    earlier one still pending."""
+
+    def __init__(self, entry: Entry | None, cause: RetryLater, *, own: bool = True) -> None:
         super().__init__(str(cause))
         self.entry = entry
         self.cause = cause
+        self.own = own
 
 
 def check_kind(entry: Entry) -> tuple[int | None, int | None]:
@@ -48,6 +54,14 @@ def check_kind(entry: Entry) -> tuple[int | None, int | None]:
 
 
 def financially_significant(entry: Entry) -> bool:
+    """What REVOKELASTONLINEDOC may revoke, and so what is made again offline when its reply was lost.
+
+    The official text (ФСКО ЕВПЗ, «Відкликання останнього онлайн чека», note of 06.10.2023 in
+    what_news.txt): «Зазначений порядок стосується лише фінансово значущих документів»; «Фінансово
+    значущими є документи, які містять інформацію щодо руху або підсумках грошових коштів і
+    товарів/послуг» — its duration rule names them «чека, Z-звіту». So every check (sale, return, service
+    deposit and issue, and the storno, which takes a check out of the totals) and the Z report; never a
+    shift document (100, 101; "cannot be revoked", reference §4.8-4.9) nor 102/103."""
     return entry.doc_class == "ZREP" or entry.doc_type == docs.DocType.SALE_GOODS
 
 
@@ -175,6 +189,21 @@ class Pipeline:
         self.announce(done)
         return self.result(done)
 
+    def settled(self, entry: Entry, fiscal_num: str, when: datetime, ticket: Ticket | None) -> None:
+        """A shift document kept through an outage is on the server now: its effects were applied when it
+        was kept (offline_session.OfflineSession.enter), so only its fiscal number is journaled."""
+        journal = self.core.journal
+        with journal.transaction():
+            journal.mark_registered(
+                entry.id, fiscal_num=fiscal_num, registered_at=when, ticket=ticket.signed if ticket else None
+            )
+            if self.core.meta.lost_doc == entry.id:
+                self.core.meta.lost_doc = None
+        self.core.changed()
+        done = journal.document(entry.id)
+        assert done is not None
+        self.announce(done)
+
     def _remember_ticket_range(self, ticket: Ticket) -> None:
         if ticket.offline_session_id and ticket.offline_seed:
             self.core.meta.offline_session_id = ticket.offline_session_id
@@ -218,6 +247,23 @@ class Pipeline:
             doc_type=entry.doc_type,
             doc_subtype=entry.doc_subtype,
             shift_id=entry.shift_id,
+        )
+
+    def kept(self, entry: Entry) -> Fiscalized:
+        """A shift document kept through an outage: done as far as the shift goes (its effects hold), not
+        delivered; its fiscal number (empty until then) comes when it is settled at reconnection."""
+        return Fiscalized(
+            entry_id=entry.id,
+            uid=entry.uid,
+            request_id=entry.request_id,
+            local_num=entry.local_num,
+            fiscal_num=entry.fiscal_num or "",
+            offline=False,
+            registered_at=datetime.fromisoformat(entry.created_at),
+            document=docs.parse(entry.xml),
+            xml=entry.xml,
+            shift_id=entry.shift_id,
+            delivered=False,
         )
 
     def result(self, entry: Entry) -> Fiscalized:

@@ -13,12 +13,13 @@ from agent.secr.context import Core
 from agent.secr.errors import (
     JournalMismatch,
     NeedsPerson,
+    OutcomeUnknown,
     RegistrarNotAvailable,
     RetryLater,
     ServerRejected,
     ServerStateMismatch,
 )
-from agent.secr.journal import PENDING, Entry
+from agent.secr.journal import PENDING, VOID, Entry
 from agent.secr.meta import IDENTITY_KEYS, IdentityKey, Mode
 from agent.secr.pipeline import Pipeline, WentDark
 from agent.secr.reachability import Reachability
@@ -222,7 +223,7 @@ class Reconciler:
         try:
             if not reconcile:
                 raise lost
-            return self.reconcile(entry)
+            settled = self.reconcile(entry)
         except RetryLater as exc:
             self.core.journal.set_error(entry.id, str(exc))
             failure = RetryLater(
@@ -232,16 +233,23 @@ class Reconciler:
             )
             failure.request_sent = lost.request_sent
             raise failure from exc
+        assert settled is not None, "a document just sent is never in doubt"
+        return settled
 
-    def reconcile(self, entry: Entry) -> Fiscalized:
-        """Find out what became of a document whose reply was lost, then finish it. Never a blind resend."""
+    def reconcile(self, entry: Entry) -> Fiscalized | None:
+        """Find out what became of a document whose reply was lost, then finish it. Never a blind resend.
+
+        None: the server never had it and its till had been told the outcome was not known, so it is voided
+        (its number given back) rather than sent now, behind the till's back."""
         core = self.core
         info = core.server.document_info_by_local_num(core.registrar.fiscal_number, entry.local_num)
         if info is not None and info.num_fiscal is not None:
             log.info(
                 "local number %s was registered as %s (reply had been lost)", entry.local_num, info.num_fiscal
             )
-            return self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
+            done = self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
+            self._no_longer_in_doubt(entry)
+            return done
         state = core.server.registrar_state(core.registrar.fiscal_number) or NO_STATE
         server_next = state.next_local_num or 0
         if server_next != entry.local_num:
@@ -249,11 +257,26 @@ class Reconciler:
                 f"document with local number {entry.local_num} is not on the server, which expects {server_next}",
                 what_to_do="call support; the document is kept in the journal",
             )
+        if entry.id in core.meta.in_doubt:
+            # Scenario "a refused sale is never fiscalized later": the till heard "not known yet, retry with
+            # the same id"; registering it now would make a sale nobody may have wanted any more. The
+            # server has not got it and expects its number next, so the number is simply given back.
+            log.info("local number %s never reached the server: voided (its till was told)", entry.local_num)
+            with core.journal.transaction():
+                core.journal.mark_rejected(entry.id, "never reached the server; voided", state=VOID)
+                core.meta.in_doubt = core.meta.in_doubt - {entry.id}
+            core.changed()
+            return None
         log.info(
             "local number %s never reached the server: sending the same signed document again",
             entry.local_num,
         )
         return self.send(entry, reconcile_on_loss=False)
+
+    def _no_longer_in_doubt(self, entry: Entry) -> None:
+        doubts = self.core.meta.in_doubt
+        if entry.id in doubts:
+            self.core.meta.in_doubt = doubts - {entry.id}
 
     def resolve_pending(self) -> None:
         for entry in self.core.journal.pending():
@@ -267,21 +290,34 @@ class Reconciler:
             except RetryLater as exc:
                 # Left pending by an earlier call: whether it ever arrived is not known any more.
                 uncertain = RetryLater(exc.message, what_to_do=exc.what_to_do)
-                raise WentDark(entry, uncertain) from exc
+                raise WentDark(entry, uncertain, own=False) from exc
 
     def refuse_duplicate(self, request_id: str) -> None:
-        """A request id already used names its document: answer that one, settled if need be."""
-        existing = self.core.journal.by_request_id(request_id)
+        """A request id already used names its document: answer that one, settled if need be.
+
+        Returns (and the request is made anew) when the document it named never reached the server and
+        was voided."""
+        core = self.core
+        existing = core.journal.by_request_id(request_id)
         if existing is None:
             return
+        if existing.state == PENDING and existing.id == core.meta.lost_doc:
+            # A shift document kept through the outage: settled at reconnection, before the 102 goes.
+            raise DuplicateRequest(self.pipeline.kept(existing))
         if existing.state == PENDING:
             try:
-                raise DuplicateRequest(self.reconcile(existing))
+                settled = self.reconcile(existing)
             except RetryLater as exc:
-                raise RetryLater(
-                    f"the document with request id {request_id} is journaled but not yet registered: {exc.message}",
+                raise OutcomeUnknown(
+                    f"the document with request id {request_id} (local number {existing.local_num}) is"
+                    f" journaled but whether the server registered it is not known yet: {exc.message}",
+                    local_num=existing.local_num,
+                    request_id=request_id,
                     what_to_do="retry with the same request id; it will not be registered twice",
                 ) from exc
+            if settled is None:
+                return
+            raise DuplicateRequest(settled)
         raise DuplicateRequest(self.pipeline.result(existing))
 
 

@@ -206,7 +206,11 @@ class CashRegister:
                 return self._fiscalize_online(request)
             except WentDark as dark:
                 self._reach.record(False)
-                self._session.enter(dark.entry, dark.cause)
+                kept = self._session.enter(dark.entry, dark.cause, own=dark.own)
+                if kept is not None and (dark.own or kept.doc_type == request.kind):
+                    # A shift document kept through the outage is this request's document: it is not made
+                    # again (it may not be revoked); the shift goes on from it.
+                    return self._pipeline.kept(kept)
         return self._session.fiscalize(request)
 
     def _fiscalize_online(self, request: Request) -> Fiscalized:
@@ -231,13 +235,19 @@ class CashRegister:
 
     def open_shift(self, *, cashier: str | None = None, request_id: str | None = None) -> Fiscalized:
         with self._operation():
+            if self._core.meta.mode == Mode.ONLINE:
+                # An open-shift document left pending may turn out registered: the shift is open then.
+                with suppress(RetryLater):
+                    self._reconciler.resolve_pending()
             shift = self._core.open_shift()
             if shift is not None:
                 raise ShiftAlreadyOpen(
                     f"shift {shift.id} is already open since {shift.opened_at}",
                     what_to_do="go on selling in it, or close it first",
                 )
-            return self._fiscalize(Request(docs.open_shift, cashier=cashier, request_id=request_id))
+            return self._fiscalize(
+                Request(docs.open_shift, cashier=cashier, request_id=request_id, kind=docs.DocType.OPEN_SHIFT)
+            )
 
     def close_shift(self, *, cashier: str | None = None) -> tuple[Fiscalized, Fiscalized]:
         """The Z report, then the close-shift document (a crash between them resumes at the second)."""
@@ -262,7 +272,9 @@ class CashRegister:
                 entry = self._core.journal.document(shift.z_doc)
                 assert entry is not None
                 z = self._pipeline.result(entry)
-            close = self._fiscalize(Request(docs.close_shift, cashier=cashier, shift_id=shift.id))
+            close = self._fiscalize(
+                Request(docs.close_shift, cashier=cashier, shift_id=shift.id, kind=docs.DocType.CLOSE_SHIFT)
+            )
             return z, close
 
     def _shift_checks(self, shift_id: int) -> list[docs.Check]:

@@ -19,17 +19,18 @@ from agent.secr import documents as docs
 from agent.secr import offline
 from agent.secr.context import Core
 from agent.secr.errors import (
-    DocumentRejected,
     FiscalBoxError,
+    InvalidServerReply,
     JournalMismatch,
     OfflineDocumentsRefused,
     RetryLater,
+    ServerRejected,
     UploadInProgress,
 )
 from agent.secr.journal import OFFLINE, REVOKED, Entry
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
-from agent.secr.pipeline import Pipeline, Request
+from agent.secr.pipeline import Pipeline, Request, financially_significant
 from agent.secr.reachability import Reachability
 from agent.secr.reconcile import Reconciler
 from agent.secr.replies import NO_STATE, RegistrarState, known
@@ -158,11 +159,11 @@ class Upload:
         progress = _Progress()
         try:
             with core.lock:
-                progress.revoked = self._settle_lost_online()
+                progress.revoked = self._settle_lost_online(progress)
                 done = self._adopt_server_progress(state, session_id)
             if not done:
                 self._send_packages(progress)
-        except DocumentRejected as exc:
+        except ServerRejected as exc:
             error = self._package_refused(exc, progress.batch)
             core.publish(EventKind.SYNC_FAILED, error=str(error))
             raise error from exc
@@ -220,10 +221,12 @@ class Upload:
 
     # --- the online document lost at the outage ----------------------------------------------------
 
-    def _settle_lost_online(self) -> str | None:
-        """The online document lost when the box went offline: revoke it in the 102 if the server has it.
+    def _settle_lost_online(self, progress: _Progress) -> str | None:
+        """The online document lost when the box went offline: revoke it in the 102 if the server has it,
+        or, a shift document kept through the outage, see that the server has it.
 
-        Must run before the 102 is delivered: only then may the 102 still be amended."""
+        Must run before the 102 is delivered: only then may the 102 still be amended, and the kept document
+        comes before the 102 in numbering."""
         core = self.core
         lost_id = core.meta.lost_doc
         if lost_id is None:
@@ -235,7 +238,13 @@ class Upload:
             raise JournalMismatch(
                 "the offline begin document was delivered before the lost online document was settled"
             )
+        progress.batch = [lost]  # a refusal from here on is about this document
+        if not financially_significant(lost):
+            self._settle_kept(lost)
+            progress.batch = []
+            return None
         fiscal_num = self._registered_fiscal_num(lost)
+        progress.batch = []
         document = docs.parse(begin.xml)
         assert isinstance(document, docs.Check) and document.head.offline is not None
         amended = dataclasses.replace(
@@ -272,6 +281,36 @@ class Upload:
         # (its sale was made again offline and counts there).
         ticket = core.server.send_document(lost.signed)
         return ticket.fiscal_num or ""
+
+    def _settle_kept(self, kept: Entry) -> None:
+        """A shift document kept through the outage (offline_session.OfflineSession._set_aside) may not be
+        revoked, so the box made nothing in its place: find it on the server, or send the same signed
+        document now (reference §4.10: absent, and the server expects its number — it never arrived)."""
+        core = self.core
+        fiscal_number = core.registrar.fiscal_number
+        info = core.server.document_info_by_local_num(fiscal_number, kept.local_num)
+        if info is not None and info.num_fiscal is not None:
+            log.info(
+                "shift document %s kept through the outage was registered as %s",
+                kept.local_num,
+                info.num_fiscal,
+            )
+            self.pipeline.settled(kept, info.num_fiscal, core.clock.now(), None)
+            return
+        state = core.server.registrar_state(fiscal_number) or NO_STATE
+        if (state.next_local_num or 0) != kept.local_num:
+            raise JournalMismatch(
+                f"the shift document {kept.local_num} kept through the outage is not on the server, which"
+                f" expects {state.next_local_num}",
+                what_to_do="call support; every document is kept in the journal",
+            )
+        ticket = core.server.send_document(kept.signed)
+        if not ticket.fiscal_num:
+            raise InvalidServerReply("the server's ticket carries no fiscal number")
+        log.info(
+            "shift document %s kept through the outage delivered now as %s", kept.local_num, ticket.fiscal_num
+        )
+        self.pipeline.settled(kept, ticket.fiscal_num, core.clock.now(), ticket)
 
     # --- packages ----------------------------------------------------------------------------------
 
@@ -348,15 +387,15 @@ class Upload:
             with core.lock, core.journal.transaction():
                 self.reconciler.adopt_range(state)
 
-    def _package_refused(self, exc: DocumentRejected, batch: Sequence[Entry]) -> OfflineDocumentsRefused:
+    def _package_refused(self, exc: ServerRejected, batch: Sequence[Entry]) -> OfflineDocumentsRefused:
         match = _PACKAGE_INDEX.search(exc.server_text or "")
-        failing = None
+        failing = batch[0] if len(batch) == 1 else None
         if match and batch:
             index = int(match.group(1))
             if 0 <= index < len(batch):
                 failing = batch[index]
         named = (
-            f"document local № {failing.local_num} ({failing.offline_tax_num})"
+            f"document local № {failing.local_num} ({failing.offline_tax_num or 'sent online'})"
             if failing
             else "a document of the package"
         )

@@ -18,6 +18,7 @@ from agent.secr.errors import (
     FiscalBoxError,
     InvalidInput,
     NeedsPerson,
+    OutcomeUnknown,
     RetryLater,
     SalesBlocked,
     ShiftAlreadyOpen,
@@ -35,7 +36,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the licence key is missing or wrong"),
         (404, "not found"),
         (409, "refused by the box's state: sales blocked, printer, fiscal server"),
-        (503, "retry later"),
+        (503, "retry later; receipt.outcome_unknown: retry with the same id"),
     )
 }
 
@@ -82,6 +83,15 @@ def from_box_error(exc: FiscalBoxError) -> ApiError:
         return ApiError(409, f"sales_blocked.{exc.reason}", text)
     if isinstance(exc, NeedsPerson):
         return ApiError(409, exc.code, text)
+    if isinstance(exc, OutcomeUnknown):
+        # 503 with Retry-After: a till (and the Checkbox SDK, which raises on any 5xx) treats it as "ask
+        # again", which is what it must do — with the same id, never a new one, or the sale could count twice.
+        return ApiError(
+            503,
+            "receipt.outcome_unknown",
+            text,
+            [{"loc": ["body", "id"], "msg": "retry with the same id", "type": exc.code}],
+        )
     assert isinstance(exc, RetryLater)
     return ApiError(503, exc.code, text)
 
