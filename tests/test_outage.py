@@ -1,4 +1,4 @@
-"""Issue 9, scenarios 1 and 2: outages with a document in flight, over real HTTP against the emulator.
+"""Issue 9, scenarios 1, 2 and 8: outages with a document in flight, over real HTTP against the emulator.
 
 1. A refused sale is never fiscalized later: the document the server certainly never got is voided before
    the refusal; one that may have arrived is settled with the server first, its till told the outcome is not
@@ -6,6 +6,8 @@
 2. A lost reply followed by an outage never blocks the box, for every kind it issues: the document counts
    once, the box goes offline, comes back and delivers. A check or a Z is made again offline and its online
    copy revoked in the 102; a shift document may not be revoked, so it is kept and settled at reconnection.
+8. Never offline while the server answers: the sale that finds the server back finishes the session first
+   when the rest fits one package; otherwise it is the counted exception; a refused package stops the session.
 """
 
 from __future__ import annotations
@@ -23,19 +25,23 @@ from agent.clock import FakeClock
 from agent.events import EventKind
 from agent.secr import documents as docs
 from agent.secr.errors import (
+    OfflineDocumentsRefused,
     OfflineMonthLimit,
     OfflineProhibited,
     OfflineRangeExhausted,
+    OfflineSessionRefused,
     OutcomeUnknown,
     SalesBlocked,
 )
 from agent.secr.journal import PENDING, REGISTERED, REVOKED, VOID, Entry
 from agent.secr.offline import Limits
 from agent.secr.register import DuplicateRequest, Fiscalized, Mode
+from agent.status.snapshot import build_status
 from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_offline import Link, xml_head
 from tests.test_register import assert_emulator_numbering
 from tests.test_till_api import LICENSE, TillApi, good
+from tests.waiting import wait_for
 
 
 @pytest.fixture()
@@ -374,4 +380,114 @@ def test_a_lost_reply_then_an_outage_counts_once_and_never_blocks(
         )
     assert isinstance(z.document, docs.ZReport)
     assert_each_printed_once(box)
+    box.close()
+
+
+# --- scenario 8: never offline while the server answers ---------------------------------------------------
+
+
+def offline_backlog(box: Box, count: int) -> Link:
+    box.register.open_shift()
+    link = Link(box)
+    link.cut()
+    for _ in range(count):
+        assert box.register.sell([item()], [cash("10.00")]).offline
+    return link
+
+
+def test_the_sale_that_finds_the_server_back_is_made_online(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    box = make_box(tmp_path, emulator, clock)
+    link = offline_backlog(box, 3)
+    link.restore()
+    clock.advance(seconds=10)  # the last failed probe is no longer fresh: the next sale probes
+    sale = box.register.sell([item()], [cash("10.00")])
+    assert not sale.offline and sale.delivered
+    registered = assert_emulator_numbering(emulator)
+    assert [d["doc_type"] for d in registered][-2:] == [103, 0]  # the session closed before the sale
+    assert box.register.status().offline_while_reachable == 0
+    assert box.recorder.of(EventKind.OFFLINE_WHILE_REACHABLE) == []
+    assert len(box.recorder.of(EventKind.WENT_ONLINE)) == 1
+    box.close()
+
+
+def test_a_long_backlog_uploads_behind_the_sales_made_meanwhile_which_are_counted(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    box = make_box(tmp_path, emulator, clock, auto_sync=True)
+    link = offline_backlog(box, 120)  # 102 and 120 sales: two packages, more than a sale can wait for
+    link.restore()
+    clock.advance(seconds=10)
+    sale = box.register.sell([item()], [cash("10.00")])
+    assert sale.offline  # the exception the law leaves: the session cannot be closed in a sale's time
+    assert box.register.status().offline_while_reachable == 1
+    shown = build_status(box.register.status(), now=clock.now())  # what status.json and box/status show
+    assert shown["offline"]["made_while_reachable"] == 1
+    [event] = box.recorder.of(EventKind.OFFLINE_WHILE_REACHABLE)
+    assert event.detail["local_num"] == sale.local_num and event.detail["fiscal_num"] == sale.fiscal_num
+    wait_for(lambda: box.register.status().mode == Mode.ONLINE, what="the background upload went online")
+    assert not box.register.sell([item()], [cash("10.00")]).offline
+    registered = assert_emulator_numbering(emulator)
+    assert len(registered) == 1 + 1 + 121 + 1 + 1
+    assert len(box.recorder.of(EventKind.WENT_ONLINE)) == 1
+    box.close()
+
+
+def test_a_sale_between_packages_waits_for_the_last_one_and_is_made_online(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    """Between packages, once the rest fits the 103 is made at once (upload._next_package), so the sale
+    that comes next delivers that last package first rather than make anything offline."""
+    arm = Arm(emulator)
+    box = make_box(tmp_path, emulator, clock, arm)
+    link = offline_backlog(box, 120)
+    link.restore()
+    arm.after_package = lambda: emulator.fault("down")  # the link goes after the first package
+    report = box.register.go_online()
+    assert not report.went_online and report.packages_sent == 1
+    assert box.register.status().mode == Mode.UPLOADING
+    emulator.fault("none")
+    clock.advance(seconds=10)
+    sale = box.register.sell([item()], [cash("10.00")])
+    assert not sale.offline
+    assert box.register.status().offline_while_reachable == 0
+    registered = assert_emulator_numbering(emulator)
+    assert [d["doc_type"] for d in registered][-2:] == [103, 0]
+    box.close()
+
+
+def test_a_refused_package_stops_the_session_and_asks_for_a_person(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    box = make_box(tmp_path, emulator, clock)
+    link = offline_backlog(box, 120)
+    link.restore()
+    post_json(f"{emulator.url}/emulator/registrars", {**REGISTRAR, "org_name": 'ТОВ "ІНША НАЗВА"'})
+    with pytest.raises(OfflineDocumentsRefused) as refused:
+        box.register.go_online()
+    assert refused.value.local_num == 2  # the 102, the first document of the first package
+    status = box.register.status()
+    assert status.mode == Mode.OFFLINE and status.blocked_reason == "offline_session_refused"
+    assert any("реєстраційних" in e and "№ 2" in e for e in status.errors), status.errors
+    shown = build_status(status, now=clock.now())
+    assert shown["mode"] == "blocked" and shown["blocked_reason"] == "offline_session_refused"
+    assert any("реєстраційних" in e for e in shown["errors"])
+    [failed] = box.recorder.of(EventKind.SYNC_FAILED)
+    assert failed.detail["needs_person"] is True and failed.detail["local_num"] == 2
+    assert "реєстраційних" in failed.detail["server_text"]
+    count = box.journal.count()
+    clock.advance(seconds=10)
+    with pytest.raises(OfflineSessionRefused):  # the server answers: no offline document, none online
+        box.register.sell([item()], [cash("10.00")])
+    link.cut()
+    with pytest.raises(OfflineSessionRefused):  # and not once it is away again: the session is refused
+        box.register.sell([item()], [cash("10.00")])
+    assert box.journal.count() == count
+    link.restore()
+    post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)  # support fixed the registration data
+    assert box.register.go_online().went_online
+    assert box.register.status().blocked_reason is None
+    assert not box.register.sell([item()], [cash("10.00")]).offline
+    assert len(assert_emulator_numbering(emulator)) == 1 + 1 + 120 + 1 + 1
     box.close()

@@ -206,6 +206,17 @@ class InvalidServerReply(NeedsPerson):
     code = "invalid_server_reply"
 
 
+# outage (issue 9): a refused package stops the offline session
+
+
+class OfflineSessionRefused(SalesBlocked):
+    """The server refused a package of the open offline session. It answers, so no offline document may be
+    made (reference §4.7: not while the server is reachable), and no online one before the session's 103 is
+    accepted: a person must resolve the refusal first."""
+
+    code = reason = "offline_session_refused"
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 

@@ -51,8 +51,10 @@ _UPLOAD_ERROR = "upload_error"
 _LAST_SYNC_AT = "last_sync_at"
 # The journal's own counter: read here only to learn whether this journal ever numbered a document.
 _JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
-# Outage (issue 9): pending documents whose till was told the outcome is not known (comma-separated ids).
+# Outage (issue 9): pending documents whose till was told the outcome is not known (comma-separated ids),
+# and how many offline documents were made while the server answered (its upload under way).
 _IN_DOUBT = "in_doubt"
+_OFFLINE_WHILE_REACHABLE = "offline_while_reachable"
 
 #: what a delivered session leaves behind: cleared when its 103 is accepted (session.lost_doc is not:
 #: it is settled, and cleared, before the 102 is delivered)
@@ -269,6 +271,15 @@ class Meta:
     @in_doubt.setter
     def in_doubt(self, value: Iterable[int]) -> None:
         self._set(_IN_DOUBT, ",".join(str(v) for v in sorted(value)) or None)
+
+    @property
+    def offline_while_reachable(self) -> int:
+        """Offline documents made while the server answered: the session's upload was still under way."""
+        return _int(self._get(_OFFLINE_WHILE_REACHABLE)) or 0
+
+    @offline_while_reachable.setter
+    def offline_while_reachable(self, value: int) -> None:
+        self._set(_OFFLINE_WHILE_REACHABLE, str(value))
 
 
 __all__ = ["IDENTITY_KEYS", "IdentityKey", "Meta", "Mode"]

@@ -21,6 +21,7 @@ from agent.secr.errors import (
     OfflineProhibited,
     OfflineRangeExhausted,
     OfflineSessionLimit,
+    OfflineSessionRefused,
     OutcomeUnknown,
     RetryLater,
     SalesBlocked,
@@ -66,6 +67,17 @@ class OfflineSession:
 
     def refusal(self, numbers_needed: int) -> SalesBlocked | None:
         """Why no offline document may be made now, or None when one may."""
+        meta = self.core.meta
+        if meta.upload_error is not None and meta.mode != Mode.ONLINE:
+            # The server answered with a refusal: it is reachable, so the law allows no offline document
+            # (Law 265/95-ВР art. 5, Порядок 317 §V; reference §4.2, §4.7), and it takes no online one before
+            # this session's 103 (§4.11). Going on offline for 36 h as if nothing happened would only pile
+            # sales behind a document the server will not take.
+            return OfflineSessionRefused(
+                f"the offline session cannot be delivered and no document may be made: {meta.upload_error}",
+                what_to_do="call support with this text; once it is resolved the box delivers the session"
+                " (fiscal-box go-online) and sells online again",
+            )
         decision = self.decide(numbers_needed)
         if decision.refusal is None:
             return None
@@ -233,14 +245,35 @@ class OfflineSession:
         self.pipeline.queue_print(entry)
         return entry
 
-    def fiscalize(self, request: Request) -> Fiscalized:
-        self.reach.before_document()
+    def fiscalize(self, request: Request, *, server_answers: bool = False) -> Fiscalized:
+        """One offline document; the check before it (Порядок 317) is the caller's (upload.py).
+
+        ``server_answers``: the check found the server answering, but the session's upload could not be
+        finished in this document's time (more than one package left), so the document is made in the
+        session still open: the one exception to "never offline while the server answers", counted and
+        announced so that it is seen."""
         self._refuse(1)
-        with self.core.journal.transaction():
+        core = self.core
+        with core.journal.transaction():
             entry = self.make(request)
-        done = self.core.journal.document(entry.id)
+            if server_answers:
+                core.meta.offline_while_reachable = core.meta.offline_while_reachable + 1
+        done = core.journal.document(entry.id)
         assert done is not None
         self.pipeline.announce(done)
+        if server_answers:
+            log.warning(
+                "offline document %s (%s) made while the fiscal server answers: the session's upload is under way",
+                done.local_num,
+                done.fiscal_num,
+            )
+            core.publish(
+                EventKind.OFFLINE_WHILE_REACHABLE,
+                doc_id=done.id,
+                local_num=done.local_num,
+                fiscal_num=done.fiscal_num,
+                count=core.meta.offline_while_reachable,
+            )
         self.announce_warnings()
         return self.pipeline.result(done)
 

@@ -104,7 +104,7 @@ class CashRegister:
             events=events,
         )
         self._pipeline = Pipeline(core)
-        self._reach = Reachability(core, on_reachable=lambda: self._upload.kick())
+        self._reach = Reachability(core)
         self._reconciler = Reconciler(core, self._pipeline, self._reach)
         self._session = OfflineSession(core, self._pipeline, self._reach)
         self._upload = Upload(core, self._pipeline, self._reconciler, self._session, self._reach)
@@ -198,6 +198,12 @@ class CashRegister:
         if request.request_id is not None:
             self._reconciler.refuse_duplicate(request.request_id)
         mode = self._core.meta.mode
+        server_answers = False
+        if mode == Mode.OFFLINE:
+            # Never offline while the server answers: finish the session first where that fits.
+            mode, server_answers = self._upload.before_offline_document()
+            if mode == Mode.UPLOADING:
+                raise self._upload.uploading()
         if mode == Mode.UPLOADING:
             mode = self._upload.finish_now()
         if mode == Mode.ONLINE:
@@ -211,7 +217,7 @@ class CashRegister:
                     # A shift document kept through the outage is this request's document: it is not made
                     # again (it may not be revoked); the shift goes on from it.
                     return self._pipeline.kept(kept)
-        return self._session.fiscalize(request)
+        return self._session.fiscalize(request, server_answers=server_answers)
 
     def _fiscalize_online(self, request: Request) -> Fiscalized:
         entry = self._pipeline.make_online(request)

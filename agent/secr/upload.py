@@ -67,6 +67,8 @@ class Upload:
         self.last_sync_attempt: float | None = None
         self.last_range_refresh: float | None = None
         self._thread: threading.Thread | None = None
+        #: the session whose 103 package was just accepted, until one run announces it (runs interleave)
+        self._ended_session: str | None = None
 
     # --- when --------------------------------------------------------------------------------------
 
@@ -115,12 +117,58 @@ class Upload:
         except OfflineDocumentsRefused as exc:
             raise UploadInProgress(str(exc), what_to_do=exc.what_to_do) from exc
         if report.mode == Mode.UPLOADING:
-            raise UploadInProgress(
-                "the offline session is closed and its last package is not delivered yet: the box waits for the"
-                " fiscal server to answer",
-                what_to_do="wait for the connection; the box delivers the package by itself",
-            )
+            raise self.uploading()
         return report.mode
+
+    def uploading(self) -> UploadInProgress:
+        return UploadInProgress(
+            "the offline session is closed and its last package is not delivered yet: the box waits for the"
+            " fiscal server to answer",
+            what_to_do="wait for the connection; the box delivers the package by itself",
+        )
+
+    def before_offline_document(self) -> tuple[Mode, bool]:
+        """The check before an offline document, and going online first when the server answers.
+
+        Порядок 317 asks for a connection check before every offline document and allows offline work only
+        while the server cannot be reached, and the box must go back online as soon as the link returns
+        (reference §4.2 step 5, §4.6 step 1, §4.7). So when the check finds the server answering, the
+        session is finished before this document whenever that fits the document's time: when the rest of
+        the session and its 103 fit in one package (≤ 100 documents, ≤ 200 KB, §4.8). That package must be
+        delivered before any online document anyway (the server takes none while a session is open,
+        §4.11), so the sale waits for a state query and one package (each bounded by the client's timeout),
+        about what an online sale waits for its own request; the probe itself is bounded by [offline]
+        probe_budget_ms. A longer backlog cannot be delivered in a sale's time: it goes in the background,
+        and this document is made in the session still open — the exception, counted and announced
+        (offline_session.OfflineSession.fiscalize).
+
+        Called under the register's lock. Returns the mode to go on in and whether the server answered."""
+        core = self.core
+        if core.meta.upload_error is not None:
+            return core.meta.mode, False  # a refused package stands: the session refuses, a person decides
+        if not self.reach.before_document():
+            return core.meta.mode, False
+        if not self._rest_fits_one_package():
+            self.kick()
+            return core.meta.mode, True
+        try:
+            self._go_online(refresh_range=False)
+        except (OfflineDocumentsRefused, JournalMismatch):
+            pass  # upload_error is set: the session's refusal answers the sale
+        except FiscalBoxError as exc:
+            # An answer that is no answer: the sale is not held to it; the loop's next run tries again.
+            log.warning("finishing the offline session before a sale failed: %s", exc)
+        mode = core.meta.mode
+        return mode, mode != Mode.ONLINE and self.reach.last_ok is True
+
+    def _rest_fits_one_package(self) -> bool:
+        """The rest of the session and its 103 in one package: the rule _next_package closes the session by."""
+        core = self.core
+        session_id = core.meta.session_id
+        if session_id is None:
+            return True
+        unsent = core.journal.offline_unsent(session_id, limit=101)
+        return len(unsent) <= 99 and len(split_packages(unsent, [len(e.signed) for e in unsent])) <= 1
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -134,7 +182,7 @@ class Upload:
                 return SyncReport(True, False, 0, 0, mode, error="another upload of this journal is running")
             return self._go_online()
 
-    def _go_online(self) -> SyncReport:
+    def _go_online(self, *, refresh_range: bool = True) -> SyncReport:
         # No lock of its own: every package is cut, sent and marked under the register's lock, so two
         # runs (the agent's loop and a sale's probe) can interleave without sending anything twice.
         core = self.core
@@ -152,9 +200,11 @@ class Upload:
             with core.lock:
                 return SyncReport(False, False, 0, 0, core.meta.mode, error=str(exc))
         self.reach.record(True)
-        return self._deliver(state or NO_STATE, session_id)
+        return self._deliver(state or NO_STATE, session_id, refresh_range=refresh_range)
 
-    def _deliver(self, state: RegistrarState, session_id: str | None) -> SyncReport:
+    def _deliver(
+        self, state: RegistrarState, session_id: str | None, *, refresh_range: bool = True
+    ) -> SyncReport:
         core = self.core
         progress = _Progress()
         try:
@@ -163,19 +213,38 @@ class Upload:
                 done = self._adopt_server_progress(state, session_id)
             if not done:
                 self._send_packages(progress)
+        except JournalMismatch as exc:
+            # The box will not guess (e.g. the lost document is not where it must be): the session stops
+            # here like a refused package, for a person.
+            with core.lock:
+                core.meta.upload_error = str(exc)
+            core.publish(EventKind.SYNC_FAILED, error=str(exc), needs_person=True)
+            raise
         except ServerRejected as exc:
+            # A refusal is an answer: the server is reachable, so the session stops here (sales refuse,
+            # offline_session.OfflineSession.refusal) with the document and the server's text for a person.
             error = self._package_refused(exc, progress.batch)
-            core.publish(EventKind.SYNC_FAILED, error=str(error))
+            core.publish(
+                EventKind.SYNC_FAILED,
+                error=str(error),
+                local_num=error.local_num,
+                server_text=error.server_text,
+                needs_person=True,
+            )
             raise error from exc
         except RetryLater as exc:
+            self.reach.record(False)
             core.publish(EventKind.SYNC_FAILED, error=str(exc))
             with core.lock:
                 mode = core.meta.mode
             return SyncReport(True, False, progress.packages, progress.delivered, mode, error=str(exc))
         with core.lock:
             mode = core.meta.mode
-        if mode == Mode.ONLINE:
-            self._after_went_online(progress.delivered)
+            # Runs interleave (a sale finishes the session while the loop's run waits for the lock):
+            # whichever sees the end first announces it, once.
+            ended, self._ended_session = self._ended_session is not None, None
+        if ended:
+            self._after_went_online(progress.delivered, refresh_range=refresh_range)
         return SyncReport(
             True,
             mode == Mode.ONLINE,
@@ -369,15 +438,21 @@ class Upload:
             meta.offline_session_id = next_id
             if next_seed is not None:
                 meta.offline_seed = next_seed
+            self._ended_session = meta.session_id
             meta.end_session()
             meta.mode = Mode.ONLINE
             meta.save_ledger(offline.end_session(meta.ledger(now), now))
         return True
 
-    def _after_went_online(self, delivered: int) -> None:
+    def _after_went_online(self, delivered: int, *, refresh_range: bool = True) -> None:
         core = self.core
         core.publish(EventKind.SYNC_DONE, documents=delivered)
         core.publish(EventKind.WENT_ONLINE)
+        if not refresh_range:
+            # A sale is waiting: the next range came with the last package; the server's offline figures
+            # are read by the loop's next range refresh.
+            self.last_range_refresh = None
+            return
         try:
             state = known(core.server.registrar_state(core.registrar.fiscal_number))
         except FiscalBoxError as exc:

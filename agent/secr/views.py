@@ -131,6 +131,7 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
         last_sync_at=meta.last_sync_at,
         identity_known=meta.identity("tin") is not None or core.registrar.tin is not None,
         errors=tuple(errors),
+        offline_while_reachable=meta.offline_while_reachable,
     )
 
 
