@@ -109,7 +109,7 @@ class Core:
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self.lock = RegisterLock(self._notify)
-        self.meta = Meta(journal, on_change=self.changed)
+        self.meta = Meta(journal, on_change=self.changed, clock=clock)
         self._problem: NeedsPerson | None = None
 
     # --- the problem that stops every operation until start() runs again --------------------------

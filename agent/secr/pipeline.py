@@ -19,6 +19,7 @@ from agent.secr import documents as docs
 from agent.secr.context import Core
 from agent.secr.errors import InvalidServerReply, RetryLater
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
+from agent.secr.meta import Mode
 from agent.secr.results import Fiscalized
 from agent.secr.server import Ticket
 
@@ -70,15 +71,47 @@ class Pipeline:
     # --- number, render, sign, journal ------------------------------------------------------------
 
     def head(self, local_num: int, cashier: str | None) -> docs.DocHead:
+        """The head of the next document, in the caller's transaction (which also keeps the offline
+        session's elapsed time with the document, so a restart resumes from it)."""
         core = self.core
+        self.checkpoint_ledger()
         return docs.DocHead(
             uid=str(uuid.uuid4()),
             seller=core.seller(),
-            when=core.clock.now(),
+            when=self.document_time(),
             order_num=local_num,
             cashier=cashier,
             testing=core.registrar.testing,
         )
+
+    def document_time(self) -> datetime:
+        """Now, but never earlier than the journal's last document: a wall clock stepped back (within the
+        tolerance the server comparison allows, or with no server to compare with) must not date a
+        document before the one it follows."""
+        now = self.core.clock.now()
+        last = self.core.journal.last_live()
+        if last is None:
+            return now
+        return max(now, datetime.fromisoformat(last.created_at))
+
+    def checkpoint_ledger(self, *, every_s: float | None = None) -> None:
+        """Write the offline session's elapsed time to the journal (at most every ``every_s`` seconds when
+        given): what a restart, where the monotonic clock may start anew, resumes from."""
+        core = self.core
+        meta = core.meta
+        if meta.mode == Mode.ONLINE:
+            return
+        if every_s is not None:
+            last = meta.ledger_checked()
+            if (
+                last is not None
+                and last.boot == core.clock.boot_id()
+                and core.clock.monotonic() - last.mono < every_s
+            ):
+                return
+        ledger = meta.ledger(core.clock.now())
+        if ledger.session_began_at is not None:
+            meta.save_ledger(ledger)
 
     def journal_document(
         self,

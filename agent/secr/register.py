@@ -54,6 +54,10 @@ from agent.secr.upload import Upload
 
 log = logging.getLogger(__name__)
 
+#: the loop writes an offline session's elapsed time to the journal at most this often (every document
+#: writes it too): what a reboot, where the monotonic clock starts anew, could lose of it at most
+LEDGER_CHECKPOINT_S = 60.0
+
 _STORNABLE = {
     docs.DocSubType.CHECK_GOODS,
     docs.DocSubType.CHECK_RETURN,
@@ -405,7 +409,10 @@ class CashRegister:
         return self._upload.go_online()
 
     def maintain(self) -> None:
-        """The agent's loop calls this often: periodic probes while offline, range refresh while online."""
+        """The agent's loop calls this often: the offline session's elapsed time to the journal,
+        periodic probes while offline, range refresh while online."""
+        with self._core.lock:
+            self._pipeline.checkpoint_ledger(every_s=LEDGER_CHECKPOINT_S)
         self._upload.maintain()
 
     def resolve_pending(self) -> None:
