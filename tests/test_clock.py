@@ -1,6 +1,11 @@
 """Issue 9, scenario 7: the clock. A wall clock stepped back or forward (NTP at boot, a Pi without a
-real-time clock, a person) neither extends nor wipes the 36 h / 168 h budgets, across restarts too; no
-document is dated earlier than the one before it. On a FakeClock, against the emulator on real time."""
+real-time clock, a person) neither extends nor wipes the 36 h / 168 h budgets, across restarts too; the box
+compares its clock with the server's on every contact and refuses to fiscalize while it is off; no document
+is dated earlier than the one before it.
+
+The budgets are tested on a FakeClock against the emulator on real time (the comparison is off there:
+``clock_tolerance_s=None``); the comparison on a FakeClock set to the real time, and the emulator's clock
+moved through its control surface (POST /emulator/clock)."""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from agent.app import Agent
 from agent.clock import KYIV, FakeClock
+from agent.config import load_config
 from agent.secr import offline
-from agent.secr.errors import OfflineSessionLimit
+from agent.secr.errors import ClockOff, OfflineSessionLimit
 from agent.secr.offline import Ledger, Reading
 from agent.secr.register import Fiscalized, Mode
-from tests.conftest import Box, EmulatorHandle, cash, item
+from tests.conftest import Box, EmulatorHandle, cash, item, post_json
+from tests.test_cli import free_port, write_config
 from tests.test_offline import Link, dead_url
 
 H = timedelta(hours=1)
@@ -203,3 +212,91 @@ def test_no_document_is_dated_earlier_than_the_one_before(obox: Box, clock: Fake
     third = sale(obox)  # offline
     times = [r.document.head.when for r in (first, second, third)]
     assert times == sorted(times) and times[0] == times[2], times
+
+
+# --- the box's clock against the server's ---------------------------------------------------------
+
+
+def emulator_clock(emulator: EmulatorHandle, offset_s: float) -> None:
+    post_json(f"{emulator.url}/emulator/clock", {"offset_s": offset_s})
+
+
+@pytest.fixture()
+def real_clock() -> FakeClock:
+    """Set to the real time, which the emulator keeps (its clock moves on while this one stands, by the
+    seconds a test takes: far inside the tolerance)."""
+    return FakeClock(datetime.now(UTC))
+
+
+def test_a_clock_off_the_servers_refuses_with_the_reason_and_recovers(
+    tmp_path: Path, emulator: EmulatorHandle, real_clock: FakeClock
+) -> None:
+    box = Box(tmp_path / "box", emulator.fs_url, clock=real_clock, timeout_s=2, clock_tolerance_s=60)
+    reg = box.register
+    reg.start()
+    reg.open_shift()
+    sale(box)
+    emulator_clock(emulator, 3600)  # the server's clock (as the box sees it) is an hour ahead
+    reg.go_online()  # any contact compares: here the loop's refresh
+    next_num = box.journal.next_local_num()
+    with pytest.raises(ClockOff, match=r"60 min behind the fiscal server's.*more than the 60 s") as refused:
+        sale(box)
+    assert refused.value.skew_s == pytest.approx(-3600, abs=5)
+    status = reg.status()
+    assert status.blocked_reason == "clock_off" and "behind the fiscal server" in status.errors[0]
+    assert box.journal.next_local_num() == next_num  # nothing was numbered
+    link = Link(box)
+    link.cut()  # nor is it made offline instead
+    with pytest.raises(ClockOff):
+        sale(box)
+    assert reg.status().mode == Mode.ONLINE
+    link.restore()
+    emulator_clock(emulator, 0)
+    assert not sale(box).offline  # asked again before refusing: the clocks agree now
+    assert reg.status().blocked_reason is None
+    # the box's own clock stepped after the last contact: seen at once, without asking the server
+    real_clock.step(minutes=5)
+    with pytest.raises(ClockOff, match="5 min ahead"):
+        sale(box)
+    real_clock.step(minutes=-5)
+    assert not sale(box).offline
+    box.close()
+
+
+def test_a_ticket_is_a_contact_too(tmp_path: Path, emulator: EmulatorHandle, real_clock: FakeClock) -> None:
+    box = Box(tmp_path / "box", emulator.fs_url, clock=real_clock, timeout_s=2, clock_tolerance_s=60)
+    box.register.start()
+    box.register.open_shift()
+    emulator_clock(emulator, -600)
+    sale(box)  # made before the box could know; its ticket says the server's time
+    with pytest.raises(ClockOff, match="10 min ahead"):
+        sale(box)
+    box.close()
+
+
+def test_the_agent_refuses_over_the_till_api_and_says_so_in_status(
+    tmp_path: Path, emulator: EmulatorHandle, real_clock: FakeClock
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", emulator.fs_url, api_port=port)
+    agent = Agent(load_config(config), real_clock)
+    assert agent.settings.fiscal_server.clock_tolerance_s == 60  # the default
+    emulator_clock(emulator, 7200)
+    agent.start()
+    try:
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        token = http.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()["access_token"]
+        http.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": "test-key"})
+        refused = http.post("/api/v1/shifts", json={})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "sales_blocked.clock_off"
+        assert "2 h 00 min behind the fiscal server's" in refused.json()["message"]
+        status = agent.status_dict()
+        assert status["mode"] == "blocked" and status["blocked_reason"] == "clock_off"
+        assert any("behind the fiscal server" in e for e in status["errors"])
+        emulator_clock(emulator, 0)
+        opened = http.post("/api/v1/shifts", json={})
+        assert opened.status_code == 200, opened.text
+        assert agent.status_dict()["blocked_reason"] is None
+    finally:
+        agent.close()

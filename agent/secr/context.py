@@ -20,6 +20,7 @@ from agent.clock import Clock
 from agent.events import ChangeListener, Event, EventKind, EventSink, discard
 from agent.secr import documents as docs
 from agent.secr import offline
+from agent.secr.clockcheck import ServerClock
 from agent.secr.errors import NeedsPerson, NeverOnline
 from agent.secr.identity import Registrar
 from agent.secr.journal import Journal, Shift
@@ -74,6 +75,8 @@ class Settings:
     auto_sync: bool = True
     validate_documents: bool = True
     print_documents: bool = False
+    #: how far the box's clock may be from the server's; None: not compared (tests on a clock of their own)
+    clock_tolerance_s: float | None = None
 
 
 class Core:
@@ -111,6 +114,9 @@ class Core:
         self.lock = RegisterLock(self._notify)
         self.meta = Meta(journal, on_change=self.changed, clock=clock)
         self._problem: NeedsPerson | None = None
+        # Every reply that states the server's time is a comparison of the clocks (clockcheck.py).
+        self.server_clock = ServerClock(clock, settings.clock_tolerance_s, on_change=self.changed)
+        server.on_server_time = self.server_clock.heard
 
     # --- the problem that stops every operation until start() runs again --------------------------
 

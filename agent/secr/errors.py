@@ -187,6 +187,19 @@ class InvalidServerReply(NeedsPerson):
     code = "invalid_server_reply"
 
 
+# (issue 9, time: the clock)
+
+
+class ClockOff(SalesBlocked):
+    """The box's clock is off the fiscal server's by more than the tolerance: nothing may be dated by it."""
+
+    code = reason = "clock_off"
+
+    def __init__(self, message: str, *, skew_s: float, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.skew_s = skew_s  # the box's clock minus the server's
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 

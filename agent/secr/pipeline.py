@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.clock import KYIV
 from agent.events import EventKind
+from agent.secr import clockcheck
 from agent.secr import documents as docs
 from agent.secr.context import Core
 from agent.secr.errors import InvalidServerReply, RetryLater
@@ -181,14 +181,7 @@ class Pipeline:
         return self.registered(entry, ticket.fiscal_num, self._ticket_time(ticket), ticket)
 
     def _ticket_time(self, ticket: Ticket) -> datetime:
-        if ticket.order_date and ticket.order_time:
-            try:
-                return datetime.strptime(ticket.order_date + ticket.order_time, "%d%m%Y%H%M%S").replace(
-                    tzinfo=KYIV
-                )
-            except ValueError:
-                pass
-        return self.core.clock.now()
+        return clockcheck.ticket_time(ticket.order_date, ticket.order_time) or self.core.clock.now()
 
     def registered(self, entry: Entry, fiscal_num: str, when: datetime, ticket: Ticket | None) -> Fiscalized:
         """Journal the outcome and its side effects (shift rows, storno marks, the range, the print queue)

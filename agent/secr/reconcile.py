@@ -144,7 +144,12 @@ class Reconciler:
             meta.offline_reserve = state.offline_session_reserve
         now = self.core.clock.now()
         meta.save_ledger(
-            offline.with_server_figures(meta.ledger(now), now, state.offline_sessions_monthly_duration)
+            offline.with_server_figures(
+                meta.ledger(now),
+                now,
+                state.offline_sessions_monthly_duration,
+                clock_checked=self.core.server_clock.agrees(),
+            )
         )
 
     def check_against_server(self, state: RegistrarState) -> None:

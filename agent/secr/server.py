@@ -13,12 +13,13 @@ import struct
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 from lxml import etree
 
-from agent.secr import replies
+from agent.secr import clockcheck, replies
 from agent.secr.errors import (
     CryptographyRejected,
     DocumentRejected,
@@ -170,6 +171,9 @@ class FiscalServerClient:
         self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
         #: called with every HTTP response (benchmarks read the emulator's own timing header)
         self.on_response: Callable[[httpx.Response], None] | None = None
+        #: told the server's own time, and the request's round trip in seconds, by every reply that states
+        #: it: each /cmd reply's "Timestamp", each ticket's ORDERDATE/ORDERTIME (agent/secr/clockcheck.py)
+        self.on_server_time: Callable[[datetime, float], None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -223,6 +227,15 @@ class FiscalServerClient:
             raise rejection(response.status_code, response.content.decode("utf-8", "replace"))
         return response
 
+    def _heard_time(self, when: datetime | None, response: httpx.Response) -> None:
+        if when is None or self.on_server_time is None:
+            return
+        try:
+            round_trip = response.elapsed.total_seconds()
+        except RuntimeError:  # a response not read through the client has no elapsed time
+            round_trip = 0.0
+        self.on_server_time(when, round_trip)
+
     # --- /cmd -------------------------------------------------------------------------------
 
     def command(self, name: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any] | None:
@@ -241,6 +254,7 @@ class FiscalServerClient:
             raise InvalidServerReply(f"{name}: the server's reply is not JSON") from exc
         if not isinstance(data, dict):
             raise InvalidServerReply(f"{name}: the server's reply is not a JSON object")
+        self._heard_time(clockcheck.parse_timestamp(data.get("Timestamp")), response)
         return data
 
     def server_state(self, *, timeout: float | None = None) -> ServerState:
@@ -279,6 +293,7 @@ class FiscalServerClient:
     def send_document(self, signed: bytes) -> Ticket:
         response = self._post("doc", signed, "application/octet-stream")
         ticket = parse_ticket(response.content)
+        self._heard_time(clockcheck.ticket_time(ticket.order_date, ticket.order_time), response)
         if ticket.error_code:
             raise rejection(
                 response.status_code, f"Код помилки: {ticket.error_code}\n{ticket.error_text or ''}"

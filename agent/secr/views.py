@@ -79,6 +79,9 @@ def _blocked(
     problem = core.problem
     if problem is not None:
         return getattr(problem, "reason", None) or problem.code, []
+    clock_off = core.server_clock.refusal()
+    if clock_off is not None:
+        return clock_off.reason, [str(clock_off)]
     if mode != Mode.ONLINE or reach.last_ok is False:
         # Offline, or online with the server gone: could the next sale be made offline?
         refusal = session.refusal(numbers_needed=1 if mode != Mode.ONLINE else 2)
