@@ -99,6 +99,7 @@ class Box:
         online_signer: Callable[[bytes], bytes] | None = None,
         print_documents: bool = False,
         events: EventSink | None = None,
+        registrar: Registrar | None = None,
         clock_tolerance_s: float | None = None,
     ) -> None:
         self.state_dir = state_dir
@@ -117,7 +118,7 @@ class Box:
             journal=self.journal,
             server=self.client,
             signer=self.signer,
-            registrar=Registrar(fiscal_number=FISCAL_NUMBER),
+            registrar=registrar or Registrar(fiscal_number=FISCAL_NUMBER),
             taxes=TAXES,
             clock=clock or SystemClock(),
             limits=limits,

@@ -187,7 +187,7 @@ class InvalidServerReply(NeedsPerson):
     code = "invalid_server_reply"
 
 
-# (issue 9, time: the clock)
+# (issue 9, time: the clock, and what the start-up check finds)
 
 
 class ClockOff(SalesBlocked):
@@ -198,6 +198,30 @@ class ClockOff(SalesBlocked):
     def __init__(self, message: str, *, skew_s: float, what_to_do: str | None = None) -> None:
         super().__init__(message, what_to_do=what_to_do)
         self.skew_s = skew_s  # the box's clock minus the server's
+
+
+class RegistrarClosed(RegistrarNotAvailable):
+    """The server says the register's registration is cancelled (``Closed``)."""
+
+    code = "registrar_closed"
+
+
+class IdentityMismatch(JournalMismatch):
+    """The configured registration data differ from the server's."""
+
+    code = "identity_mismatch"
+
+
+class StartupProblem(NeedsPerson):
+    """What an earlier start-up check found, kept in the journal: it stands until the server can be asked
+    again. ``code`` and ``reason`` are those of the refusal it was."""
+
+    reason: str | None = None
+
+    def __init__(self, message: str, *, code: str, reason: str | None, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.code = code
+        self.reason = reason
 
 
 # --- bad input ---------------------------------------------------------------------------------

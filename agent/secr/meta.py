@@ -10,10 +10,11 @@ Every write calls ``on_change``: the register tells its listeners that its statu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from agent.clock import Clock
 from agent.secr import offline
@@ -54,6 +55,9 @@ _LEDGER_SESSION_ELAPSED = "ledger.session_elapsed_s"
 _LEDGER_CHECKED_AT = "ledger.checked_at"
 _LEDGER_CHECKED_MONO = "ledger.checked_mono"
 _LEDGER_CHECKED_BOOT = "ledger.checked_boot"
+# What the start-up check found that stops sales (JSON: code, reason, message, what_to_do, found_at), so
+# that a restart while the server cannot be asked keeps refusing (reconcile.py).
+_STARTUP_PROBLEM = "startup.problem"
 _UPLOAD_ERROR = "upload_error"
 _LAST_SYNC_AT = "last_sync_at"
 # The journal's own counter: read here only to learn whether this journal ever numbered a document.
@@ -254,10 +258,29 @@ class Meta:
         """The reading the journal's ledger was last counted up to (not folded to now)."""
         return self._checked()
 
+    # --- what the start-up check found --------------------------------------------------------------
+
+    @property
+    def startup_problem(self) -> dict[str, Any] | None:
+        value = self._get(_STARTUP_PROBLEM)
+        if not value:
+            return None
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return {"message": value}
+        return data if isinstance(data, dict) else {"message": value}
+
+    @startup_problem.setter
+    def startup_problem(self, value: dict[str, Any] | None) -> None:
+        text = None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if text != self._get(_STARTUP_PROBLEM):
+            self._set(_STARTUP_PROBLEM, text)
+
     # --- who we are -------------------------------------------------------------------------------
 
     def identity(self, key: IdentityKey) -> str | None:
-        """The registration data as the server gave it (TaxObject)."""
+        """The registration data as the server gave it (TaxObject); "" where the server has none."""
         return self._get(f"identity.{key}")
 
     def set_identity(self, key: IdentityKey, value: str) -> None:

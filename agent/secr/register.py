@@ -425,8 +425,10 @@ class CashRegister:
         return self._upload.go_online()
 
     def maintain(self) -> None:
-        """The agent's loop calls this often: the server's time while the clock is off, the offline
-        session's elapsed time to the journal, periodic probes while offline, range refresh while online."""
+        """The agent's loop calls this often: the start-up check while it is owed (or what it found
+        stands), the server's time while the clock is off, the offline session's elapsed time to the
+        journal, periodic probes while offline, range refresh while online."""
+        self._reconciler.retry_start()
         if self._core.server_clock.refusal() is not None:
             self._reach.probe()
         with self._core.lock:

@@ -8,6 +8,7 @@ from datetime import datetime
 from agent.secr import documents as docs
 from agent.secr import offline
 from agent.secr.context import Core
+from agent.secr.errors import IdentityMismatch
 from agent.secr.journal import Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
@@ -104,6 +105,13 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
     upload_error = meta.upload_error
     if upload_error:
         errors.append(upload_error)
+    differences = core.config_differences()
+    if differences and getattr(core.problem, "code", None) != IdentityMismatch.code:  # said there already
+        errors.append(
+            "the config's registration data differ from the server's, and the documents carry the server's: "
+            + "; ".join(differences)
+            + " -- correct the config"
+        )
     reachable_for = reach.reachable_for()
     if undelivered and reachable_for is not None and reachable_for > core.settings.check_interval_s:
         errors.append(
