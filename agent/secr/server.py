@@ -11,7 +11,8 @@ import json
 import re
 import struct
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,6 +218,21 @@ class FiscalServerClient:
         self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
         #: called with every HTTP response (benchmarks read the emulator's own timing header)
         self.on_response: Callable[[httpx.Response], None] | None = None
+        #: the last reply that was not the protocol's, until the next exchange that ends otherwise: the
+        #: box takes such a server for unreachable, and the agent's status says why
+        self.invalid_reply: InvalidServerReply | None = None
+
+    @contextmanager
+    def _watch(self) -> Iterator[None]:
+        try:
+            yield
+        except InvalidServerReply as exc:
+            self.invalid_reply = exc
+            raise
+        except BaseException:
+            self.invalid_reply = None
+            raise
+        self.invalid_reply = None
 
     def close(self) -> None:
         self._http.close()
@@ -279,6 +295,10 @@ class FiscalServerClient:
 
     def command(self, name: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any] | None:
         """Run a JSON command; None when the server has nothing (HTTP 204)."""
+        with self._watch():
+            return self._command(name, timeout=timeout, **fields)
+
+    def _command(self, name: str, *, timeout: float | None, **fields: Any) -> dict[str, Any] | None:
         payload = {"Command": name, "UID": str(uuid.uuid4()), **fields}
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         if name in UNSIGNED_COMMANDS:
@@ -296,7 +316,8 @@ class FiscalServerClient:
         return data
 
     def server_state(self, *, timeout: float | None = None) -> ServerState:
-        return replies.server_state(self.command("ServerState", timeout=timeout) or {})
+        with self._watch():
+            return replies.server_state(self.command("ServerState", timeout=timeout) or {})
 
     def registrar_state(
         self,
@@ -311,13 +332,15 @@ class FiscalServerClient:
         if offline_session_id is not None:
             fields["OfflineSessionId"] = offline_session_id
             fields["OfflineSeed"] = offline_seed
-        data = self.command("TransactionsRegistrarState", **fields)
-        return None if data is None else replies.registrar_state(data)
+        with self._watch():
+            data = self.command("TransactionsRegistrarState", **fields)
+            return None if data is None else replies.registrar_state(data)
 
     def document_info_by_local_num(self, num_fiscal: str, num_local: int) -> DocumentInfo | None:
         """None when the server has no document under that local number (HTTP 204)."""
-        data = self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
-        return None if data is None else replies.document_info(data)
+        with self._watch():
+            data = self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
+            return None if data is None else replies.document_info(data)
 
     def last_shift_totals(self, num_fiscal: str) -> dict[str, Any] | None:
         return self.command("LastShiftTotals", NumFiscal=num_fiscal)
@@ -332,6 +355,10 @@ class FiscalServerClient:
     # --- /doc and /pck ----------------------------------------------------------------------
 
     def send_document(self, signed: bytes) -> Ticket:
+        with self._watch():
+            return self._send_document(signed)
+
+    def _send_document(self, signed: bytes) -> Ticket:
         response = self._post("doc", signed, "application/octet-stream")
         ticket = parse_ticket(response.content)
         if ticket.error_code:
@@ -341,7 +368,10 @@ class FiscalServerClient:
         return ticket
 
     def send_package(self, signed_documents: Iterable[bytes]) -> PackageReply:
-        body = self.signer.sign(frame_package(signed_documents))
+        with self._watch():
+            return self._send_package(self.signer.sign(frame_package(signed_documents)))
+
+    def _send_package(self, body: bytes) -> PackageReply:
         response = self._post("pck", body, "application/octet-stream")
         raw = response.content
         text = raw.strip()
