@@ -70,6 +70,7 @@ class Agent:
         self.status: StatusModel | None = None
         self._started = False  # the register's start-up has run (it may have left a problem)
         self._start_error: str | None = None
+        self._journal_fault: JournalUnavailable | None = None
 
     def start(self) -> None:
         self._start_register()
@@ -171,12 +172,25 @@ class Agent:
             # The loop is what probes and uploads: it must outlive a surprise, and say what it met.
             log.exception("the agent's loop met an unexpected error")
             errors.append(f"internal error in the agent's loop: {type(exc).__name__}: {exc} -- call support")
+        self._watch_journal()
         invalid = self.register.server.invalid_reply
         if invalid is not None and str(invalid) not in errors:
             # Taken for an unreachable server, which is legal and quiet; this one needs looking at.
             errors.append(str(invalid))
         assert self.status is not None
         self.status.set_agent_errors(errors)
+
+    def _watch_journal(self) -> None:
+        """A journal that could not be written (full, locked) is tried again here, so that the status
+        says when selling can resume; a change either way is read into the status at once."""
+        journal = self.register.journal
+        try:
+            journal.recheck()
+        except Exception:  # the loop must outlive its own checks
+            log.exception("checking the journal failed")
+        if journal.fault is not self._journal_fault and self._register_part is not None:
+            self._register_part.request_refresh()
+        self._journal_fault = journal.fault
 
     def close(self) -> None:
         if self.control is not None:
