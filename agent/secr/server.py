@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from lxml import etree
 
-from agent.secr import replies
+from agent.secr import replies, sync
 from agent.secr.errors import (
     CryptographyRejected,
     DocumentRejected,
@@ -36,7 +36,7 @@ from agent.secr.signing.base import Signer
 from agent.secr.signing.cms import CmsError
 from agent.secr.signing.verify import verify_signed
 
-MAX_REQUEST_BYTES = 200 * 1024
+MAX_REQUEST_BYTES = sync.MAX_REQUEST_BYTES
 UNSIGNED_COMMANDS = frozenset({"ServerState", "Check", "CheckExt"})
 
 _ERROR_RE = re.compile(r"Код помилки:\s*(\d{1,9})\s*([A-Za-z]*)")
@@ -218,6 +218,7 @@ class FiscalServerClient:
         self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
         #: called with every HTTP response (benchmarks read the emulator's own timing header)
         self.on_response: Callable[[httpx.Response], None] | None = None
+        self._package_envelope: int | None = None
         #: the last reply that was not the protocol's, until the next exchange that ends otherwise: the
         #: box takes such a server for unreachable, and the agent's status says why
         self.invalid_reply: InvalidServerReply | None = None
@@ -237,19 +238,27 @@ class FiscalServerClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def package_envelope(self) -> int:
+        """What the signature of a package adds to its frames, at most: measured once on this signer."""
+        if self._package_envelope is None:
+            self._package_envelope = sync.signature_overhead(self.signer.sign)
+        return self._package_envelope
+
     # --- transport --------------------------------------------------------------------------
 
     def _post(
         self, path: str, body: bytes, content_type: str, *, timeout: float | None = None
     ) -> httpx.Response:
         if len(body) > MAX_REQUEST_BYTES:
+            # What the server would answer (HTTP 416, reference §1.2), without sending it.
             raise DocumentRejected(
-                f"request of {len(body)} bytes is over the server's 200 KB limit",
+                f"the request of {len(body)} bytes is over the fiscal server's 200 KB limit",
                 http_status=416,
                 error_code=None,
                 error_name=None,
                 server_text="",
-                what_to_do="split the package",
+                what_to_do="a package is sent again in smaller ones; a document this large is never made",
             )
         url = f"{self.base_url}/{path}"
         kwargs: dict[str, Any] = {}
