@@ -16,8 +16,9 @@ from datetime import datetime
 from agent.events import EventKind
 from agent.secr import clockcheck
 from agent.secr import documents as docs
+from agent.secr import sync
 from agent.secr.context import Core
-from agent.secr.errors import InvalidServerReply, RetryLater
+from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
 from agent.secr.meta import Mode
 from agent.secr.results import Fiscalized
@@ -67,6 +68,7 @@ def printable(entry: Entry) -> bool:
 class Pipeline:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self._limits: tuple[int, int] | None = None
 
     # --- number, render, sign, journal ------------------------------------------------------------
 
@@ -124,9 +126,12 @@ class Pipeline:
         sign: Callable[[bytes], bytes] | None = None,
     ) -> Entry:
         xml = docs.render(document)
+        offline = head.offline is not None
+        self._check_deliverable(document, len(xml), offline=offline)
         if self.core.settings.validate_documents:
             docs.validate(xml)
         signed = (sign or self.core.signer.sign)(xml)
+        self._check_deliverable(document, len(xml), offline=offline, signed=len(signed))
         check = document if isinstance(document, docs.Check) else None
         entry = self.core.journal.add(
             local_num=head.order_num,
@@ -147,6 +152,37 @@ class Pipeline:
         )
         self.core.changed()
         return entry
+
+    def _size_limits(self) -> tuple[int, int]:
+        """The package envelope's and this signer's overheads: what the size limits are made of."""
+        if self._limits is None:
+            self._limits = (self.core.server.package_envelope, sync.signature_overhead(self.core.signer.sign))
+        return self._limits
+
+    def _check_deliverable(
+        self, document: docs.Document, xml_size: int, *, offline: bool, signed: int | None = None
+    ) -> None:
+        """A document one package cannot carry could never be delivered if it were (or had to be made
+        again) offline, and its session never closed: it is refused before it is journaled, online too
+        (reference §4.8: at most 200 KB per package, its framing and signature included)."""
+        envelope, signature = self._size_limits()
+        largest = sync.largest_xml(envelope, signature, offline=offline)
+        if signed is None:
+            if xml_size <= largest:
+                return
+        # Signed: an online one goes to /doc (200 KB) with a time-stamp that is not made again offline.
+        elif signed <= (sync.largest_document(envelope) if offline else sync.MAX_REQUEST_BYTES):
+            return
+        lines = len(document.lines) if isinstance(document, docs.Check) else 0
+        fit = lines * largest // max(xml_size, 1)
+        split = f"; about {fit} lines like these fit in one, so make it as {-(-lines // max(fit, 1))} receipts"
+        raise DocumentTooLarge(
+            f"the receipt is too large to be delivered: its document is {xml_size} bytes, one document may"
+            f" be at most {largest} bytes (the tax service's offline package carries at most 200 KB,"
+            f" its framing and signature included){split if lines > 1 and fit else ''}",
+            field="goods",
+            what_to_do="split the receipt into smaller ones; nothing was made",
+        )
 
     def make_online(self, request: Request) -> Entry:
         """Journal the document, numbered and signed for sending; nothing is sent yet."""

@@ -77,6 +77,9 @@ def _blocked(
     core: Core, reach: Reachability, session: OfflineSession, mode: Mode
 ) -> tuple[str | None, list[str]]:
     """Why no sale could be made now (the status's blocked_reason), and the refusal's text."""
+    fault = core.journal.fault  # the journal cannot be written: while it lasts, whatever else holds
+    if fault is not None:
+        return fault.reason, [str(fault)]
     problem = core.problem
     if problem is not None:
         return getattr(problem, "reason", None) or problem.code, []
