@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.events import EventKind
-from agent.secr import clockcheck
+from agent.secr import clockcheck, sync
 from agent.secr import documents as docs
-from agent.secr import sync
 from agent.secr.context import Core
 from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
