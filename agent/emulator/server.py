@@ -34,7 +34,14 @@ log = logging.getLogger("agent.emulator")
 
 MAX_BODY = 200 * 1024  # the tax service's limit, on the uncompressed data
 MAX_WIRE = 8 * 1024 * 1024  # what we read at all before refusing
-FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next")
+FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next", "garbage-200")
+# What "garbage-200" answers: a maintenance page, as a proxy or a load balancer in front of the server
+# gives with status 200. /doc and /pck are registered first (the worst case for the client: the document
+# arrived although the reply says nothing of it); /cmd is not run at all.
+GARBAGE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Технічні роботи</title></head>"
+    "<body><h1>Service temporarily unavailable</h1></body></html>"
+).encode()
 FS_PATHS = ("/fs/cmd", "/fs/doc", "/fs/pck")
 
 
@@ -224,6 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "error500":
             self._send_text(500, "Внутрішня помилка сервера (емулятор: error500)", started)
             return
+        if fault == "garbage-200" and path == "/fs/cmd":
+            self._send(200, "text/html; charset=utf-8", GARBAGE_PAGE, started)
+            return
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         try:
             if path == "/fs/cmd":
@@ -241,6 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(exc.http_status, "text/plain; charset=utf-8", exc.body())
         if fault == "drop-reply" and path != "/fs/cmd":
             raise _CloseWithoutReply
+        if fault == "garbage-200":
+            self._send(200, "text/html; charset=utf-8", GARBAGE_PAGE, started)
+            return
         self._send(reply.status, reply.content_type, reply.body, started)
 
     def _cmd(self, content_type: str, body: bytes) -> Reply:

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.clock import KYIV
 from agent.events import EventKind
+from agent.secr import clockcheck, sync
 from agent.secr import documents as docs
 from agent.secr.context import Core
-from agent.secr.errors import InvalidServerReply, RetryLater
+from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
+from agent.secr.meta import Mode
 from agent.secr.results import Fiscalized
 from agent.secr.server import Ticket
 
@@ -80,19 +81,52 @@ def printable(entry: Entry) -> bool:
 class Pipeline:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self._limits: tuple[int, int] | None = None
 
     # --- number, render, sign, journal ------------------------------------------------------------
 
     def head(self, local_num: int, cashier: str | None) -> docs.DocHead:
+        """The head of the next document, in the caller's transaction (which also keeps the offline
+        session's elapsed time with the document, so a restart resumes from it)."""
         core = self.core
+        self.checkpoint_ledger()
         return docs.DocHead(
             uid=str(uuid.uuid4()),
             seller=core.seller(),
-            when=core.clock.now(),
+            when=self.document_time(),
             order_num=local_num,
             cashier=cashier,
             testing=core.registrar.testing,
         )
+
+    def document_time(self) -> datetime:
+        """Now, but never earlier than the journal's last document: a wall clock stepped back (within the
+        tolerance the server comparison allows, or with no server to compare with) must not date a
+        document before the one it follows."""
+        now = self.core.clock.now()
+        last = self.core.journal.last_live()
+        if last is None:
+            return now
+        return max(now, datetime.fromisoformat(last.created_at))
+
+    def checkpoint_ledger(self, *, every_s: float | None = None) -> None:
+        """Write the offline session's elapsed time to the journal (at most every ``every_s`` seconds when
+        given): what a restart, where the monotonic clock may start anew, resumes from."""
+        core = self.core
+        meta = core.meta
+        if meta.mode == Mode.ONLINE:
+            return
+        if every_s is not None:
+            last = meta.ledger_checked()
+            if (
+                last is not None
+                and last.boot == core.clock.boot_id()
+                and core.clock.monotonic() - last.mono < every_s
+            ):
+                return
+        ledger = meta.ledger(core.clock.now())
+        if ledger.session_began_at is not None:
+            meta.save_ledger(ledger)
 
     def journal_document(
         self,
@@ -105,9 +139,12 @@ class Pipeline:
         sign: Callable[[bytes], bytes] | None = None,
     ) -> Entry:
         xml = docs.render(document)
+        offline = head.offline is not None
+        self._check_deliverable(document, len(xml), offline=offline)
         if self.core.settings.validate_documents:
             docs.validate(xml)
         signed = (sign or self.core.signer.sign)(xml)
+        self._check_deliverable(document, len(xml), offline=offline, signed=len(signed))
         check = document if isinstance(document, docs.Check) else None
         entry = self.core.journal.add(
             local_num=head.order_num,
@@ -128,6 +165,37 @@ class Pipeline:
         )
         self.core.changed()
         return entry
+
+    def _size_limits(self) -> tuple[int, int]:
+        """The package envelope's and this signer's overheads: what the size limits are made of."""
+        if self._limits is None:
+            self._limits = (self.core.server.package_envelope, sync.signature_overhead(self.core.signer.sign))
+        return self._limits
+
+    def _check_deliverable(
+        self, document: docs.Document, xml_size: int, *, offline: bool, signed: int | None = None
+    ) -> None:
+        """A document one package cannot carry could never be delivered if it were (or had to be made
+        again) offline, and its session never closed: it is refused before it is journaled, online too
+        (reference §4.8: at most 200 KB per package, its framing and signature included)."""
+        envelope, signature = self._size_limits()
+        largest = sync.largest_xml(envelope, signature, offline=offline)
+        if signed is None:
+            if xml_size <= largest:
+                return
+        # Signed: an online one goes to /doc (200 KB) with a time-stamp that is not made again offline.
+        elif signed <= (sync.largest_document(envelope) if offline else sync.MAX_REQUEST_BYTES):
+            return
+        lines = len(document.lines) if isinstance(document, docs.Check) else 0
+        fit = lines * largest // max(xml_size, 1)
+        split = f"; about {fit} lines like these fit in one, so make it as {-(-lines // max(fit, 1))} receipts"
+        raise DocumentTooLarge(
+            f"the receipt is too large to be delivered: its document is {xml_size} bytes, one document may"
+            f" be at most {largest} bytes (the tax service's offline package carries at most 200 KB,"
+            f" its framing and signature included){split if lines > 1 and fit else ''}",
+            field="goods",
+            what_to_do="split the receipt into smaller ones; nothing was made",
+        )
 
     def make_online(self, request: Request) -> Entry:
         """Journal the document, numbered and signed for sending; nothing is sent yet."""
@@ -162,14 +230,7 @@ class Pipeline:
         return self.registered(entry, ticket.fiscal_num, self._ticket_time(ticket), ticket)
 
     def _ticket_time(self, ticket: Ticket) -> datetime:
-        if ticket.order_date and ticket.order_time:
-            try:
-                return datetime.strptime(ticket.order_date + ticket.order_time, "%d%m%Y%H%M%S").replace(
-                    tzinfo=KYIV
-                )
-            except ValueError:
-                pass
-        return self.core.clock.now()
+        return clockcheck.ticket_time(ticket.order_date, ticket.order_time) or self.core.clock.now()
 
     def registered(self, entry: Entry, fiscal_num: str, when: datetime, ticket: Ticket | None) -> Fiscalized:
         """Journal the outcome and its side effects (shift rows, storno marks, the range, the print queue)

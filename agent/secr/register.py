@@ -54,6 +54,10 @@ from agent.secr.upload import Upload
 
 log = logging.getLogger(__name__)
 
+#: the loop writes an offline session's elapsed time to the journal at most this often (every document
+#: writes it too): what a reboot, where the monotonic clock starts anew, could lose of it at most
+LEDGER_CHECKPOINT_S = 60.0
+
 _STORNABLE = {
     docs.DocSubType.CHECK_GOODS,
     docs.DocSubType.CHECK_RETURN,
@@ -82,6 +86,7 @@ class CashRegister:
         online_signer: Callable[[bytes], bytes] | None = None,
         events: EventSink | None = None,
         print_documents: bool = False,
+        clock_tolerance_s: float | None = None,
     ) -> None:
         self._core = core = Core(
             journal=journal,
@@ -99,6 +104,7 @@ class CashRegister:
                 auto_sync=auto_sync,
                 validate_documents=validate_documents,
                 print_documents=print_documents,
+                clock_tolerance_s=clock_tolerance_s,
             ),
             crashpoint=crashpoint,
             events=events,
@@ -188,11 +194,25 @@ class CashRegister:
     # --- the one path every document takes ---------------------------------------------------------
 
     @contextmanager
-    def _operation(self) -> Iterator[None]:
+    def _operation(self, *, dates_a_document: bool = True) -> Iterator[None]:
         with self._core.lock:
             if self._core.problem is not None:
                 raise self._core.problem
+            if dates_a_document:
+                self._refuse_if_clock_off()
             yield
+
+    def _refuse_if_clock_off(self) -> None:
+        """Before anything is numbered: a clock found off the server's refuses, after asking the server
+        once more (the clock may have been put right, or the server's own)."""
+        clock = self._core.server_clock
+        if clock.refusal() is None:
+            return
+        self._reach.probe()
+        refusal = clock.refusal()
+        if refusal is not None:
+            self._core.changed()  # the status shows it now (blocked_reason clock_off)
+            raise refusal
 
     def _fiscalize(self, request: Request) -> Fiscalized:
         if request.request_id is not None:
@@ -288,7 +308,7 @@ class CashRegister:
 
     def x_report(self) -> ShiftReport:
         """The open shift's figures; nothing is signed or sent (an X report is not a fiscal document)."""
-        with self._operation():
+        with self._operation(dates_a_document=False):
             return views.x_report(self._core, self._require_open_shift(for_sales=False))
 
     # --- receipts ----------------------------------------------------------------------------------
@@ -423,12 +443,19 @@ class CashRegister:
         return self._upload.go_online()
 
     def maintain(self) -> None:
-        """The agent's loop calls this often: periodic probes while offline, range refresh while online."""
+        """The agent's loop calls this often: the start-up check while it is owed (or what it found
+        stands), the server's time while the clock is off, the offline session's elapsed time to the
+        journal, periodic probes while offline, range refresh while online."""
+        self._reconciler.retry_start()
+        if self._core.server_clock.refusal() is not None:
+            self._reach.probe()
+        with self._core.lock:
+            self._pipeline.checkpoint_ledger(every_s=LEDGER_CHECKPOINT_S)
         self._upload.maintain()
 
     def resolve_pending(self) -> None:
         """Finish what a lost reply or a crash left pending (the agent's loop calls this)."""
-        with self._operation():
+        with self._operation(dates_a_document=False):
             if self._core.meta.mode == Mode.ONLINE:
                 self._reconciler.resolve_pending()
 

@@ -19,6 +19,7 @@ from agent.secr import documents as docs
 from agent.secr import offline
 from agent.secr.context import Core
 from agent.secr.errors import (
+    DocumentRejected,
     FiscalBoxError,
     InvalidServerReply,
     JournalMismatch,
@@ -35,7 +36,7 @@ from agent.secr.reachability import Reachability
 from agent.secr.reconcile import Reconciler
 from agent.secr.replies import NO_STATE, RegistrarState, known
 from agent.secr.results import SyncReport
-from agent.secr.sync import split_packages
+from agent.secr.sync import MAX_DOCUMENTS, package_room, split_packages
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class _Progress:
     delivered: int = 0
     batch: list[Entry] = field(default_factory=list)  # the package in flight
     revoked: str | None = None
+    max_documents: int = MAX_DOCUMENTS  # halved each time the server refuses a package for its size
 
 
 class Upload:
@@ -167,8 +169,9 @@ class Upload:
         session_id = core.meta.session_id
         if session_id is None:
             return True
-        unsent = core.journal.offline_unsent(session_id, limit=101)
-        return len(unsent) <= 99 and len(split_packages(unsent, [len(e.signed) for e in unsent])) <= 1
+        unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+        packages = split_packages(unsent, [len(e.signed) for e in unsent], **self._package_limits())
+        return len(unsent) < MAX_DOCUMENTS and len(packages) <= 1
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -259,10 +262,15 @@ class Upload:
         done = False
         while not done:
             with core.lock:
-                progress.batch = self._next_package()
+                progress.batch = self._next_package(progress.max_documents)
                 if not progress.batch:
                     return
-                reply = core.server.send_package([e.signed for e in progress.batch])
+                try:
+                    reply = core.server.send_package([e.signed for e in progress.batch])
+                except DocumentRejected as exc:
+                    if not self._smaller(progress, exc):
+                        raise
+                    continue
                 core.crashpoint("after_package")
                 progress.packages += 1
                 progress.delivered += len(progress.batch)
@@ -270,6 +278,20 @@ class Upload:
                     progress.batch, reply.next_offline_session_id, reply.next_offline_seed
                 )
             time.sleep(0)  # let a waiting sale take the lock between packages
+
+    @staticmethod
+    def _smaller(progress: _Progress, refusal: DocumentRejected) -> bool:
+        """A package refused for its size (HTTP 416, reference §1.2) is sent again in smaller ones, never
+        unchanged; True when there is a smaller one to send."""
+        if refusal.http_status != 416 or len(progress.batch) <= 1:
+            return False
+        progress.max_documents = max(1, len(progress.batch) // 2)
+        log.warning(
+            "the fiscal server refused a package of %s documents for its size; sending at most %s at a time",
+            len(progress.batch),
+            progress.max_documents,
+        )
+        return True
 
     def _refresh_online(self) -> SyncReport:
         """Online already: settle what is pending and keep the range fresh."""
@@ -408,21 +430,26 @@ class Upload:
             log.info("the server already has %s documents of session %s (resuming)", already, session_id)
         return False
 
-    def _next_package(self) -> list[Entry]:
+    def _package_limits(self, max_documents: int = MAX_DOCUMENTS) -> dict[str, int]:
+        # The room the frames have under this signer's own envelope, not a guess at it (reference §4.8).
+        return {"max_documents": max_documents, "max_bytes": package_room(self.core.server.package_envelope)}
+
+    def _next_package(self, max_documents: int = MAX_DOCUMENTS) -> list[Entry]:
         core = self.core
         session_id = core.meta.session_id
         if session_id is None:
             return []
-        unsent = core.journal.offline_unsent(session_id, limit=101)
-        packages = split_packages(unsent, [len(e.signed) for e in unsent])
-        if core.meta.mode == Mode.OFFLINE and len(packages) <= 1 and len(unsent) <= 99:
+        limits = self._package_limits(max_documents)
+        unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+        packages = split_packages(unsent, [len(e.signed) for e in unsent], **limits)
+        if core.meta.mode == Mode.OFFLINE and len(packages) <= 1 and len(unsent) < max_documents:
             # The rest fits in one package: close the session now, so the 103 is its last document.
             with core.journal.transaction():
                 end = self.session.make(Request(docs.offline_end))
                 core.meta.mode = Mode.UPLOADING
             self.pipeline.announce(end)
-            unsent = core.journal.offline_unsent(session_id, limit=101)
-            packages = split_packages(unsent, [len(e.signed) for e in unsent])
+            unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+            packages = split_packages(unsent, [len(e.signed) for e in unsent], **limits)
         return packages[0] if packages else []
 
     def _package_delivered(self, batch: list[Entry], next_id: str | None, next_seed: str | None) -> bool:
