@@ -351,18 +351,24 @@ def mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
     return leaf(value, rng)
 
 
-def fuzz_bodies(count: int, seed: int) -> Iterator[bytes]:
+SALE: dict[str, Any] = {
+    "goods": [
+        {**good("Хліб", 1000, 2000), "discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 5}]},
+        good("Вода", 1599, 1000, ["Б"]),
+    ],
+    "payments": [{"type": "CASH", "value": 5000}],
+    "discounts": [{"type": "DISCOUNT", "mode": "VALUE", "value": 10}],
+}
+SERVICE: dict[str, Any] = {"payment": {"type": "CASH", "value": 2500, "label": "розмін"}}
+
+
+def fuzz_bodies(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
+    """(path, body): mostly sales, one in five a service deposit or issue."""
     rng = random.Random(seed)
-    base = {
-        "goods": [
-            {**good("Хліб", 1000, 2000), "discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 5}]},
-            good("Вода", 1599, 1000, ["Б"]),
-        ],
-        "payments": [{"type": "CASH", "value": 5000}],
-        "discounts": [{"type": "DISCOUNT", "mode": "VALUE", "value": 10}],
-    }
     for _ in range(count):
-        body: Any = base
+        path, body = (
+            ("/api/v1/receipts/service", SERVICE) if rng.random() < 0.2 else ("/api/v1/receipts/sell", SALE)
+        )
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             body = mutate(body, rng)
         if isinstance(body, dict) and "id" not in body:
@@ -371,7 +377,7 @@ def fuzz_bodies(count: int, seed: int) -> Iterator[bytes]:
         text = json.dumps(body, ensure_ascii=rng.random() < 0.5)
         if "\ud800" in text:
             text = json.dumps(body)
-        yield text.encode()
+        yield path, text.encode()
 
 
 def test_fuzzed_receipts_answer_json_and_never_a_server_error(live: Live) -> None:
@@ -381,14 +387,16 @@ def test_fuzzed_receipts_answer_json_and_never_a_server_error(live: Live) -> Non
     with httpx.Client(
         base_url=live.url, headers={**live.headers, "Content-Type": "application/json"}
     ) as http:
-        for n, content in enumerate(fuzz_bodies(FUZZ_BODIES, seed=9)):
-            answer = http.post("/api/v1/receipts/sell", content=content, timeout=30)
+        for n, (path, content) in enumerate(fuzz_bodies(FUZZ_BODIES, seed=9)):
+            answer = http.post(path, content=content, timeout=30)
             try:
                 body = answer.json()
             except ValueError:
                 body = None
             if answer.status_code >= 500 or not isinstance(body, dict):
-                failures.append(f"#{n} {answer.status_code} {answer.text[:300]!r} for {content[:300]!r}")
+                failures.append(
+                    f"#{n} {path} {answer.status_code} {answer.text[:300]!r} for {content[:300]!r}"
+                )
             elif answer.status_code == 200:
                 accepted += 1
                 assert body["fiscal_code"], body
