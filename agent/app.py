@@ -28,7 +28,7 @@ from agent.config import Settings, describe_disabled, load_config
 from agent.control import ControlServer, Handler, go_online_answer, slip_answer
 from agent.ownership import own_state_dir
 from agent.printing import PrintService
-from agent.secr.errors import FiscalBoxError, NeedsPerson, RetryLater
+from agent.secr.errors import FiscalBoxError, JournalUnavailable, NeedsPerson, RetryLater
 from agent.status import (
     CertificatePart,
     Coordinator,
@@ -68,19 +68,49 @@ class Agent:
         self._register_part: Coordinator[Any] | None = None
         self._removers: list[Any] = []
         self.status: StatusModel | None = None
+        self._started = False  # the register's start-up has run (it may have left a problem)
+        self._start_error: str | None = None
+        self._journal_fault: JournalUnavailable | None = None
 
     def start(self) -> None:
-        try:
-            self.register.start()
-        except NeedsPerson as exc:
-            # The register keeps the problem and refuses to sell; status and the slip say why.
-            log.error("%s", exc)
+        self._start_register()
         self._start_status()
         self._start_printing()
         if self.settings.api.enabled:
             self.api = start_till_api(self)
         # Last, so that a CLI that gets an answer finds every part of the agent up.
         self.control = ControlServer(self.settings.box.state_dir, control_handlers(self)).start()
+
+    def _start_register(self) -> None:
+        """The register's start-up, again from the loop until it has run: whatever it meets must not end
+        the agent, or systemd restarts it in a loop and the shop cannot sell at all, not even offline."""
+        try:
+            self.register.start()
+        except JournalUnavailable as exc:
+            # The journal cannot be written now (full, locked): start-up runs again once it can.
+            self._start_failed(str(exc))
+            return
+        except NeedsPerson as exc:
+            # The register keeps the problem and refuses to sell; status and the slip say why.
+            log.error("%s", exc)
+        except FiscalBoxError as exc:
+            self._start_failed(str(exc))
+            return
+        except Exception as exc:
+            self._start_failed(f"internal error at start-up: {type(exc).__name__}: {exc} -- call support", exc)
+            return
+        if self._start_error is not None:
+            log.info("the register's start-up has run")
+        self._start_error = None
+        self._started = True
+
+    def _start_failed(self, error: str, exc: Exception | None = None) -> None:
+        if error != self._start_error:  # every tick retries: the same failure is logged once
+            if exc is not None:
+                log.error("the register's start-up failed; retrying from the loop", exc_info=exc)
+            else:
+                log.warning("the register's start-up did not finish (%s); retrying from the loop", error)
+        self._start_error = error
 
     def _start_status(self) -> None:
         register = self.register
@@ -127,6 +157,10 @@ class Agent:
 
     def tick(self) -> None:
         errors: list[str] = []
+        if not self._started:
+            self._start_register()
+            if self._start_error is not None:
+                errors.append(self._start_error)
         try:
             self.register.maintain()
         except RetryLater as exc:
@@ -138,8 +172,25 @@ class Agent:
             # The loop is what probes and uploads: it must outlive a surprise, and say what it met.
             log.exception("the agent's loop met an unexpected error")
             errors.append(f"internal error in the agent's loop: {type(exc).__name__}: {exc} -- call support")
+        self._watch_journal()
+        invalid = self.register.server.invalid_reply
+        if invalid is not None and str(invalid) not in errors:
+            # Taken for an unreachable server, which is legal and quiet; this one needs looking at.
+            errors.append(str(invalid))
         assert self.status is not None
         self.status.set_agent_errors(errors)
+
+    def _watch_journal(self) -> None:
+        """A journal that could not be written (full, locked) is tried again here, so that the status
+        says when selling can resume; a change either way is read into the status at once."""
+        journal = self.register.journal
+        try:
+            journal.recheck()
+        except Exception:  # the loop must outlive its own checks
+            log.exception("checking the journal failed")
+        if journal.fault is not self._journal_fault and self._register_part is not None:
+            self._register_part.request_refresh()
+        self._journal_fault = journal.fault
 
     def close(self) -> None:
         if self.control is not None:

@@ -101,6 +101,7 @@ def build_register(
         online_signer=build_online_signer(settings, signer),
         events=events,
         print_documents=settings.printer.enabled,
+        clock_tolerance_s=settings.fiscal_server.clock_tolerance_s,
     )
 
 

@@ -57,6 +57,12 @@ class FiscalServerConfig:
     url: str = "https://fs.tax.gov.ua:8643/fs"
     timeout_s: float = 5.0
     connect_timeout_s: float = 3.0
+    # How far the box's clock may be from the server's before the box refuses to date documents by it.
+    # 60 s: receipts carry the time to the second, so a minute is the most a receipt may be off; a
+    # synced clock is within milliseconds and a Pi's crystal drifts some seconds a week without NTP, so
+    # only a clock that was never set right (a Pi without a real-time clock booting from the time it
+    # last saved) or was set wrong trips it; the comparison itself is good to the round trip and a second.
+    clock_tolerance_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -400,6 +406,7 @@ _SECTIONS: dict[str, _Section] = {
             _K("url", _URL),
             _K("timeout_s", _number(1, 120)),
             _K("connect_timeout_s", _number(0.1, 120)),
+            _K("clock_tolerance_s", _number(5, 3600)),
         ),
     ),
     "signer": _Section(

@@ -26,6 +26,8 @@ class EventKind(StrEnum):
     PRINTER_FAULT = "printer_fault"
     PRINTER_OK = "printer_ok"
     FAILOVER = "failover"  # the active uplink changed
+    # an offline document made while the server answered (its session's upload under way): the exception
+    OFFLINE_WHILE_REACHABLE = "offline_while_reachable"
 
 
 def _frozen(detail: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -99,6 +99,8 @@ class Box:
         online_signer: Callable[[bytes], bytes] | None = None,
         print_documents: bool = False,
         events: EventSink | None = None,
+        registrar: Registrar | None = None,
+        clock_tolerance_s: float | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.recorder = Recorder()
@@ -110,11 +112,13 @@ class Box:
         )
         self.journal = Journal(state_dir / "journal.sqlite")
         kwargs: dict[str, Any] = {"crashpoint": crashpoint} if crashpoint else {}
+        if clock_tolerance_s is not None:
+            kwargs["clock_tolerance_s"] = clock_tolerance_s
         self.register = CashRegister(
             journal=self.journal,
             server=self.client,
             signer=self.signer,
-            registrar=Registrar(fiscal_number=FISCAL_NUMBER),
+            registrar=registrar or Registrar(fiscal_number=FISCAL_NUMBER),
             taxes=TAXES,
             clock=clock or SystemClock(),
             limits=limits,

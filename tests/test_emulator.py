@@ -412,6 +412,19 @@ def test_fault_drop_reply_registers_then_drops(emu: Emulator, client: httpx.Clie
     set_fault(emu, client, mode="none")
 
 
+def test_fault_drop_reply_then_down(emu: Emulator, client: httpx.Client, till: Till) -> None:
+    """A lost reply followed by an outage: the document is registered, then nothing answers."""
+    set_fault(emu, client, mode="drop-reply", count=1, then="down")
+    with pytest.raises(httpx.TransportError):
+        till.post_doc(till.open_shift())
+    with pytest.raises(httpx.TransportError):
+        till.state()
+    set_fault(emu, client, mode="none")
+    assert till.state()["NextLocalNum"] == 2
+    r = client.post(emu.url + "/emulator/fault", json={"mode": "drop-reply", "then": "down"})
+    assert r.status_code == 400 and r.json()["field"] == "then"  # without a count it would never follow
+
+
 def test_fault_reject_next(emu: Emulator, client: httpx.Client, till: Till) -> None:
     set_fault(emu, client, mode="reject-next")
     assert till.state()["NextLocalNum"] == 1  # /cmd is not affected
@@ -656,6 +669,32 @@ def test_revoking_an_open_shift_document_is_refused(till: Till) -> None:
     session = offline_session(till)
     session.add(lambda **kw: till.check_begin(REVOKELASTONLINEDOC="true", **kw), chained=False)
     expect_error(post_pck(till, session.package()), 10, contains="№ 0")
+
+
+def test_revoking_a_storno_restores_the_check_it_cancelled(till: Till) -> None:
+    """A storno is a check (financially significant, ФСКО ЕВПЗ note of 06.10.2023): it may be revoked, and
+    the sale it cancelled counts again, so the storno made again offline is accepted."""
+    ticket_of(till.send(till.open_shift()))
+    sale = ticket_of(till.send(till.small_sale()))
+    lost = ticket_of(till.send(till.storno(sale["ORDERTAXNUM"])))
+    session = offline_session(till)
+    session.add(lambda **kw: till.check_begin(REVOKELASTONLINEDOC="true", **kw), chained=False)
+    session.add(lambda **kw: till.storno(sale["ORDERTAXNUM"], **kw), chained=True)
+    session.add(lambda **kw: till.check_end(**kw), chained=True)
+    r = post_pck(till, session.package())
+    assert r.status_code == 200, r.text
+    info = till.cmd("DocumentInfoByLocalNum", NumFiscal=FN, NumLocal=3).json()
+    assert info["NumFiscal"] == lost["ORDERTAXNUM"] and info["Revoked"] is True
+    assert till.cmd("LastShiftTotals", NumFiscal=FN).json()["Totals"]["Real"]["OrdersCount"] == 0
+
+
+def test_revoking_a_close_shift_document_is_refused(till: Till) -> None:
+    ticket_of(till.send(till.open_shift()))
+    ticket_of(till.send(till.zrep()))
+    ticket_of(till.send(till.close_shift()))
+    session = offline_session(till)
+    session.add(lambda **kw: till.check_begin(REVOKELASTONLINEDOC="true", **kw), chained=False)
+    expect_error(post_pck(till, session.package()), 10, contains="CloseShift")
 
 
 def test_shift_opened_and_closed_offline(till: Till) -> None:

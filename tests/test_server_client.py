@@ -337,3 +337,110 @@ def test_a_package_reply_of_the_wrong_shape_is_an_invalid_reply(canned: tuple[Ca
     state.reply = respond(200, b'{"OfflineSessionId": [5009]}', "application/json")
     with pytest.raises(InvalidServerReply, match="OfflineSessionId"):
         client(url).send_package([b"one"])
+
+
+# --- replies that are not the protocol's (issue 9, scenarios 4 and 6) ----------------------------------
+
+MAINTENANCE = b"<!DOCTYPE html><html><head><title>Technical works</title></head><body>Back soon</body></html>"
+
+
+def ticket_of(**fields: str) -> bytes:
+    body = "".join(f"<{tag}>{value}</{tag}>" for tag, value in fields.items())
+    xml = f'<?xml version="1.0" encoding="windows-1251"?><TICKET>{body}<VER>1</VER></TICKET>'
+    return DevSigner.generate().sign(xml.encode("cp1251"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (respond(200, MAINTENANCE, "text/html; charset=utf-8"), "Technical works"),
+        (respond(200, MAINTENANCE, "application/octet-stream"), "HTML page"),  # a proxy that mislabels it
+        (respond(302, b"", "text/plain"), "HTTP 302"),  # a captive portal's redirect
+        (respond(201, b"OK"), "HTTP 201"),
+    ],
+)
+@pytest.mark.parametrize("call", ["command", "document", "package"])
+def test_a_reply_that_is_not_the_protocols_is_retry_later(
+    canned: tuple[Canned, str], reply: Reply, said: str, call: str
+) -> None:
+    state, url = canned
+    state.reply = reply
+    box = client(url)
+    actions: dict[str, Callable[[], object]] = {
+        "command": lambda: box.registrar_state("4000000001"),
+        "document": lambda: box.send_document(b"signed"),
+        "package": lambda: box.send_package([b"one"]),
+    }
+    with pytest.raises(InvalidServerReply, match=said) as info:
+        actions[call]()
+    # For going offline the server is as good as unreachable; the document may have arrived.
+    assert isinstance(info.value, RetryLater) and info.value.request_sent
+
+
+def test_an_empty_package_reply_is_not_an_acceptance(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = respond(200, b"")
+    with pytest.raises(InvalidServerReply):
+        client(url).send_package([b"one"])
+
+
+def test_a_body_that_is_not_what_its_encoding_says_is_an_invalid_reply(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+
+    def fake_gzip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", "9")
+        handler.end_headers()
+        handler.wfile.write(b"not gzip!")
+
+    state.reply = fake_gzip
+    with pytest.raises(InvalidServerReply, match="decoded"):
+        client(url).server_state()
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"ORDERNUM": "three"}, "ORDERNUM"),
+        ({"ORDERNUM": "3", "ERRORCODE": "x"}, "ERRORCODE"),
+        ({"ORDERNUM": "9" * 5000}, "ORDERNUM"),
+        ({"ORDERNUM": "3", "OFFLINESEED": "сім"}, "OFFLINESEED"),
+    ],
+)
+def test_a_ticket_with_a_non_number_is_an_invalid_reply(
+    canned: tuple[Canned, str], fields: dict[str, str], named: str
+) -> None:
+    state, url = canned
+    state.reply = respond(200, ticket_of(UID="u", **fields), "application/octet-stream")
+    with pytest.raises(InvalidServerReply, match=named):
+        client(url).send_document(b"signed")
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (json.dumps({"NextLocalNum": "9" * 5000}).encode(), "NextLocalNum"),
+        (b'{"NextLocalNum": 1e300}', "NextLocalNum"),
+        (b'{"OfflineSessionsMonthlyDuration": 1e300}', "OfflineSessionsMonthlyDuration"),
+        (b'{"OfflineSessionsMonthlyDuration": 99999999999999999}', "OfflineSessionsMonthlyDuration"),
+        (b'{"OfflineSeed": "not digits"}', "OfflineSeed"),
+        (b'{"OfflineSessionId": "5008.1"}', "OfflineSessionId"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    ],
+)
+def test_a_registrar_state_with_values_no_counter_has_is_an_invalid_reply(
+    canned: tuple[Canned, str], body: bytes, named: str
+) -> None:
+    state, url = canned
+    state.reply = respond(200, body, "application/json")
+    with pytest.raises(InvalidServerReply, match=named):
+        client(url).registrar_state("4000000001")
+
+
+def test_documents_of_the_wrong_shape_is_an_invalid_reply(canned: tuple[Canned, str]) -> None:
+    state, url = canned
+    state.reply = json_reply({"Documents": 7})
+    with pytest.raises(InvalidServerReply, match="Documents"):
+        client(url).documents("4000000001")

@@ -81,6 +81,7 @@ def _old_build_status(
             "session_id": register.offline_session_id,
             "warnings": register.warnings,
             "uploading": register.mode == "uploading",
+            "made_while_reachable": register.offline_while_reachable,
         },
         "pending_documents": register.pending_documents,
         "oldest_pending_age_s": oldest_age,

@@ -646,18 +646,38 @@ class Registry:
         return row
 
     def _revoke_last_online(self, fn: str) -> None:
+        """REVOKELASTONLINEDOC in a 102: the last online document no longer counts.
+
+        Only a financially significant one may be revoked: the official text (ФСКО ЕВПЗ, «Відкликання
+        останнього онлайн чека», note added 06.10.2023 per what_news.txt) says «Зазначений порядок
+        стосується лише фінансово значущих документів», and defines them as «документи, які містять
+        інформацію щодо руху або підсумках грошових коштів і товарів/послуг» — the checks (sales, returns,
+        service deposits and issues, stornos, which take a check's sum out of the totals) and Z reports
+        («чека, Z-звіту» in its duration rule). Shift documents (100, 101) carry neither: refused, in the
+        words the real server uses for an open-shift document (reference §4.8)."""
         last = self.store.last_document(fn)
         if last is None or last["offline"]:
             raise FsError(VALIDATION, "Немає онлайн документа, який можна відкликати (REVOKELASTONLINEDOC)")
-        if not _is_settlement(last["doc_class"], last["doc_type"]) or last["doc_subtype"] == STORNO:
+        if not _is_settlement(last["doc_class"], last["doc_type"]):
+            kind = {OPEN_SHIFT: "OpenShift", CLOSE_SHIFT: "CloseShift"}.get(
+                last["doc_type"], str(last["doc_type"])
+            )
             raise FsError(
                 VALIDATION,
-                f"Останній документ поточної зміни (фіскальний номер {last['fiscal_number']}) не є "
-                "фінансово значущим і не може бути відкликаний",
+                f"Останній документ поточної зміни (фіскальний номер {last['fiscal_number']}) має тип "
+                f"«{kind}», не є фінансово значущим і не може бути відкликаний",
             )
         self.store.update("documents", "seq", last["seq"], {"revoked": 1})
         if last["doc_class"] == "ZREP" and last["shift_id"] is not None:
             self.store.update("shifts", "id", last["shift_id"], {"zrep_fiscal": None})
+        if last["doc_type"] == 0 and last["doc_subtype"] == STORNO:
+            # The storno no longer counts, so the check it cancelled counts again (and may be stornoed anew).
+            target = xmldoc.parse(bytes(last["xml"])).head.get("ORDERSTORNUM", "").strip()
+            self.store.execute(
+                "UPDATE documents SET storned = 0 WHERE registrar = ? AND fiscal_number = ? AND revoked = 0",
+                fn,
+                target,
+            )
 
     def _after_offline(
         self, doc: xmldoc.ParsedDoc, reg: Row, session: Row, local: int, signed: bytes

@@ -34,7 +34,14 @@ log = logging.getLogger("agent.emulator")
 
 MAX_BODY = 200 * 1024  # the tax service's limit, on the uncompressed data
 MAX_WIRE = 8 * 1024 * 1024  # what we read at all before refusing
-FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next")
+FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next", "garbage-200")
+# What "garbage-200" answers: a maintenance page, as a proxy or a load balancer in front of the server
+# gives with status 200. /doc and /pck are registered first (the worst case for the client: the document
+# arrived although the reply says nothing of it); /cmd is not run at all.
+GARBAGE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Технічні роботи</title></head>"
+    "<body><h1>Service temporarily unavailable</h1></body></html>"
+).encode()
 FS_PATHS = ("/fs/cmd", "/fs/doc", "/fs/pck")
 
 
@@ -224,6 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "error500":
             self._send_text(500, "Внутрішня помилка сервера (емулятор: error500)", started)
             return
+        if fault == "garbage-200" and path == "/fs/cmd":
+            self._send(200, "text/html; charset=utf-8", GARBAGE_PAGE, started)
+            return
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         try:
             if path == "/fs/cmd":
@@ -241,6 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(exc.http_status, "text/plain; charset=utf-8", exc.body())
         if fault == "drop-reply" and path != "/fs/cmd":
             raise _CloseWithoutReply
+        if fault == "garbage-200":
+            self._send(200, "text/html; charset=utf-8", GARBAGE_PAGE, started)
+            return
         self._send(reply.status, reply.content_type, reply.body, started)
 
     def _cmd(self, content_type: str, body: bytes) -> Reply:
@@ -461,8 +474,8 @@ class Emulator:
         if not isinstance(data, dict):
             raise ControlError("body", "expected a JSON object")
         for key in data:
-            if key not in ("mode", "delay_s", "count"):
-                raise ControlError(key, "unknown field (known: mode, delay_s, count)")
+            if key not in ("mode", "delay_s", "count", "then"):
+                raise ControlError(key, "unknown field (known: mode, delay_s, count, then)")
         mode = data.get("mode")
         if mode not in FAULT_MODES:
             raise ControlError("mode", f"one of {', '.join(FAULT_MODES)}")
@@ -472,7 +485,13 @@ class Emulator:
         count = data.get("count")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise ControlError("count", "null (until changed) or a positive integer")
+        # What follows when count is used up: "drop-reply" then "down" is a lost reply followed by an outage.
+        then = data.get("then", "none")
+        if then not in FAULT_MODES or then in ("slow", "reject-next") or (then != "none" and count is None):
+            raise ControlError("then", "none, down, error500 or drop-reply, and only with a count")
         fault = {"mode": mode, "delay_s": delay, "count": count}
+        if then != "none":
+            fault["then"] = then
         with self._lock, self.registry.store.transaction():
             self.registry.store.set_meta("fault", fault)
         return fault
@@ -506,7 +525,7 @@ class Emulator:
             elif fault["count"] is not None:
                 fault["count"] -= 1
                 if fault["count"] <= 0:
-                    fault = {"mode": "none", "delay_s": None, "count": None}
+                    fault = {"mode": fault.get("then", "none"), "delay_s": None, "count": None}
             with store.transaction():
                 store.set_meta("fault", fault)
         if mode == "slow":

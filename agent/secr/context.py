@@ -20,10 +20,11 @@ from agent.clock import Clock
 from agent.events import ChangeListener, Event, EventKind, EventSink, discard
 from agent.secr import documents as docs
 from agent.secr import offline
+from agent.secr.clockcheck import ServerClock
 from agent.secr.errors import NeedsPerson, NeverOnline
 from agent.secr.identity import Registrar
 from agent.secr.journal import Journal, Shift
-from agent.secr.meta import IdentityKey, Meta
+from agent.secr.meta import IDENTITY_KEYS, IdentityKey, Meta
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing.base import Signer
 
@@ -98,6 +99,8 @@ class Settings:
     auto_sync: bool = True
     validate_documents: bool = True
     print_documents: bool = False
+    #: how far the box's clock may be from the server's; None: not compared (tests on a clock of their own)
+    clock_tolerance_s: float | None = None
 
 
 class Core:
@@ -133,8 +136,11 @@ class Core:
         self._listeners: list[ChangeListener] = []
         self._listeners_lock = threading.Lock()
         self.lock = RegisterLock(self._notify)
-        self.meta = Meta(journal, on_change=self.changed)
+        self.meta = Meta(journal, on_change=self.changed, clock=clock)
         self._problem: NeedsPerson | None = None
+        # Every reply that states the server's time is a comparison of the clocks (clockcheck.py).
+        self.server_clock = ServerClock(clock, settings.clock_tolerance_s, on_change=self.changed)
+        server.on_server_time = self.server_clock.heard
 
     # --- the problem that stops every operation until start() runs again --------------------------
 
@@ -186,11 +192,18 @@ class Core:
         return shift if shift is not None and shift.close_doc is None else None
 
     def seller(self) -> docs.Seller:
-        """Who the documents are for: the configured registration data, else the server's."""
+        """Who the documents are for: the registration data as the server gave it (journaled at every
+        start-up check, reconcile.py), and only where the server was never asked, the configured values.
+
+        The server's data win: a config edited while the server cannot be asked must not put other
+        data into documents than the register is registered with (issue 9, scenario 9)."""
 
         def value(key: IdentityKey) -> str | None:
+            journaled = self.meta.identity(key)
+            if journaled is not None:
+                return journaled or None  # "": the server has none
             configured = getattr(self.registrar, key)
-            return str(configured) if configured is not None else self.meta.identity(key)
+            return str(configured) if configured is not None else None
 
         tin, org_name, point_name, local_number = (
             value("tin"),
@@ -212,6 +225,17 @@ class Core:
             ipn=value("ipn"),
             point_address=value("point_address"),
         )
+
+    def config_differences(self) -> list[str]:
+        """Where the config's registration data differ from the journaled ones (the server's)."""
+        found = []
+        for key in IDENTITY_KEYS:
+            configured = getattr(self.registrar, key)
+            journaled = self.meta.identity(key)
+            if configured is not None and journaled is not None and str(configured) != journaled:
+                server = repr(journaled) if journaled else "none"
+                found.append(f"registrar.{key}: the config says {str(configured)!r}, the server says {server}")
+        return found
 
 
 __all__ = ["CRASHPOINTS", "Core", "Crashpoint", "RegisterLock", "Settings", "no_crash"]

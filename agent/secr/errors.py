@@ -2,7 +2,8 @@
 
 Every error says what should happen next, which is what each boundary (till API, CLI, sync loop) needs:
 
-* ``RetryLater``  -- transient: the network, a timeout, a 5xx. Nothing is lost; try again.
+* ``RetryLater``  -- transient: the network, a timeout, a 5xx, a reply that is not the protocol's.
+  Nothing is lost; try again.
 * ``NeedsPerson`` -- the box cannot fix it alone: a document the server refuses, a signature problem,
   a registrar that is closed or absent, a journal that disagrees with the server.
 * ``BadInput``    -- the caller sent something wrong. Nothing was journaled.
@@ -72,6 +73,39 @@ class ServerUnavailable(RetryLater):
     def __init__(self, message: str, *, http_status: int, what_to_do: str | None = None) -> None:
         super().__init__(message, what_to_do=what_to_do)
         self.http_status = http_status
+
+
+# bounds (issue 9)
+
+
+class InvalidServerReply(RetryLater):
+    """The server answered something that is not what the protocol promises: an HTML page or a proxy's
+    reply with status 200, a body that is not JSON or not a signed ticket, JSON of the wrong shape.
+
+    Retry later, not a person: for going offline such a server is one that cannot be reached, and the
+    document in flight may have been registered (``request_sent`` stays True), so the lost-reply rules
+    settle it with the server before anything is sent again (reference §1.5, §4.10)."""
+
+    code = "invalid_server_reply"
+
+
+# outage (issue 9): the till was answered while a document's fate is open
+
+
+class OutcomeUnknown(RetryLater):
+    """A document reached the server or may have, its reply was lost, and the box may not make it offline:
+    whether it was registered is settled with the server before anything else. The till retries with the
+    same request id and then gets the true outcome (the receipt, or the sale made anew or refused); the
+    document is never registered behind the till's back."""
+
+    code = "outcome_unknown"
+
+    def __init__(
+        self, message: str, *, local_num: int, request_id: str | None, what_to_do: str | None = None
+    ) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.local_num = local_num
+        self.request_id = request_id
 
 
 # --- needs a person ----------------------------------------------------------------------------
@@ -181,10 +215,74 @@ class OfflineDocumentsRefused(NeedsPerson):
         self.server_text = server_text
 
 
-class InvalidServerReply(NeedsPerson):
-    """The server answered something that is not what the protocol promises."""
+# bounds (issue 9): the journal cannot be written. Sales are refused (never made offline: the server
+# may well answer) with the status's blocked_reason while it lasts; nothing was half-written.
 
-    code = "invalid_server_reply"
+
+class JournalUnavailable(SalesBlocked):
+    """A SQLite error met at the journal's boundary (agent/secr/journal.py), as the box's own kind."""
+
+    code = reason = "journal_error"
+
+
+class JournalFull(JournalUnavailable):
+    """The journal's filesystem is full (SQLITE_FULL)."""
+
+    code = reason = "disk_full"
+
+
+class JournalLocked(JournalUnavailable):
+    """Another process holds the journal's write lock (SQLITE_BUSY / SQLITE_LOCKED)."""
+
+    code = reason = "journal_locked"
+
+
+# (issue 9, time: the clock, and what the start-up check finds)
+
+
+class ClockOff(SalesBlocked):
+    """The box's clock is off the fiscal server's by more than the tolerance: nothing may be dated by it."""
+
+    code = reason = "clock_off"
+
+    def __init__(self, message: str, *, skew_s: float, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.skew_s = skew_s  # the box's clock minus the server's
+
+
+class RegistrarClosed(RegistrarNotAvailable):
+    """The server says the register's registration is cancelled (``Closed``)."""
+
+    code = "registrar_closed"
+
+
+class IdentityMismatch(JournalMismatch):
+    """The configured registration data differ from the server's."""
+
+    code = "identity_mismatch"
+
+
+class StartupProblem(NeedsPerson):
+    """What an earlier start-up check found, kept in the journal: it stands until the server can be asked
+    again. ``code`` and ``reason`` are those of the refusal it was."""
+
+    reason: str | None = None
+
+    def __init__(self, message: str, *, code: str, reason: str | None, what_to_do: str | None = None) -> None:
+        super().__init__(message, what_to_do=what_to_do)
+        self.code = code
+        self.reason = reason
+
+
+# outage (issue 9): a refused package stops the offline session
+
+
+class OfflineSessionRefused(SalesBlocked):
+    """The server refused a package of the open offline session. It answers, so no offline document may be
+    made (reference §4.7: not while the server is reachable), and no online one before the session's 103 is
+    accepted: a person must resolve the refusal first."""
+
+    code = reason = "offline_session_refused"
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -224,3 +322,13 @@ class ConfigError(BadInput):
     """The configuration file is wrong; the message names section.key and the expected form."""
 
     code = "config_error"
+
+
+# bounds (issue 9)
+
+
+class DocumentTooLarge(InvalidInput):
+    """The document would be larger than one offline package can carry (reference §4.8), so it could
+    never be delivered if it had to be made (or made again) offline: it is refused before it is journaled."""
+
+    code = "document_too_large"

@@ -10,11 +10,18 @@ land inside somebody else's transaction.
 The print queue lives here too (table ``prints``): a fiscal document that must reach paper gets its row in
 the same transaction that makes it fiscal, and the row is marked printed only once the printer took it,
 so a crash, a restart or a printer fault never loses a receipt from paper.
+
+SQLite's errors leave here as the box's own kinds (``JournalFull``, ``JournalLocked``,
+``JournalUnavailable``): sales are refused saying why, and ``fault`` says it to the status until a write
+succeeds again.
 """
+# long module: every statement the box runs on its journal, behind the one lock and the one mapping of
+# SQLite's errors; split, both would have to be shared between the parts.
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -27,13 +34,25 @@ from typing import Any
 
 import sqlite_utils
 
-from agent.secr.errors import JournalMismatch
+from agent.secr.errors import JournalFull, JournalLocked, JournalMismatch, JournalUnavailable
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 #: what each schema version adds, applied in order to an older journal (never anything destructive)
 _MIGRATIONS: dict[int, str] = {
     2: "",  # the prints table: created by _SCHEMA; documents fiscalized before it are not queued
 }
+
+#: how long a write waits for another process's lock before the sale is refused saying so: rides out a
+#: short lock (a backup tool), never holds a till for long
+BUSY_TIMEOUT_S = 5.0
+#: a document is not journaled with less free space than this on the journal's filesystem: the largest one
+#: (about 200 KB, reference §4.8) with its index pages and WAL frames, and the fiscal number after it
+MIN_FREE_BYTES = 1024 * 1024
+
+# SQLite's primary result codes (the low byte of an extended one)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CONSTRAINT = 5, 6, 10, 13, 19
 
 PENDING = "pending"  # online, sent or about to be; outcome not known yet
 REGISTERED = "registered"  # the server has it (online ticket, or an acknowledged offline package)
@@ -156,6 +175,38 @@ class Shift:
     closed_at: str | None
 
 
+def journal_error(exc: sqlite3.Error, path: Path) -> JournalUnavailable:
+    """A SQLite error as the box's own kind: what is wrong, and what a person can do about it."""
+    primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    # An I/O error on a filesystem with no room left is the full disk too (SQLite says SQLITE_IOERR when
+    # the wal-index cannot grow, for one): the errno is not passed on, the free space tells.
+    if primary == _SQLITE_FULL or (primary == _SQLITE_IOERR and free_bytes(path.parent) < MIN_FREE_BYTES):
+        return JournalFull(
+            f"the journal's storage is full ({path.parent}): no document can be journaled, so none is made",
+            what_to_do="free space on the box's storage (never the journal itself); selling resumes by itself",
+        )
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return JournalLocked(
+            f"the journal {path} is locked by another process: no document can be journaled now",
+            what_to_do="stop the other program that has the journal open (a copy or backup tool, sqlite3);"
+            " selling resumes by itself",
+        )
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    return JournalUnavailable(
+        f"the journal {path} cannot be written: {name}: {exc}",
+        what_to_do="check the box's storage; never delete the journal; call support",
+    )
+
+
+def free_bytes(directory: Path) -> int:
+    """Free space for the journal's files; MIN_FREE_BYTES when it cannot be told (then SQLite says)."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return MIN_FREE_BYTES
+    return stat.f_bavail * stat.f_frsize
+
+
 def _entry(row: sqlite3.Row) -> Entry:
     data = dict(row)
     data["offline"] = bool(data["offline"])
@@ -167,20 +218,28 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        self.db = sqlite_utils.Database(conn)
-        self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0
         # The meta table, read once and then kept: this connection is its only writer (one owner of the
         # journal: agent/ownership.py), and a register reads its keys dozens of times per document.
         # Dropped at a rollback, so it never holds what the database does not.
         self._meta: dict[str, str | None] | None = None
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(_SCHEMA)
+        #: why the journal could not be written last time (full, locked, failing), until a write succeeds:
+        #: the status's blocked_reason while it lasts
+        self.fault: JournalUnavailable | None = None
+        with self._sqlite():
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+            )
+            conn.row_factory = sqlite3.Row
+            self._conn = conn
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # Only creates what is missing: on a journal that has it all, nothing is written, so the box
+            # starts even while another process holds the write lock.
+            conn.executescript(_SCHEMA)
+        self.db = sqlite_utils.Database(conn)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -194,10 +253,13 @@ class Journal:
                 " (it was written by a newer fiscal-box)",
                 what_to_do="install that fiscal-box version again; never delete the journal",
             )
+        if int(version) == SCHEMA_VERSION:
+            return
         with self.transaction():
             for step in range(int(version) + 1, SCHEMA_VERSION + 1):
                 if _MIGRATIONS[step]:
-                    self._conn.executescript(_MIGRATIONS[step])
+                    with self._sqlite():
+                        self._conn.executescript(_MIGRATIONS[step])
             self.set("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
@@ -236,37 +298,107 @@ class Journal:
                 finally:
                     self._depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            with self._sqlite():
+                self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield
             except BaseException:
                 self._depth = 0
-                self._meta = None
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._depth = 0
             try:
-                self._conn.execute("COMMIT")
+                with self._sqlite():
+                    self._conn.execute("COMMIT")
             except BaseException:
                 # A commit that failed (a full disk, an I/O error) leaves nothing half-written.
-                self._meta = None
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
+            self._wrote()
+
+    def _rollback(self) -> None:
+        # The meta cache may hold what was just rolled back: read it again from the database.
+        self._meta = None
+        if not self._conn.in_transaction:
+            return  # SQLite rolled back by itself (it may, after SQLITE_FULL at COMMIT)
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The error that got us here is the one to report; this one is only logged.
+            log.exception("journal %s: the rollback failed", self.path)
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[None]:
+        """SQLite's errors leave the journal as the box's own kinds (errors.JournalUnavailable)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = journal_error(exc, self.path)
+            primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            if primary != _SQLITE_CONSTRAINT:  # a state of the journal, not of one statement
+                self._set_fault(error)
+            raise error from exc
+
+    def _set_fault(self, fault: JournalUnavailable | None) -> None:
+        if (fault is None) != (self.fault is None):
+            if fault is None:
+                log.info("journal %s: writable again", self.path)
+            else:
+                log.error("journal %s: %s", self.path, fault)
+        self.fault = fault
+
+    def _wrote(self) -> None:
+        """A write reached the disk: whatever stopped the last one is gone."""
+        if self.fault is not None:
+            self._set_fault(None)
 
     def _exec(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self._conn.execute(sql, params)
+        with self._lock, self._sqlite():
+            cursor = self._conn.execute(sql, params)
+            if not self._depth:
+                self._wrote()  # autocommitted
+            return cursor
 
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._sqlite():
             return list(self._conn.execute(sql, params).fetchall())
 
     def _row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        with self._lock:
+        with self._lock, self._sqlite():
             row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
             return row
+
+    def recheck(self) -> bool:
+        """While a write has failed: try a small one (the agent's loop calls this). True when the journal
+        is writable again, so the status can say so before the next sale finds out."""
+        if self.fault is None:
+            return False
+        if isinstance(self.fault, JournalFull) and free_bytes(self.path.parent) < MIN_FREE_BYTES:
+            return False
+        with self._lock:
+            # Not waiting for another process's lock: status readers wait on this one meanwhile.
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                with self.transaction():
+                    # Rewrites one row as it is: a real write to the disk, changing nothing.
+                    self._exec("UPDATE meta SET value = value WHERE key = 'schema_version'")
+            except JournalUnavailable:
+                return False
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        return self.fault is None
+
+    def _ensure_room(self) -> None:
+        free = free_bytes(self.path.parent)
+        if free < MIN_FREE_BYTES:
+            full = JournalFull(
+                f"the journal's storage is full ({self.path.parent}: {free // 1024} KB free, a document needs"
+                f" {MIN_FREE_BYTES // 1024} KB): no document is made",
+                what_to_do="free space on the box's storage (never the journal itself); selling resumes by itself",
+            )
+            self._set_fault(full)
+            raise full
 
     # --- meta and counters --------------------------------------------------------------------
 
@@ -326,6 +458,9 @@ class Journal:
         An offline document is born with its fiscal number (the offline one) in state OFFLINE."""
         state = OFFLINE if offline_tax_num is not None else PENDING
         with self.transaction():
+            # Refused before anything is sent: a document sent and then not journaled as registered would
+            # wait for a person with its sale made but unanswered.
+            self._ensure_room()
             cursor = self._exec(
                 "INSERT INTO documents(local_num, uid, request_id, doc_class, doc_type, doc_subtype, shift_id,"
                 " total, ref_fiscal_num, offline, offline_tax_num, offline_session, offline_n, xml, signed, state,"
@@ -393,7 +528,7 @@ class Journal:
         self._exec("UPDATE documents SET xml = ?, signed = ? WHERE id = ?", (xml, signed, doc_id))
 
     def mark_uploaded(self, doc_ids: list[int], registered_at: datetime) -> None:
-        with self.transaction():
+        with self.transaction(), self._sqlite():
             self._conn.executemany(
                 "UPDATE documents SET state = ?, registered_at = ? WHERE id = ? AND state = ?",
                 [(REGISTERED, registered_at.isoformat(), doc_id, OFFLINE) for doc_id in doc_ids],

@@ -10,11 +10,13 @@ Every write calls ``on_change``: the register tells its listeners that its statu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
+from agent.clock import Clock
 from agent.secr import offline
 from agent.secr.journal import Journal
 
@@ -47,10 +49,23 @@ _LEDGER_MONTH = "ledger.month"
 _LEDGER_MONTH_CLOSED = "ledger.month_closed_s"
 _LEDGER_SESSION_BEGAN = "ledger.session_began_at"
 _LEDGER_SERVER_MONTH = "ledger.server_month_s"
+# The session's elapsed time by the monotonic clock, and the reading it was counted up to (offline.py):
+# what a restart resumes from, where the monotonic clock may have started anew.
+_LEDGER_SESSION_ELAPSED = "ledger.session_elapsed_s"
+_LEDGER_CHECKED_AT = "ledger.checked_at"
+_LEDGER_CHECKED_MONO = "ledger.checked_mono"
+_LEDGER_CHECKED_BOOT = "ledger.checked_boot"
+# What the start-up check found that stops sales (JSON: code, reason, message, what_to_do, found_at), so
+# that a restart while the server cannot be asked keeps refusing (reconcile.py).
+_STARTUP_PROBLEM = "startup.problem"
 _UPLOAD_ERROR = "upload_error"
 _LAST_SYNC_AT = "last_sync_at"
 # The journal's own counter: read here only to learn whether this journal ever numbered a document.
 _JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
+# Outage (issue 9): pending documents whose till was told the outcome is not known (comma-separated ids),
+# and how many offline documents were made while the server answered (its upload under way).
+_IN_DOUBT = "in_doubt"
+_OFFLINE_WHILE_REACHABLE = "offline_while_reachable"
 
 #: what a delivered session leaves behind: cleared when its 103 is accepted (session.lost_doc is not:
 #: it is settled, and cleared, before the 102 is delivered)
@@ -83,9 +98,12 @@ def _str(value: int | None) -> str | None:
 
 
 class Meta:
-    def __init__(self, journal: Journal, on_change: Callable[[], None] = _nothing) -> None:
+    def __init__(
+        self, journal: Journal, on_change: Callable[[], None] = _nothing, clock: Clock | None = None
+    ) -> None:
         self.journal = journal
         self._on_change = on_change
+        self._clock = clock  # given: ledger() brings the session's elapsed time up to the moment asked
 
     def _get(self, key: str) -> str | None:
         return self.journal.get(key)
@@ -207,13 +225,25 @@ class Meta:
     # --- offline time -----------------------------------------------------------------------------
 
     def ledger(self, now: datetime) -> offline.Ledger:
+        """The offline ledger as of ``now`` (with a clock: its elapsed time folded in up to this moment)."""
         began = self._get(_LEDGER_SESSION_BEGAN)
-        return offline.Ledger(
+        ledger = offline.Ledger(
             month=self._get(_LEDGER_MONTH) or offline.month_key(now),
             month_closed=timedelta(seconds=float(self._get(_LEDGER_MONTH_CLOSED) or 0)),
             session_began_at=datetime.fromisoformat(began) if began else None,
             server_month=timedelta(seconds=float(self._get(_LEDGER_SERVER_MONTH) or 0)),
+            session_elapsed=timedelta(seconds=float(self._get(_LEDGER_SESSION_ELAPSED) or 0)),
+            checked=self._checked(),
         )
+        if self._clock is None:
+            return ledger
+        return offline.observe(ledger, offline.Reading(now, self._clock.monotonic(), self._clock.boot_id()))
+
+    def _checked(self) -> offline.Reading | None:
+        at, mono, boot = (self._get(k) for k in (_LEDGER_CHECKED_AT, _LEDGER_CHECKED_MONO, _LEDGER_CHECKED_BOOT))
+        if not (at and mono and boot):
+            return None
+        return offline.Reading(datetime.fromisoformat(at), float(mono), boot)
 
     def save_ledger(self, ledger: offline.Ledger) -> None:
         self._set(_LEDGER_MONTH, ledger.month)
@@ -222,11 +252,39 @@ class Meta:
             _LEDGER_SESSION_BEGAN, ledger.session_began_at.isoformat() if ledger.session_began_at else None
         )
         self._set(_LEDGER_SERVER_MONTH, str(ledger.server_month.total_seconds()))
+        self._set(_LEDGER_SESSION_ELAPSED, str(ledger.session_elapsed.total_seconds()))
+        checked = ledger.checked
+        self._set(_LEDGER_CHECKED_AT, checked.wall.isoformat() if checked else None)
+        self._set(_LEDGER_CHECKED_MONO, repr(checked.mono) if checked else None)
+        self._set(_LEDGER_CHECKED_BOOT, checked.boot if checked else None)
+
+    def ledger_checked(self) -> offline.Reading | None:
+        """The reading the journal's ledger was last counted up to (not folded to now)."""
+        return self._checked()
+
+    # --- what the start-up check found --------------------------------------------------------------
+
+    @property
+    def startup_problem(self) -> dict[str, Any] | None:
+        value = self._get(_STARTUP_PROBLEM)
+        if not value:
+            return None
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return {"message": value}
+        return data if isinstance(data, dict) else {"message": value}
+
+    @startup_problem.setter
+    def startup_problem(self, value: dict[str, Any] | None) -> None:
+        text = None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if text != self._get(_STARTUP_PROBLEM):
+            self._set(_STARTUP_PROBLEM, text)
 
     # --- who we are -------------------------------------------------------------------------------
 
     def identity(self, key: IdentityKey) -> str | None:
-        """The registration data as the server gave it (TaxObject)."""
+        """The registration data as the server gave it (TaxObject); "" where the server has none."""
         return self._get(f"identity.{key}")
 
     def set_identity(self, key: IdentityKey, value: str) -> None:
@@ -256,6 +314,26 @@ class Meta:
     def numbering_started(self) -> bool:
         """False for a journal that never numbered a document (its counter is still the default)."""
         return self._get(_JOURNAL_NEXT_LOCAL_NUM) is not None
+
+    # --- outages (issue 9) ------------------------------------------------------------------------
+
+    @property
+    def in_doubt(self) -> frozenset[int]:
+        """Pending documents the till was told are not known yet: settled with the server, never resent."""
+        return frozenset(int(v) for v in (self._get(_IN_DOUBT) or "").split(",") if v)
+
+    @in_doubt.setter
+    def in_doubt(self, value: Iterable[int]) -> None:
+        self._set(_IN_DOUBT, ",".join(str(v) for v in sorted(value)) or None)
+
+    @property
+    def offline_while_reachable(self) -> int:
+        """Offline documents made while the server answered: the session's upload was still under way."""
+        return _int(self._get(_OFFLINE_WHILE_REACHABLE)) or 0
+
+    @offline_while_reachable.setter
+    def offline_while_reachable(self, value: int) -> None:
+        self._set(_OFFLINE_WHILE_REACHABLE, str(value))
 
 
 __all__ = ["IDENTITY_KEYS", "IdentityKey", "Meta", "Mode"]

@@ -6,17 +6,35 @@ Time is counted the conservative way: a session runs from its 102 until now (the
 significant document". The month restarts at 00:00 on the 1st in Kyiv time; a session that crosses
 the month boundary counts in the new month only from the boundary. What the server reports after a
 reconnection is folded in, taking the larger of the two.
+
+Two clocks, the stricter winning (issue 9, scenario 7). Both readings matter: the law counts real time
+("Тривалість однієї офлайн сесії не може перевищувати … 36 годин за сесію, 168 годин за місяць"), which
+the monotonic clock measures best; the server counts the documents' own times, which are the wall
+clock's ("Розрахунок тривалості офлайн сесії здійснюється як різниця між часом реєстрації" of the last
+financially significant document and of the 102; fsko_evpz_doc.txt, "Тривалість офлайн сесії").
+
+The wall clock can be stepped (NTP at boot, a Pi without a real-time clock, a person); the monotonic
+clock cannot, but it counts only within one boot. So a session's time is the larger of its wall-clock
+reading (now minus its 102) and its elapsed time, which ``observe`` folds in from the monotonic clock and
+the journal keeps (``session_elapsed`` up to the reading ``checked``), so a restart resumes from it: a
+wall clock stepped back extends neither the 36 h nor the 168 h, one stepped forward eats into them, and
+nothing is counted twice. Months move only forward, and only once both readings have passed the 1st: a
+clock stepped forward across the boundary does not wipe the month's total, one stepped back does not
+reopen or reset a month. Across a reboot the monotonic clock starts anew and only the wall clock spans
+the downtime (when it went back, the downtime counts as nothing: there is no witness of it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from agent.clock import KYIV
 
 LAW_MAX_SESSION = timedelta(hours=36)
 LAW_MAX_MONTH = timedelta(hours=168)
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -32,13 +50,25 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """One look at both clocks: the wall clock, and the monotonic clock of the boot ``boot``."""
+
+    wall: datetime
+    mono: float
+    boot: str
+
+
+@dataclass(frozen=True)
 class Ledger:
     """What the journal keeps about offline time."""
 
     month: str  # "YYYY-MM" in Kyiv time: the month the totals below belong to
-    month_closed: timedelta = timedelta(0)  # sessions of that month already ended
+    month_closed: timedelta = _ZERO  # sessions of that month already ended
     session_began_at: datetime | None = None  # the current session's 102, or None when online
-    server_month: timedelta = timedelta(0)  # the server's OfflineSessionsMonthlyDuration, same month
+    server_month: timedelta = _ZERO  # the server's OfflineSessionsMonthlyDuration, same month
+    #: the current session's elapsed time by the monotonic clock, counted up to ``checked``
+    session_elapsed: timedelta = _ZERO
+    checked: Reading | None = None  # the last reading folded in; None: elapsed time not kept (yet)
 
 
 def month_key(when: datetime) -> str:
@@ -50,48 +80,113 @@ def month_start(when: datetime) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def _month_bounds(key: str) -> tuple[datetime, datetime]:
+    """The month's first instant and the next month's, in UTC (aware datetimes that share a ZoneInfo
+    subtract as naive ones, an hour off across a DST change)."""
+    year, month = int(key[:4]), int(key[5:7])
+    start = datetime(year, month, 1, tzinfo=KYIV)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=KYIV)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def observe(ledger: Ledger, reading: Reading) -> Ledger:
+    """The ledger as of ``reading``: the session's elapsed time brought up to it."""
+    began = ledger.session_began_at
+    if began is None:
+        return dataclasses.replace(ledger, session_elapsed=_ZERO, checked=reading)
+    last = ledger.checked
+    if last is None:
+        # A session from before elapsed time was kept: the wall clock is all there is to start from.
+        elapsed = max(_ZERO, reading.wall - began)
+    elif last.boot == reading.boot:
+        elapsed = ledger.session_elapsed + max(_ZERO, timedelta(seconds=reading.mono - last.mono))
+    else:
+        # Rebooted: the monotonic clock started anew, and only the wall clock spans the downtime.
+        elapsed = ledger.session_elapsed + max(_ZERO, reading.wall - last.wall)
+    return dataclasses.replace(ledger, session_elapsed=elapsed, checked=reading)
+
+
+def _elapsed_now(ledger: Ledger) -> datetime | None:
+    """Where the monotonic clock says the session has got to: its 102 plus its elapsed time."""
+    if ledger.session_began_at is None or ledger.checked is None:
+        return None
+    return ledger.session_began_at + ledger.session_elapsed
+
+
+def _latest(ledger: Ledger, now: datetime) -> datetime:
+    """The later of the two readings of now: what durations are counted to."""
+    elapsed = _elapsed_now(ledger)
+    return now if elapsed is None else max(now, elapsed)
+
+
+def _earliest(ledger: Ledger, now: datetime) -> datetime:
+    """The earlier of the two readings of now: a month ends only when both have passed its end."""
+    elapsed = _elapsed_now(ledger)
+    return now if elapsed is None else min(now, elapsed)
+
+
 def roll_month(ledger: Ledger, now: datetime) -> Ledger:
-    """A new calendar month starts from zero."""
-    key = month_key(now)
-    if key == ledger.month:
+    """A new calendar month starts from zero; a clock stepped back never takes the ledger back."""
+    key = month_key(_earliest(ledger, now))
+    if key <= ledger.month:  # "YYYY-MM" sorts as the months do
         return ledger
-    return Ledger(month=key, session_began_at=ledger.session_began_at)
+    return dataclasses.replace(ledger, month=key, month_closed=_ZERO, server_month=_ZERO)
 
 
 def session_used(ledger: Ledger, now: datetime) -> timedelta:
     if ledger.session_began_at is None:
-        return timedelta(0)
-    return max(timedelta(0), now - ledger.session_began_at)
+        return _ZERO
+    return max(_ZERO, now - ledger.session_began_at, ledger.session_elapsed)
+
+
+def _in_month(ledger: Ledger, now: datetime) -> timedelta:
+    """The current session's time inside the ledger's month, by the stricter reading."""
+    began = ledger.session_began_at
+    if began is None:
+        return _ZERO
+    start, end = _month_bounds(ledger.month)
+    return max(_ZERO, min(_latest(ledger, now), end) - max(began, start))
 
 
 def month_used(ledger: Ledger, now: datetime) -> timedelta:
     ledger = roll_month(ledger, now)
-    current = timedelta(0)
-    if ledger.session_began_at is not None:
-        current = max(timedelta(0), now - max(ledger.session_began_at, month_start(now)))
-    return max(ledger.month_closed + current, ledger.server_month)
+    return max(ledger.month_closed + _in_month(ledger, now), ledger.server_month)
 
 
 def begin_session(ledger: Ledger, now: datetime) -> Ledger:
     ledger = roll_month(ledger, now)
-    return Ledger(ledger.month, ledger.month_closed, now, ledger.server_month)
+    return dataclasses.replace(ledger, session_began_at=now, session_elapsed=_ZERO)
 
 
 def end_session(ledger: Ledger, now: datetime) -> Ledger:
     """The session was delivered: its time joins the month's closed total."""
+    ledger = roll_month(ledger, now)
     if ledger.session_began_at is None:
-        return roll_month(ledger, now)
-    used = now - max(ledger.session_began_at, month_start(now))
-    ledger = roll_month(ledger, now)
-    return Ledger(ledger.month, ledger.month_closed + max(timedelta(0), used), None, ledger.server_month)
-
-
-def with_server_figures(ledger: Ledger, now: datetime, month_minutes: int | None) -> Ledger:
-    ledger = roll_month(ledger, now)
-    if month_minutes is None:
         return ledger
+    return dataclasses.replace(
+        ledger,
+        month_closed=ledger.month_closed + _in_month(ledger, now),
+        session_began_at=None,
+        session_elapsed=_ZERO,
+    )
+
+
+def with_server_figures(
+    ledger: Ledger, now: datetime, month_minutes: int | None, *, clock_checked: bool = False
+) -> Ledger:
+    """Fold in the server's OfflineSessionsMonthlyDuration (minutes of the server's current month).
+
+    ``clock_checked``: the box's clock was just found to agree with the server's. Then a ledger whose
+    month is later than now's was rolled on by a clock that ran ahead, and the server's figure, which is
+    the month's truth, puts it right; otherwise a month is never taken back."""
+    if month_minutes is None:
+        return roll_month(ledger, now)
     server = timedelta(minutes=month_minutes)
-    return Ledger(ledger.month, max(ledger.month_closed, server), ledger.session_began_at, server)
+    key = month_key(now)
+    if clock_checked and key < ledger.month:
+        return dataclasses.replace(ledger, month=key, month_closed=server, server_month=server)
+    ledger = roll_month(ledger, now)
+    return dataclasses.replace(ledger, month_closed=max(ledger.month_closed, server), server_month=server)
 
 
 @dataclass(frozen=True)

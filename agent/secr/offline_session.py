@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from agent.events import EventKind
 from agent.secr import documents as docs
@@ -21,6 +21,8 @@ from agent.secr.errors import (
     OfflineProhibited,
     OfflineRangeExhausted,
     OfflineSessionLimit,
+    OfflineSessionRefused,
+    OutcomeUnknown,
     RetryLater,
     SalesBlocked,
 )
@@ -65,6 +67,17 @@ class OfflineSession:
 
     def refusal(self, numbers_needed: int) -> SalesBlocked | None:
         """Why no offline document may be made now, or None when one may."""
+        meta = self.core.meta
+        if meta.upload_error is not None and meta.mode != Mode.ONLINE:
+            # The server answered with a refusal: it is reachable, so the law allows no offline document
+            # (Law 265/95-ВР art. 5, Порядок 317 §V; reference §4.2, §4.7), and it takes no online one before
+            # this session's 103 (§4.11). Going on offline for 36 h as if nothing happened would only pile
+            # sales behind a document the server will not take.
+            return OfflineSessionRefused(
+                f"the offline session cannot be delivered and no document may be made: {meta.upload_error}",
+                what_to_do="call support with this text; once it is resolved the box delivers the session"
+                " (fiscal-box go-online) and sells online again",
+            )
         decision = self.decide(numbers_needed)
         if decision.refusal is None:
             return None
@@ -109,14 +122,24 @@ class OfflineSession:
 
     # --- entering offline -------------------------------------------------------------------------
 
-    def enter(self, lost: Entry | None, cause: RetryLater) -> None:
-        """The server is gone: open an offline session (102) with the range we hold."""
-        self._refuse(2, cause)
+    def enter(self, lost: Entry | None, cause: RetryLater, *, own: bool = True) -> Entry | None:
+        """The server is gone: open an offline session (102) with the range we hold.
+
+        ``lost`` is the online document in flight (``own``: the request's own) or an earlier one still
+        pending. Returns it when it is kept to be settled at reconnection rather than made again offline
+        (a shift document); the caller answers with it."""
+        refusal = self.refusal(2)
+        if refusal is not None:
+            self.core.changed()  # the status shows the refusal now (blocked_reason)
+            if lost is not None:
+                self._refused_with(lost, cause, own, refusal)
+            raise refusal from cause
         core, meta = self.core, self.core.meta
         now = core.clock.now()
+        kept: Entry | None = None
         with core.journal.transaction():
             if lost is not None:
-                self._set_aside(lost, cause)
+                kept = self._set_aside(lost, cause)
             session_id, seed = meta.offline_session_id, meta.offline_seed
             assert session_id is not None and seed is not None
             meta.begin_session(session_id, seed)
@@ -129,23 +152,59 @@ class OfflineSession:
         log.warning("fiscal server unreachable (%s): offline session %s begins", cause.message, session_id)
         core.publish(EventKind.WENT_OFFLINE, session_id=session_id, reason=cause.message)
         self.pipeline.announce(begin)
+        return None if kept is None else core.journal.document(kept.id)
 
-    def _set_aside(self, lost: Entry, cause: RetryLater) -> None:
-        """The online document in flight when the server went: free its number, or re-make it offline."""
+    def _refused_with(self, lost: Entry, cause: RetryLater, own: bool, refusal: SalesBlocked) -> None:
+        """No offline right: what becomes of the document in flight before the refusal is answered.
+
+        A refused sale is never fiscalized later: the server certainly never got it (no connection was
+        made), so its number goes back now; or it may have got it, and then the till hears that the outcome
+        is not known yet and that it must ask again with the same request id, and the document is settled
+        with the server before anything else, never sent again behind the till's back (reconcile.py)."""
+        journal = self.core.journal
+        if not cause.request_sent:
+            journal.mark_rejected(lost.id, f"never sent: {cause.message}", state=VOID)
+            return
+        if not own:
+            return  # an earlier document, already answered for; this request was simply not made
+        meta = self.core.meta
+        with journal.transaction():  # committed before the till hears "not known": it is never resent
+            meta.in_doubt = meta.in_doubt | {lost.id}
+            journal.set_error(lost.id, f"outcome not known: {cause.message}")
+        raise OutcomeUnknown(
+            f"the fiscal server stopped answering while document {lost.local_num} was being registered and"
+            f" the box may not work offline ({refusal.message}): whether the server registered it is not"
+            " known yet",
+            local_num=lost.local_num,
+            request_id=lost.request_id,
+            what_to_do="retry with the same request id: the box asks the server first, then answers with the"
+            " receipt if it was registered, or makes it anew (or refuses it while the server stays away)",
+        ) from refusal
+
+    def _set_aside(self, lost: Entry, cause: RetryLater) -> Entry | None:
+        """The online document in flight when the server went: free its number, re-make it offline, or keep
+        it to be settled at reconnection (returned)."""
         journal = self.core.journal
         if not cause.request_sent:
             # The connection was never made: the server cannot have it; its number is free again.
             journal.mark_rejected(lost.id, f"never sent: {cause.message}", state=VOID)
-        elif financially_significant(lost):
+            return None
+        self.core.meta.lost_doc = lost.id
+        if financially_significant(lost):
+            # Made again offline; revoked in the 102 if the server has it (reference §4.9).
             journal.set_state(lost.id, SUPERSEDED)
-            self.core.meta.lost_doc = lost.id
-        else:
-            # A shift document cannot be revoked (reference §4.9), so it is not made again offline.
-            raise SalesBlocked(
-                f"the server stopped answering while shift document {lost.local_num} was being registered;"
-                " it must be settled with the server before anything else",
-                what_to_do="wait for the connection; the box settles it by itself",
-            ) from cause
+            return None
+        # A shift document may not be revoked (pipeline.financially_significant), so it is not made again
+        # either: the box holds to it. Whatever the server has now, it will have it: at reconnection, before
+        # the 102 is delivered, it is found there or the same signed document is sent (reference §4.10;
+        # upload.py), so nothing is made twice. Its effect (the shift opened or closed) holds from now, and
+        # the offline documents that follow are made in that shift; the 102 comes after it in numbering.
+        self.pipeline.apply_effects(lost, datetime.fromisoformat(lost.created_at))
+        log.warning(
+            "shift document %s was in flight when the server went: kept, settled at reconnection",
+            lost.local_num,
+        )
+        return lost
 
     # --- offline documents ------------------------------------------------------------------------
 
@@ -187,15 +246,36 @@ class OfflineSession:
         self.pipeline.queue_print(entry)
         return entry
 
-    def fiscalize(self, request: Request) -> Fiscalized:
-        self.reach.before_document()
+    def fiscalize(self, request: Request, *, server_answers: bool = False) -> Fiscalized:
+        """One offline document; the check before it (Порядок 317) is the caller's (upload.py).
+
+        ``server_answers``: the check found the server answering, but the session's upload could not be
+        finished in this document's time (more than one package left), so the document is made in the
+        session still open: the one exception to "never offline while the server answers", counted and
+        announced so that it is seen."""
         self._refuse(1)
-        with self.core.journal.transaction():
+        core = self.core
+        with core.journal.transaction():
             entry = self.make(request)
-        self.core.crashpoint("after_offline_doc")
-        done = self.core.journal.document(entry.id)
+            if server_answers:
+                core.meta.offline_while_reachable = core.meta.offline_while_reachable + 1
+        core.crashpoint("after_offline_doc")
+        done = core.journal.document(entry.id)
         assert done is not None
         self.pipeline.announce(done)
+        if server_answers:
+            log.warning(
+                "offline document %s (%s) made while the fiscal server answers: the session's upload is under way",
+                done.local_num,
+                done.fiscal_num,
+            )
+            core.publish(
+                EventKind.OFFLINE_WHILE_REACHABLE,
+                doc_id=done.id,
+                local_num=done.local_num,
+                fiscal_num=done.fiscal_num,
+                count=core.meta.offline_while_reachable,
+            )
         self.announce_warnings()
         return self.pipeline.result(done)
 

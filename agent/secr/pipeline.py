@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.clock import KYIV
 from agent.events import EventKind
+from agent.secr import clockcheck, sync
 from agent.secr import documents as docs
 from agent.secr.context import Core
-from agent.secr.errors import InvalidServerReply, RetryLater
+from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
+from agent.secr.meta import Mode
 from agent.secr.results import Fiscalized
 from agent.secr.server import Ticket
 
@@ -32,15 +33,21 @@ class Request:
     request_id: str | None = None
     shift_id: int | None = None
     ref_fiscal_num: str | None = None
+    #: a shift document's type (100, 101): a kept one of the same kind answers the request (register.py)
+    kind: int | None = None
 
 
 class WentDark(Exception):
-    """The server stopped answering while an online document was in flight (or before it was made)."""
+    """The server stopped answering while an online document was in flight (or before it was made).
 
-    def __init__(self, entry: Entry | None, cause: RetryLater) -> None:
+    ``own``: the entry is the document of the request in hand (its till waits for this answer), not an
+    earlier one still pending."""
+
+    def __init__(self, entry: Entry | None, cause: RetryLater, *, own: bool = True) -> None:
         super().__init__(str(cause))
         self.entry = entry
         self.cause = cause
+        self.own = own
 
 
 def check_kind(entry: Entry) -> tuple[int | None, int | None]:
@@ -48,6 +55,14 @@ def check_kind(entry: Entry) -> tuple[int | None, int | None]:
 
 
 def financially_significant(entry: Entry) -> bool:
+    """What REVOKELASTONLINEDOC may revoke, and so what is made again offline when its reply was lost.
+
+    The official text (ФСКО ЕВПЗ, «Відкликання останнього онлайн чека», note of 06.10.2023 in
+    what_news.txt): «Зазначений порядок стосується лише фінансово значущих документів»; «Фінансово
+    значущими є документи, які містять інформацію щодо руху або підсумках грошових коштів і
+    товарів/послуг» — its duration rule names them «чека, Z-звіту». So every check (sale, return, service
+    deposit and issue, and the storno, which takes a check out of the totals) and the Z report; never a
+    shift document (100, 101; "cannot be revoked", reference §4.8-4.9) nor 102/103."""
     return entry.doc_class == "ZREP" or entry.doc_type == docs.DocType.SALE_GOODS
 
 
@@ -66,19 +81,52 @@ def printable(entry: Entry) -> bool:
 class Pipeline:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self._limits: tuple[int, int] | None = None
 
     # --- number, render, sign, journal ------------------------------------------------------------
 
     def head(self, local_num: int, cashier: str | None) -> docs.DocHead:
+        """The head of the next document, in the caller's transaction (which also keeps the offline
+        session's elapsed time with the document, so a restart resumes from it)."""
         core = self.core
+        self.checkpoint_ledger()
         return docs.DocHead(
             uid=str(uuid.uuid4()),
             seller=core.seller(),
-            when=core.clock.now(),
+            when=self.document_time(),
             order_num=local_num,
             cashier=cashier,
             testing=core.registrar.testing,
         )
+
+    def document_time(self) -> datetime:
+        """Now, but never earlier than the journal's last document: a wall clock stepped back (within the
+        tolerance the server comparison allows, or with no server to compare with) must not date a
+        document before the one it follows."""
+        now = self.core.clock.now()
+        last = self.core.journal.last_live()
+        if last is None:
+            return now
+        return max(now, datetime.fromisoformat(last.created_at))
+
+    def checkpoint_ledger(self, *, every_s: float | None = None) -> None:
+        """Write the offline session's elapsed time to the journal (at most every ``every_s`` seconds when
+        given): what a restart, where the monotonic clock may start anew, resumes from."""
+        core = self.core
+        meta = core.meta
+        if meta.mode == Mode.ONLINE:
+            return
+        if every_s is not None:
+            last = meta.ledger_checked()
+            if (
+                last is not None
+                and last.boot == core.clock.boot_id()
+                and core.clock.monotonic() - last.mono < every_s
+            ):
+                return
+        ledger = meta.ledger(core.clock.now())
+        if ledger.session_began_at is not None:
+            meta.save_ledger(ledger)
 
     def journal_document(
         self,
@@ -91,9 +139,12 @@ class Pipeline:
         sign: Callable[[bytes], bytes] | None = None,
     ) -> Entry:
         xml = docs.render(document)
+        offline = head.offline is not None
+        self._check_deliverable(document, len(xml), offline=offline)
         if self.core.settings.validate_documents:
             docs.validate(xml)
         signed = (sign or self.core.signer.sign)(xml)
+        self._check_deliverable(document, len(xml), offline=offline, signed=len(signed))
         self.core.crashpoint("after_sign")
         check = document if isinstance(document, docs.Check) else None
         entry = self.core.journal.add(
@@ -115,6 +166,37 @@ class Pipeline:
         )
         self.core.changed()
         return entry
+
+    def _size_limits(self) -> tuple[int, int]:
+        """The package envelope's and this signer's overheads: what the size limits are made of."""
+        if self._limits is None:
+            self._limits = (self.core.server.package_envelope, sync.signature_overhead(self.core.signer.sign))
+        return self._limits
+
+    def _check_deliverable(
+        self, document: docs.Document, xml_size: int, *, offline: bool, signed: int | None = None
+    ) -> None:
+        """A document one package cannot carry could never be delivered if it were (or had to be made
+        again) offline, and its session never closed: it is refused before it is journaled, online too
+        (reference §4.8: at most 200 KB per package, its framing and signature included)."""
+        envelope, signature = self._size_limits()
+        largest = sync.largest_xml(envelope, signature, offline=offline)
+        if signed is None:
+            if xml_size <= largest:
+                return
+        # Signed: an online one goes to /doc (200 KB) with a time-stamp that is not made again offline.
+        elif signed <= (sync.largest_document(envelope) if offline else sync.MAX_REQUEST_BYTES):
+            return
+        lines = len(document.lines) if isinstance(document, docs.Check) else 0
+        fit = lines * largest // max(xml_size, 1)
+        split = f"; about {fit} lines like these fit in one, so make it as {-(-lines // max(fit, 1))} receipts"
+        raise DocumentTooLarge(
+            f"the receipt is too large to be delivered: its document is {xml_size} bytes, one document may"
+            f" be at most {largest} bytes (the tax service's offline package carries at most 200 KB,"
+            f" its framing and signature included){split if lines > 1 and fit else ''}",
+            field="goods",
+            what_to_do="split the receipt into smaller ones; nothing was made",
+        )
 
     def make_online(self, request: Request) -> Entry:
         """Journal the document, numbered and signed for sending; nothing is sent yet."""
@@ -149,14 +231,7 @@ class Pipeline:
         return self.registered(entry, ticket.fiscal_num, self._ticket_time(ticket), ticket)
 
     def _ticket_time(self, ticket: Ticket) -> datetime:
-        if ticket.order_date and ticket.order_time:
-            try:
-                return datetime.strptime(ticket.order_date + ticket.order_time, "%d%m%Y%H%M%S").replace(
-                    tzinfo=KYIV
-                )
-            except ValueError:
-                pass
-        return self.core.clock.now()
+        return clockcheck.ticket_time(ticket.order_date, ticket.order_time) or self.core.clock.now()
 
     def registered(self, entry: Entry, fiscal_num: str, when: datetime, ticket: Ticket | None) -> Fiscalized:
         """Journal the outcome and its side effects (shift rows, storno marks, the range, the print queue)
@@ -176,6 +251,21 @@ class Pipeline:
         assert done is not None
         self.announce(done)
         return self.result(done)
+
+    def settled(self, entry: Entry, fiscal_num: str, when: datetime, ticket: Ticket | None) -> None:
+        """A shift document kept through an outage is on the server now: its effects were applied when it
+        was kept (offline_session.OfflineSession.enter), so only its fiscal number is journaled."""
+        journal = self.core.journal
+        with journal.transaction():
+            journal.mark_registered(
+                entry.id, fiscal_num=fiscal_num, registered_at=when, ticket=ticket.signed if ticket else None
+            )
+            if self.core.meta.lost_doc == entry.id:
+                self.core.meta.lost_doc = None
+        self.core.changed()
+        done = journal.document(entry.id)
+        assert done is not None
+        self.announce(done)
 
     def _remember_ticket_range(self, ticket: Ticket) -> None:
         if ticket.offline_session_id and ticket.offline_seed:
@@ -220,6 +310,23 @@ class Pipeline:
             doc_type=entry.doc_type,
             doc_subtype=entry.doc_subtype,
             shift_id=entry.shift_id,
+        )
+
+    def kept(self, entry: Entry) -> Fiscalized:
+        """A shift document kept through an outage: done as far as the shift goes (its effects hold), not
+        delivered; its fiscal number (empty until then) comes when it is settled at reconnection."""
+        return Fiscalized(
+            entry_id=entry.id,
+            uid=entry.uid,
+            request_id=entry.request_id,
+            local_num=entry.local_num,
+            fiscal_num=entry.fiscal_num or "",
+            offline=False,
+            registered_at=datetime.fromisoformat(entry.created_at),
+            document=docs.parse(entry.xml),
+            xml=entry.xml,
+            shift_id=entry.shift_id,
+            delivered=False,
         )
 
     def result(self, entry: Entry) -> Fiscalized:

@@ -8,16 +8,14 @@ counts instead (``before_document``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from agent.secr.context import Core
 from agent.secr.errors import FiscalBoxError
 
 
 class Reachability:
-    def __init__(self, core: Core, *, on_reachable: Callable[[], None]) -> None:
+    def __init__(self, core: Core) -> None:
         self.core = core
-        self._on_reachable = on_reachable  # the server answers again while offline: upload
         self._lock = threading.Lock()  # its own: probes run beside operations that hold the register lock
         self._thread: threading.Thread | None = None
         self._ok: bool | None = None
@@ -55,11 +53,12 @@ class Reachability:
         self.record(True)
         return True
 
-    def before_document(self) -> None:
-        """The check before an offline document.
+    def before_document(self) -> bool:
+        """The check before an offline document: does the server answer?
 
         A fresh answer counts; a probe already under way counts as checking; otherwise one is started
-        and awaited for at most the budget, and left to finish in the background."""
+        and awaited for at most the budget, and left to finish in the background. What to do when the
+        server answers (finish the session first) is the upload's (upload.Upload.before_offline_document)."""
         settings = self.core.settings
         now = self.core.clock.monotonic()
         with self._lock:
@@ -76,8 +75,7 @@ class Reachability:
             thread.join(settings.probe_budget_s)
             with self._lock:
                 reachable = bool(self._ok) and not thread.is_alive()
-        if reachable:
-            self._on_reachable()
+        return reachable
 
     def join(self, timeout: float) -> None:
         thread = self._thread

@@ -11,14 +11,19 @@ from enum import Enum
 from agent.secr import offline
 from agent.secr.context import Core
 from agent.secr.errors import (
+    IdentityMismatch,
+    InvalidServerReply,
     JournalMismatch,
     NeedsPerson,
+    OutcomeUnknown,
+    RegistrarClosed,
     RegistrarNotAvailable,
     RetryLater,
     ServerRejected,
     ServerStateMismatch,
+    StartupProblem,
 )
-from agent.secr.journal import PENDING, Entry
+from agent.secr.journal import PENDING, VOID, Entry
 from agent.secr.meta import IDENTITY_KEYS, IdentityKey, Mode
 from agent.secr.pipeline import Pipeline, WentDark
 from agent.secr.reachability import Reachability
@@ -29,22 +34,33 @@ log = logging.getLogger(__name__)
 
 
 class Startup(Enum):
-    UNREACHABLE = "unreachable"  # the journal knows enough; the server is asked again later
+    UNREACHABLE = "unreachable"  # could not check: the journal knows enough; the loop asks again
     CHECKED = "checked"  # online, and the journal agrees with the server
     OFFLINE_WAITING = "offline_waiting"  # offline documents from before the restart wait for delivery
 
 
+#: the loop asks again at most this often (or every check_interval_s, when shorter) while the start-up
+#: check is owed or what it found stands
+STARTUP_RETRY_S = 60.0
+
+#: what leaves the start-up check unmade rather than failed: the network, and a reply that is no answer
+#: (a proxy's page with status 200): a passing fault must never latch a refusal until the next restart
+_COULD_NOT_CHECK = (RetryLater, InvalidServerReply)
+
+
 def _identity(tax_object: TaxObject | None, fiscal_number: str) -> dict[IdentityKey, str | None]:
+    """The server's registration data for the documents' heads: None where it said nothing, "" where it
+    says there is none (a taxpayer without a VAT number, a point without an address)."""
     if tax_object is None:
         return dict.fromkeys(IDENTITY_KEYS)
     ours = tax_object.registrar(fiscal_number)
     local = ours.num_local if ours is not None else None
     return {
         "tin": tax_object.tin,
-        "ipn": tax_object.ipn,
+        "ipn": tax_object.ipn or "",
         "org_name": tax_object.org_name,
         "point_name": tax_object.name,
-        "point_address": tax_object.address,
+        "point_address": tax_object.address or "",
         "local_number": None if local is None else str(local),
     }
 
@@ -54,65 +70,134 @@ class Reconciler:
         self.core = core
         self.pipeline = pipeline
         self.reach = reach
+        #: the start-up check could not be made (the server did not answer, or not with an answer)
+        self.startup_owed = False
+        #: what the start-up check found that stops sales, while it stands
+        self._found: NeedsPerson | None = None
+        self._start_attempted_at: float | None = None
 
     # --- start-up ---------------------------------------------------------------------------------
 
     def start(self) -> Startup:
         """Learn who we are from the server, resolve what a crash left, check numbering (under the lock).
 
-        The server being unreachable is not fatal; a disagreement is, and is explained instead of
-        guessed at."""
+        The server being unreachable is not fatal: the check is owed, and the agent's loop makes it when
+        the server answers (``retry_start``). A disagreement is, and is explained instead of guessed at;
+        it stops sales until a check finds it resolved, across restarts too (it is journaled)."""
         core = self.core
+        self._start_attempted_at = core.clock.monotonic()
         core.problem = None
         try:
-            state = core.server.registrar_state(core.registrar.fiscal_number, include_tax_object=True)
-        except RetryLater as exc:
-            log.warning("fiscal server not reachable at start: %s", exc)
-            self.reach.record(False)
+            outcome = self._check()
+        except _COULD_NOT_CHECK as exc:
+            log.warning("the start-up check could not be made (it is retried): %s", exc)
+            if isinstance(exc, RetryLater):
+                self.reach.record(False)
+            self.startup_owed = True
+            remembered = self._remembered()
+            self._found = core.problem = remembered
+            if remembered is not None:
+                raise remembered from exc
             return Startup.UNREACHABLE
+        except NeedsPerson as exc:
+            self.startup_owed = False
+            self._latch(exc)
+            raise
+        self.startup_owed = False
+        self._found = None
+        core.meta.startup_problem = None
+        return outcome
+
+    def retry_start(self) -> Startup | None:
+        """The agent's loop: the start-up check again while it is owed or what it found stands (so that a
+        refusal resolved on the server's side lifts), at most every ``STARTUP_RETRY_S``. None: not due."""
+        core = self.core
+        if not self.startup_owed and self._found is None:
+            return None
+        attempted = self._start_attempted_at
+        every = min(STARTUP_RETRY_S, core.settings.check_interval_s)
+        if attempted is not None and core.clock.monotonic() - attempted < every:
+            return None
+        with core.lock:
+            if core.problem is not None and core.problem is not self._found:
+                return None  # another part's refusal, lifted by its own remedy
+            try:
+                return self.start()
+            except NeedsPerson as exc:
+                log.error("start-up check: %s", exc)
+                return None
+
+    def _check(self) -> Startup:
+        core = self.core
+        fiscal_number = core.registrar.fiscal_number
+        state = core.server.registrar_state(fiscal_number, include_tax_object=True)
         self.reach.record(True)
         if state is None:
             raise RegistrarNotAvailable(
-                f"the fiscal server does not know register {core.registrar.fiscal_number}",
+                f"the fiscal server does not know register {fiscal_number}",
                 http_status=204,
                 error_code=None,
                 error_name=None,
                 server_text="",
                 what_to_do="check registrar.fiscal_number in the config against the tax cabinet",
             )
+        if state.empty:
+            raise InvalidServerReply("TransactionsRegistrarState: the server answered an empty object")
         self.adopt_identity(state)
         if core.meta.mode != Mode.ONLINE:
             # Offline documents wait for delivery: numbering is checked by the upload itself.
             log.info("offline documents from before the restart are waiting; delivering them")
             return Startup.OFFLINE_WAITING
-        try:
-            self.resolve_pending()
-            again = core.server.registrar_state(core.registrar.fiscal_number)
-            self.check_against_server(known(again) or state)
-        except NeedsPerson as exc:
-            core.problem = exc
-            raise
+        self.resolve_pending()
+        again = core.server.registrar_state(fiscal_number)
+        self.check_against_server(known(again) or state)
         return Startup.CHECKED
 
+    def _latch(self, problem: NeedsPerson) -> None:
+        """What the check found stops sales, and is journaled: a restart that cannot ask the server keeps it."""
+        core = self.core
+        self._found = core.problem = problem
+        core.meta.startup_problem = {
+            "code": problem.code,
+            "reason": getattr(problem, "reason", None),
+            "message": problem.message,
+            "what_to_do": problem.what_to_do,
+            "found_at": core.clock.now().isoformat(),
+        }
+
+    def _remembered(self) -> StartupProblem | None:
+        """What an earlier check found, standing until the server can be asked again."""
+        core = self.core
+        data = core.meta.startup_problem
+        if data is None:
+            return None
+        if data.get("code") == IdentityMismatch.code and not core.config_differences():
+            # The config was put right since: it agrees with the server's data as journaled.
+            return None
+        found_at = data.get("found_at")
+        return StartupProblem(
+            f"{data.get('message') or 'the start-up check found a problem'} (found {found_at or 'earlier'};"
+            " the fiscal server could not be asked again since)",
+            code=str(data.get("code") or NeedsPerson.code),
+            reason=data.get("reason") if isinstance(data.get("reason"), str) else None,
+            what_to_do=data.get("what_to_do") if isinstance(data.get("what_to_do"), str) else None,
+        )
+
     def adopt_identity(self, state: RegistrarState) -> None:
+        """Journal the server's registration data (the documents carry them: Core.seller), then refuse
+        what the server says stands against selling: a cancelled registration, a config that differs."""
         core = self.core
         registrar = core.registrar
-        server_values = _identity(state.tax_object, registrar.fiscal_number)
-        mismatches = []
-        for key, server_value in server_values.items():
-            configured = getattr(registrar, key)
-            if configured is not None and server_value is not None and str(configured) != server_value:
-                mismatches.append(
-                    f"registrar.{key}: config says {configured!r}, the server says {server_value!r}"
-                )
-        if mismatches:
-            raise JournalMismatch(
-                "the configuration does not match the register's registration data: " + "; ".join(mismatches),
-                what_to_do="correct the config (or leave those keys out to take the server's values)",
-            )
+        with core.journal.transaction():
+            for key, value in _identity(state.tax_object, registrar.fiscal_number).items():
+                if value is not None:
+                    core.meta.set_identity(key, value)
+            if core.meta.mode == Mode.ONLINE:
+                self.adopt_range(state)
         ours = state.tax_object.registrar(registrar.fiscal_number) if state.tax_object else None
         if (ours is not None and ours.closed) or state.closed:
-            raise RegistrarNotAvailable(
+            # reference §2.5: Closed — "registrar registration cancelled while a shift is still open"
+            raise RegistrarClosed(
                 f"register {registrar.fiscal_number} is closed (its registration was cancelled)",
                 http_status=200,
                 error_code=None,
@@ -120,12 +205,12 @@ class Reconciler:
                 server_text="",
                 what_to_do="the register can no longer issue documents; contact the owner",
             )
-        with core.journal.transaction():
-            for key, value in server_values.items():
-                if value is not None:
-                    core.meta.set_identity(key, value)
-            if core.meta.mode == Mode.ONLINE:
-                self.adopt_range(state)
+        mismatches = core.config_differences()
+        if mismatches:
+            raise IdentityMismatch(
+                "the configuration does not match the register's registration data: " + "; ".join(mismatches),
+                what_to_do="correct the config (or leave those keys out to take the server's values)",
+            )
 
     def adopt_range(self, state: RegistrarState) -> None:
         """The offline range the server hands out: session id, seed, and (where finite) the reserve.
@@ -144,7 +229,12 @@ class Reconciler:
             meta.offline_reserve = state.offline_session_reserve
         now = self.core.clock.now()
         meta.save_ledger(
-            offline.with_server_figures(meta.ledger(now), now, state.offline_sessions_monthly_duration)
+            offline.with_server_figures(
+                meta.ledger(now),
+                now,
+                state.offline_sessions_monthly_duration,
+                clock_checked=self.core.server_clock.agrees(),
+            )
         )
 
     def check_against_server(self, state: RegistrarState) -> None:
@@ -222,7 +312,7 @@ class Reconciler:
         try:
             if not reconcile:
                 raise lost
-            return self.reconcile(entry)
+            settled = self.reconcile(entry)
         except RetryLater as exc:
             self.core.journal.set_error(entry.id, str(exc))
             failure = RetryLater(
@@ -232,9 +322,14 @@ class Reconciler:
             )
             failure.request_sent = lost.request_sent
             raise failure from exc
+        assert settled is not None, "a document just sent is never in doubt"
+        return settled
 
-    def reconcile(self, entry: Entry) -> Fiscalized:
-        """Find out what became of a document whose reply was lost, then finish it. Never a blind resend."""
+    def reconcile(self, entry: Entry) -> Fiscalized | None:
+        """Find out what became of a document whose reply was lost, then finish it. Never a blind resend.
+
+        None: the server never had it and its till had been told the outcome was not known, so it is voided
+        (its number given back) rather than sent now, behind the till's back."""
         core = self.core
         info = core.server.document_info_by_local_num(core.registrar.fiscal_number, entry.local_num)
         if info is not None and info.num_fiscal is not None:
@@ -242,7 +337,9 @@ class Reconciler:
                 "local number %s was registered as %s (reply had been lost)", entry.local_num, info.num_fiscal
             )
             core.crashpoint("settle_found")
-            return self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
+            done = self.pipeline.registered(entry, info.num_fiscal, core.clock.now(), None)
+            self._no_longer_in_doubt(entry)
+            return done
         state = core.server.registrar_state(core.registrar.fiscal_number) or NO_STATE
         server_next = state.next_local_num or 0
         if server_next != entry.local_num:
@@ -250,12 +347,27 @@ class Reconciler:
                 f"document with local number {entry.local_num} is not on the server, which expects {server_next}",
                 what_to_do="call support; the document is kept in the journal",
             )
+        if entry.id in core.meta.in_doubt:
+            # Scenario "a refused sale is never fiscalized later": the till heard "not known yet, retry with
+            # the same id"; registering it now would make a sale nobody may have wanted any more. The
+            # server has not got it and expects its number next, so the number is simply given back.
+            log.info("local number %s never reached the server: voided (its till was told)", entry.local_num)
+            with core.journal.transaction():
+                core.journal.mark_rejected(entry.id, "never reached the server; voided", state=VOID)
+                core.meta.in_doubt = core.meta.in_doubt - {entry.id}
+            core.changed()
+            return None
         log.info(
             "local number %s never reached the server: sending the same signed document again",
             entry.local_num,
         )
         core.crashpoint("settle_resend")
         return self.send(entry, reconcile_on_loss=False)
+
+    def _no_longer_in_doubt(self, entry: Entry) -> None:
+        doubts = self.core.meta.in_doubt
+        if entry.id in doubts:
+            self.core.meta.in_doubt = doubts - {entry.id}
 
     def resolve_pending(self) -> None:
         for entry in self.core.journal.pending():
@@ -269,21 +381,34 @@ class Reconciler:
             except RetryLater as exc:
                 # Left pending by an earlier call: whether it ever arrived is not known any more.
                 uncertain = RetryLater(exc.message, what_to_do=exc.what_to_do)
-                raise WentDark(entry, uncertain) from exc
+                raise WentDark(entry, uncertain, own=False) from exc
 
     def refuse_duplicate(self, request_id: str) -> None:
-        """A request id already used names its document: answer that one, settled if need be."""
-        existing = self.core.journal.by_request_id(request_id)
+        """A request id already used names its document: answer that one, settled if need be.
+
+        Returns (and the request is made anew) when the document it named never reached the server and
+        was voided."""
+        core = self.core
+        existing = core.journal.by_request_id(request_id)
         if existing is None:
             return
+        if existing.state == PENDING and existing.id == core.meta.lost_doc:
+            # A shift document kept through the outage: settled at reconnection, before the 102 goes.
+            raise DuplicateRequest(self.pipeline.kept(existing))
         if existing.state == PENDING:
             try:
-                raise DuplicateRequest(self.reconcile(existing))
+                settled = self.reconcile(existing)
             except RetryLater as exc:
-                raise RetryLater(
-                    f"the document with request id {request_id} is journaled but not yet registered: {exc.message}",
+                raise OutcomeUnknown(
+                    f"the document with request id {request_id} (local number {existing.local_num}) is"
+                    f" journaled but whether the server registered it is not known yet: {exc.message}",
+                    local_num=existing.local_num,
+                    request_id=request_id,
                     what_to_do="retry with the same request id; it will not be registered twice",
                 ) from exc
+            if settled is None:
+                return
+            raise DuplicateRequest(settled)
         raise DuplicateRequest(self.pipeline.result(existing))
 
 

@@ -54,6 +54,10 @@ from agent.secr.upload import Upload
 
 log = logging.getLogger(__name__)
 
+#: the loop writes an offline session's elapsed time to the journal at most this often (every document
+#: writes it too): what a reboot, where the monotonic clock starts anew, could lose of it at most
+LEDGER_CHECKPOINT_S = 60.0
+
 _STORNABLE = {
     docs.DocSubType.CHECK_GOODS,
     docs.DocSubType.CHECK_RETURN,
@@ -82,6 +86,7 @@ class CashRegister:
         online_signer: Callable[[bytes], bytes] | None = None,
         events: EventSink | None = None,
         print_documents: bool = False,
+        clock_tolerance_s: float | None = None,
     ) -> None:
         self._core = core = Core(
             journal=journal,
@@ -99,12 +104,13 @@ class CashRegister:
                 auto_sync=auto_sync,
                 validate_documents=validate_documents,
                 print_documents=print_documents,
+                clock_tolerance_s=clock_tolerance_s,
             ),
             crashpoint=crashpoint,
             events=events,
         )
         self._pipeline = Pipeline(core)
-        self._reach = Reachability(core, on_reachable=lambda: self._upload.kick())
+        self._reach = Reachability(core)
         self._reconciler = Reconciler(core, self._pipeline, self._reach)
         self._session = OfflineSession(core, self._pipeline, self._reach)
         self._upload = Upload(core, self._pipeline, self._reconciler, self._session, self._reach)
@@ -188,16 +194,36 @@ class CashRegister:
     # --- the one path every document takes ---------------------------------------------------------
 
     @contextmanager
-    def _operation(self) -> Iterator[None]:
+    def _operation(self, *, dates_a_document: bool = True) -> Iterator[None]:
         with self._core.lock:
             if self._core.problem is not None:
                 raise self._core.problem
+            if dates_a_document:
+                self._refuse_if_clock_off()
             yield
+
+    def _refuse_if_clock_off(self) -> None:
+        """Before anything is numbered: a clock found off the server's refuses, after asking the server
+        once more (the clock may have been put right, or the server's own)."""
+        clock = self._core.server_clock
+        if clock.refusal() is None:
+            return
+        self._reach.probe()
+        refusal = clock.refusal()
+        if refusal is not None:
+            self._core.changed()  # the status shows it now (blocked_reason clock_off)
+            raise refusal
 
     def _fiscalize(self, request: Request) -> Fiscalized:
         if request.request_id is not None:
             self._reconciler.refuse_duplicate(request.request_id)
         mode = self._core.meta.mode
+        server_answers = False
+        if mode == Mode.OFFLINE:
+            # Never offline while the server answers: finish the session first where that fits.
+            mode, server_answers = self._upload.before_offline_document()
+            if mode == Mode.UPLOADING:
+                raise self._upload.uploading()
         if mode == Mode.UPLOADING:
             mode = self._upload.finish_now()
         if mode == Mode.ONLINE:
@@ -206,8 +232,12 @@ class CashRegister:
                 return self._fiscalize_online(request)
             except WentDark as dark:
                 self._reach.record(False)
-                self._session.enter(dark.entry, dark.cause)
-        return self._session.fiscalize(request)
+                kept = self._session.enter(dark.entry, dark.cause, own=dark.own)
+                if kept is not None and (dark.own or kept.doc_type == request.kind):
+                    # A shift document kept through the outage is this request's document: it is not made
+                    # again (it may not be revoked); the shift goes on from it.
+                    return self._pipeline.kept(kept)
+        return self._session.fiscalize(request, server_answers=server_answers)
 
     def _fiscalize_online(self, request: Request) -> Fiscalized:
         entry = self._pipeline.make_online(request)
@@ -239,13 +269,19 @@ class CashRegister:
     def open_shift(self, *, cashier: str | None = None, request_id: str | None = None) -> Fiscalized:
         with self._operation():
             self._answer_a_retry(request_id)
+            if self._core.meta.mode == Mode.ONLINE:
+                # An open-shift document left pending may turn out registered: the shift is open then.
+                with suppress(RetryLater):
+                    self._reconciler.resolve_pending()
             shift = self._core.open_shift()
             if shift is not None:
                 raise ShiftAlreadyOpen(
                     f"shift {shift.id} is already open since {shift.opened_at}",
                     what_to_do="go on selling in it, or close it first",
                 )
-            return self._fiscalize(Request(docs.open_shift, cashier=cashier, request_id=request_id))
+            return self._fiscalize(
+                Request(docs.open_shift, cashier=cashier, request_id=request_id, kind=docs.DocType.OPEN_SHIFT)
+            )
 
     def close_shift(self, *, cashier: str | None = None) -> tuple[Fiscalized, Fiscalized]:
         """The Z report, then the close-shift document (a crash between them resumes at the second)."""
@@ -270,7 +306,9 @@ class CashRegister:
                 entry = self._core.journal.document(shift.z_doc)
                 assert entry is not None
                 z = self._pipeline.result(entry)
-            close = self._fiscalize(Request(docs.close_shift, cashier=cashier, shift_id=shift.id))
+            close = self._fiscalize(
+                Request(docs.close_shift, cashier=cashier, shift_id=shift.id, kind=docs.DocType.CLOSE_SHIFT)
+            )
             return z, close
 
     def _shift_checks(self, shift_id: int) -> list[docs.Check]:
@@ -278,7 +316,7 @@ class CashRegister:
 
     def x_report(self) -> ShiftReport:
         """The open shift's figures; nothing is signed or sent (an X report is not a fiscal document)."""
-        with self._operation():
+        with self._operation(dates_a_document=False):
             return views.x_report(self._core, self._require_open_shift(for_sales=False))
 
     # --- receipts ----------------------------------------------------------------------------------
@@ -415,12 +453,19 @@ class CashRegister:
         return self._upload.go_online()
 
     def maintain(self) -> None:
-        """The agent's loop calls this often: periodic probes while offline, range refresh while online."""
+        """The agent's loop calls this often: the start-up check while it is owed (or what it found
+        stands), the server's time while the clock is off, the offline session's elapsed time to the
+        journal, periodic probes while offline, range refresh while online."""
+        self._reconciler.retry_start()
+        if self._core.server_clock.refusal() is not None:
+            self._reach.probe()
+        with self._core.lock:
+            self._pipeline.checkpoint_ledger(every_s=LEDGER_CHECKPOINT_S)
         self._upload.maintain()
 
     def resolve_pending(self) -> None:
         """Finish what a lost reply or a crash left pending (the agent's loop calls this)."""
-        with self._operation():
+        with self._operation(dates_a_document=False):
             if self._core.meta.mode == Mode.ONLINE:
                 self._reconciler.resolve_pending()
 

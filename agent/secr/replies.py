@@ -15,7 +15,15 @@ from typing import Any
 
 from agent.secr.errors import InvalidServerReply
 
-_INTEGER = re.compile(r"\s*[-+]?\d+\s*")
+# A counter has at most 18 digits (it must fit SQLite's INTEGER); a longer one is not a counter but garbage,
+# and int() of thousands of digits would raise a ValueError of its own.
+_INTEGER = re.compile(r"\s*[-+]?\d{1,18}\s*")
+_LARGEST = 10**18
+# Offline session ids and seeds are numbers (reference §4.3): they go into fiscal numbers and control
+# numbers, so anything else would fail deep inside a sale.
+_IDENTIFIER = re.compile(r"\d{1,40}")
+# Minutes offline this month: a month has at most 44,640; far more is garbage (and overflows a timedelta).
+_MONTH_MINUTES = 10**6
 
 
 class _Reader:
@@ -30,21 +38,35 @@ class _Reader:
 
     def _bad(self, key: str, expected: str) -> InvalidServerReply:
         name = f"{self.where}.{key}" if self.where else key
-        return InvalidServerReply(f"{self.command}: {name} is not {expected}: {self.data[key]!r}")
+        shown = repr(self.data[key])
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return InvalidServerReply(f"{self.command}: {name} is not {expected}: {shown}")
 
-    def number(self, key: str) -> int | None:
+    def number(self, key: str, *, maximum: int = _LARGEST) -> int | None:
         value = self.data.get(key)
         if value is None or value == "":
             return None
         if isinstance(value, bool):
             raise self._bad(key, "a number")
+        found: int | None = None
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and _INTEGER.fullmatch(value):
-            return int(value)
-        raise self._bad(key, "a number")
+            found = value
+        elif isinstance(value, float):
+            found = int(value) if value.is_integer() and abs(value) <= maximum else None
+        elif isinstance(value, str) and _INTEGER.fullmatch(value):
+            found = int(value)
+        if found is None or abs(found) > maximum:
+            raise self._bad(key, "a number" if found is None else f"a number up to {maximum}")
+        return found
+
+    def identifier(self, key: str) -> str | None:
+        """An offline session id or seed: digits, sent as text or as a number."""
+        found = self.text(key)
+        if found is not None and not _IDENTIFIER.fullmatch(found):
+            if not found.strip():
+                return None
+            raise self._bad(key, "a number")
+        return found
 
     def text(self, key: str) -> str | None:
         """Text, or a whole number taken as its digits (ids, seeds, fiscal numbers, tax numbers)."""
@@ -191,10 +213,12 @@ def registrar_state(data: object) -> RegistrarState:
         next_local_num=reader.number("NextLocalNum"),
         shift_state=reader.number("ShiftState"),
         offline_supported=reader.flag("OfflineSupported"),
-        offline_session_id=reader.text("OfflineSessionId"),
-        offline_seed=reader.text("OfflineSeed"),
+        offline_session_id=reader.identifier("OfflineSessionId"),
+        offline_seed=reader.identifier("OfflineSeed"),
         offline_next_local_num=reader.number("OfflineNextLocalNum"),
-        offline_sessions_monthly_duration=reader.number("OfflineSessionsMonthlyDuration"),
+        offline_sessions_monthly_duration=reader.number(
+            "OfflineSessionsMonthlyDuration", maximum=_MONTH_MINUTES
+        ),
         offline_session_reserve=reader.number("OfflineSessionReserve"),
         reports_offline_session_reserve="OfflineSessionReserve" in reader.data,
         closed=bool(reader.flag("Closed")),
@@ -223,7 +247,7 @@ def server_state(data: object) -> ServerState:
 def next_range(data: object) -> tuple[str | None, str | None]:
     """The package reply in JSON: the next session's id and seed."""
     reader = _Reader("the package reply", data)
-    return reader.text("OfflineSessionId"), reader.text("OfflineSeed")
+    return reader.identifier("OfflineSessionId"), reader.identifier("OfflineSeed")
 
 
 __all__ = [

@@ -117,6 +117,8 @@ class RegisterStatus:
     last_sync_at: datetime | None
     identity_known: bool
     errors: tuple[str, ...] = ()
+    #: offline documents made while the server answered (a long upload under way): the exception, shown
+    offline_while_reachable: int = 0
 
     def __post_init__(self) -> None:
         # Callers may give lists; two equal states must compare equal whatever they were built from.

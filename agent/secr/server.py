@@ -11,14 +11,16 @@ import json
 import re
 import struct
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 from lxml import etree
 
-from agent.secr import replies
+from agent.secr import clockcheck, replies, sync
 from agent.secr.errors import (
     CryptographyRejected,
     DocumentRejected,
@@ -35,10 +37,12 @@ from agent.secr.signing.base import Signer
 from agent.secr.signing.cms import CmsError
 from agent.secr.signing.verify import verify_signed
 
-MAX_REQUEST_BYTES = 200 * 1024
+MAX_REQUEST_BYTES = sync.MAX_REQUEST_BYTES
 UNSIGNED_COMMANDS = frozenset({"ServerState", "Check", "CheckExt"})
 
-_ERROR_RE = re.compile(r"Код помилки:\s*(\d+)\s*([A-Za-z]*)")
+_ERROR_RE = re.compile(r"Код помилки:\s*(\d{1,9})\s*([A-Za-z]*)")
+_TICKET_NUMBER = re.compile(r"\s*\d{1,18}\s*")
+_TICKET_IDENTIFIER = re.compile(r"\d{1,40}")
 
 _ERROR_NAMES = {
     1: "TransactionsRegistrarAbsent",
@@ -101,28 +105,73 @@ def _text(root: etree._Element, tag: str) -> str | None:
     return el.text if el is not None and el.text is not None else None
 
 
+def _ticket_number(root: etree._Element, tag: str) -> int | None:
+    value = _text(root, tag)
+    if value is None or not value.strip():
+        return None
+    if not _TICKET_NUMBER.fullmatch(value):
+        raise InvalidServerReply(f"the server's ticket: {tag} is not a number: {value[:40]!r}")
+    return int(value)
+
+
+def _ticket_identifier(root: etree._Element, tag: str) -> str | None:
+    # A session id or seed goes into offline fiscal and control numbers: digits only (reference §4.3).
+    value = _text(root, tag)
+    if value is None or not value.strip():
+        return None
+    if not _TICKET_IDENTIFIER.fullmatch(value.strip()):
+        raise InvalidServerReply(f"the server's ticket: {tag} is not a number: {value[:40]!r}")
+    return value.strip()
+
+
 def parse_ticket(signed: bytes) -> Ticket:
     try:
         verified = verify_signed(signed)
     except CmsError as exc:
         raise InvalidServerReply(f"the server's ticket is not a valid signed document: {exc}") from exc
+    except Exception as exc:  # the verifiers raise many types on what is not a signed document at all
+        raise InvalidServerReply(
+            f"the server's ticket is not a signed document: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         root = etree.fromstring(verified.content)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise InvalidServerReply(f"the server's ticket is not XML: {exc}") from exc
-    order_num = _text(root, "ORDERNUM")
     return Ticket(
         uid=_text(root, "UID"),
-        order_num=int(order_num) if order_num else None,
+        order_num=_ticket_number(root, "ORDERNUM"),
         fiscal_num=_text(root, "ORDERTAXNUM"),
         order_date=_text(root, "ORDERDATE"),
         order_time=_text(root, "ORDERTIME"),
-        offline_session_id=_text(root, "OFFLINESESSIONID"),
-        offline_seed=_text(root, "OFFLINESEED"),
-        error_code=int(_text(root, "ERRORCODE") or 0),
+        offline_session_id=_ticket_identifier(root, "OFFLINESESSIONID"),
+        offline_seed=_ticket_identifier(root, "OFFLINESEED"),
+        error_code=_ticket_number(root, "ERRORCODE") or 0,
         error_text=_text(root, "ERRORTEXT"),
         raw_xml=verified.content,
         signed=signed,
+    )
+
+
+def _is_html(response: httpx.Response) -> bool:
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or response.content.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+
+
+def not_the_protocol(path: str, response: httpx.Response) -> InvalidServerReply:
+    """A reply that no fiscal server gives (reference §1.4): a maintenance page, a captive portal, a proxy.
+
+    For going offline the server is then as good as unreachable; a /doc or /pck it answered so may
+    still have been registered, which the lost-reply rules settle (InvalidServerReply keeps
+    ``request_sent``)."""
+    title = re.search(rb"<title[^>]*>(.{0,80}?)</title>", response.content, re.IGNORECASE | re.DOTALL)
+    shown = title.group(1) if title else response.content[:80]
+    text = " ".join(shown.decode("utf-8", "replace").split())
+    kind = "an HTML page" if _is_html(response) else f"HTTP {response.status_code}"
+    return InvalidServerReply(
+        f"the fiscal server's address answered {path} with {kind}, not the tax service's protocol"
+        f"{f': {text!r}' if text else ''}",
+        what_to_do="the box treats the server as unreachable and retries; if this lasts, check the network"
+        " (a proxy or a captive portal?) or call support",
     )
 
 
@@ -170,9 +219,35 @@ class FiscalServerClient:
         self._http = httpx.Client(timeout=self._timeout, transport=transport, trust_env=False)
         #: called with every HTTP response (benchmarks read the emulator's own timing header)
         self.on_response: Callable[[httpx.Response], None] | None = None
+        #: told the server's own time, and the request's round trip in seconds, by every reply that states
+        #: it: each /cmd reply's "Timestamp", each ticket's ORDERDATE/ORDERTIME (agent/secr/clockcheck.py)
+        self.on_server_time: Callable[[datetime, float], None] | None = None
+        self._package_envelope: int | None = None
+        #: the last reply that was not the protocol's, until the next exchange that ends otherwise: the
+        #: box takes such a server for unreachable, and the agent's status says why
+        self.invalid_reply: InvalidServerReply | None = None
+
+    @contextmanager
+    def _watch(self) -> Iterator[None]:
+        try:
+            yield
+        except InvalidServerReply as exc:
+            self.invalid_reply = exc
+            raise
+        except BaseException:
+            self.invalid_reply = None
+            raise
+        self.invalid_reply = None
 
     def close(self) -> None:
         self._http.close()
+
+    @property
+    def package_envelope(self) -> int:
+        """What the signature of a package adds to its frames, at most: measured once on this signer."""
+        if self._package_envelope is None:
+            self._package_envelope = sync.signature_overhead(self.signer.sign)
+        return self._package_envelope
 
     # --- transport --------------------------------------------------------------------------
 
@@ -180,13 +255,14 @@ class FiscalServerClient:
         self, path: str, body: bytes, content_type: str, *, timeout: float | None = None
     ) -> httpx.Response:
         if len(body) > MAX_REQUEST_BYTES:
+            # What the server would answer (HTTP 416, reference §1.2), without sending it.
             raise DocumentRejected(
-                f"request of {len(body)} bytes is over the server's 200 KB limit",
+                f"the request of {len(body)} bytes is over the fiscal server's 200 KB limit",
                 http_status=416,
                 error_code=None,
                 error_name=None,
                 server_text="",
-                what_to_do="split the package",
+                what_to_do="a package is sent again in smaller ones; a document this large is never made",
             )
         url = f"{self.base_url}/{path}"
         kwargs: dict[str, Any] = {}
@@ -206,7 +282,10 @@ class FiscalServerClient:
                 f"the fiscal server did not answer {path} in time ({type(exc).__name__})",
                 what_to_do="the box retries; check the internet connection",
             ) from exc
-        except (httpx.TransportError, OSError) as exc:
+        except httpx.DecodingError as exc:
+            # Content-Encoding says gzip and the body is not: somebody else's reply (reference §1.2).
+            raise InvalidServerReply(f"the reply to {path} cannot be decoded: {exc}") from exc
+        except (httpx.HTTPError, OSError) as exc:
             raise ServerUnreachable(
                 f"the fiscal server cannot be reached at {url}: {exc or type(exc).__name__}",
                 what_to_do="the box retries; check the internet connection",
@@ -221,12 +300,27 @@ class FiscalServerClient:
             )
         if response.status_code >= 400:
             raise rejection(response.status_code, response.content.decode("utf-8", "replace"))
+        if response.status_code not in (200, 204) or _is_html(response):
+            raise not_the_protocol(path, response)
         return response
+
+    def _heard_time(self, when: datetime | None, response: httpx.Response) -> None:
+        if when is None or self.on_server_time is None:
+            return
+        try:
+            round_trip = response.elapsed.total_seconds()
+        except RuntimeError:  # a response not read through the client has no elapsed time
+            round_trip = 0.0
+        self.on_server_time(when, round_trip)
 
     # --- /cmd -------------------------------------------------------------------------------
 
     def command(self, name: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any] | None:
         """Run a JSON command; None when the server has nothing (HTTP 204)."""
+        with self._watch():
+            return self._command(name, timeout=timeout, **fields)
+
+    def _command(self, name: str, *, timeout: float | None, **fields: Any) -> dict[str, Any] | None:
         payload = {"Command": name, "UID": str(uuid.uuid4()), **fields}
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         if name in UNSIGNED_COMMANDS:
@@ -237,14 +331,16 @@ class FiscalServerClient:
             return None
         try:
             data = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested past the parser's depth
             raise InvalidServerReply(f"{name}: the server's reply is not JSON") from exc
         if not isinstance(data, dict):
             raise InvalidServerReply(f"{name}: the server's reply is not a JSON object")
+        self._heard_time(clockcheck.parse_timestamp(data.get("Timestamp")), response)
         return data
 
     def server_state(self, *, timeout: float | None = None) -> ServerState:
-        return replies.server_state(self.command("ServerState", timeout=timeout) or {})
+        with self._watch():
+            return replies.server_state(self.command("ServerState", timeout=timeout) or {})
 
     def registrar_state(
         self,
@@ -259,26 +355,36 @@ class FiscalServerClient:
         if offline_session_id is not None:
             fields["OfflineSessionId"] = offline_session_id
             fields["OfflineSeed"] = offline_seed
-        data = self.command("TransactionsRegistrarState", **fields)
-        return None if data is None else replies.registrar_state(data)
+        with self._watch():
+            data = self.command("TransactionsRegistrarState", **fields)
+            return None if data is None else replies.registrar_state(data)
 
     def document_info_by_local_num(self, num_fiscal: str, num_local: int) -> DocumentInfo | None:
         """None when the server has no document under that local number (HTTP 204)."""
-        data = self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
-        return None if data is None else replies.document_info(data)
+        with self._watch():
+            data = self.command("DocumentInfoByLocalNum", NumFiscal=num_fiscal, NumLocal=num_local)
+            return None if data is None else replies.document_info(data)
 
     def last_shift_totals(self, num_fiscal: str) -> dict[str, Any] | None:
         return self.command("LastShiftTotals", NumFiscal=num_fiscal)
 
     def documents(self, num_fiscal: str, *, shift_id: int | None = None) -> list[Mapping[str, Any]]:
         reply = self.command("Documents", NumFiscal=num_fiscal, ShiftId=shift_id)
-        return list((reply or {}).get("Documents") or [])
+        found = (reply or {}).get("Documents") or []
+        if not isinstance(found, list) or not all(isinstance(d, Mapping) for d in found):
+            raise InvalidServerReply("Documents: Documents is not a list of objects")
+        return found
 
     # --- /doc and /pck ----------------------------------------------------------------------
 
     def send_document(self, signed: bytes) -> Ticket:
+        with self._watch():
+            return self._send_document(signed)
+
+    def _send_document(self, signed: bytes) -> Ticket:
         response = self._post("doc", signed, "application/octet-stream")
         ticket = parse_ticket(response.content)
+        self._heard_time(clockcheck.ticket_time(ticket.order_date, ticket.order_time), response)
         if ticket.error_code:
             raise rejection(
                 response.status_code, f"Код помилки: {ticket.error_code}\n{ticket.error_text or ''}"
@@ -286,16 +392,23 @@ class FiscalServerClient:
         return ticket
 
     def send_package(self, signed_documents: Iterable[bytes]) -> PackageReply:
-        body = self.signer.sign(frame_package(signed_documents))
+        with self._watch():
+            return self._send_package(self.signer.sign(frame_package(signed_documents)))
+
+    def _send_package(self, body: bytes) -> PackageReply:
         response = self._post("pck", body, "application/octet-stream")
         raw = response.content
         text = raw.strip()
-        if text in (b"", b"OK"):
+        if text == b"OK":
             return PackageReply(None, None, raw)
+        if not text:
+            # Not "OK" (reference §4.8): an empty 200 is somebody else's, and taking it for an acceptance
+            # would mark documents delivered that the server may never have seen.
+            raise not_the_protocol("pck", response)
         if text.startswith(b"{"):
             try:
                 data = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise InvalidServerReply("the package reply is not valid JSON") from exc
             session_id, seed = replies.next_range(data)
             return PackageReply(session_id, seed, raw)

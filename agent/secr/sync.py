@@ -1,17 +1,47 @@
-"""Offline packages (reference §4.8): how offline documents are cut into packages. Pure."""
+"""Offline packages (reference §4.8): how offline documents are cut into packages, and how large one
+document may be so that a package can always carry it. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 MAX_DOCUMENTS = 100
-MAX_REQUEST_BYTES = 200 * 1024
-# The outer envelope adds the sender's signature and certificate around the frames: keep room for it.
+MAX_REQUEST_BYTES = 200 * 1024  # per /pck request, uncompressed (reference §1.2, §4.8)
+# The outer envelope adds the sender's signature and certificate around the frames: the default room for
+# it when the signer's own is not measured (upload.py measures it).
 ENVELOPE_ALLOWANCE = 4 * 1024
 FRAME_HEADER = 4
+#: the DER lengths of an envelope grow by a few bytes with its content (1 to 3 length bytes for each of
+#: its nested wrappers), and a signature's encoding varies by a byte or two: measured on one byte, this
+#: much is added
+DER_SLACK = 32
+#: what the offline mark adds to a document made again offline (ORDERTAXNUM, OFFLINE, PREVDOCHASH, under
+#: 200 bytes): an online document may have to be re-made so when its reply is lost
+OFFLINE_MARK_ALLOWANCE = 512
 
 T = TypeVar("T")
+
+
+def signature_overhead(sign: Callable[[bytes], bytes]) -> int:
+    """What this signer's envelope adds to the bytes it signs, at most (measured once on one byte)."""
+    return len(sign(b"\0")) - 1 + DER_SLACK
+
+
+def package_room(envelope: int) -> int:
+    """How many bytes of frames (length and document) one package carries under an envelope of this size."""
+    return MAX_REQUEST_BYTES - envelope
+
+
+def largest_document(envelope: int) -> int:
+    """The largest signed document that fits one package alone."""
+    return package_room(envelope) - FRAME_HEADER
+
+
+def largest_xml(envelope: int, signature: int, *, offline: bool) -> int:
+    """The largest document XML that, signed, fits one package alone. An online one leaves room for the
+    offline mark, so that it can always be made again offline (and then fits) when its reply is lost."""
+    return largest_document(envelope) - signature - (0 if offline else OFFLINE_MARK_ALLOWANCE)
 
 
 def package_prefix(
@@ -22,8 +52,8 @@ def package_prefix(
 ) -> int:
     """How many of the next documents (by their signed sizes, in order) fit in one package.
 
-    Always at least one: a single document larger than a package is sent alone and the server
-    says what it thinks of it, rather than the box stalling forever."""
+    Always at least one. A document larger than a package is never made (pipeline.journal_document
+    refuses it); one journaled before that rule is sent alone, so that the server's refusal names it."""
     total = 0
     count = 0
     for size in sizes[:max_documents]:

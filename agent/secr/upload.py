@@ -21,20 +21,22 @@ from agent.secr.context import Core
 from agent.secr.errors import (
     DocumentRejected,
     FiscalBoxError,
+    InvalidServerReply,
     JournalMismatch,
     OfflineDocumentsRefused,
     RetryLater,
+    ServerRejected,
     UploadInProgress,
 )
 from agent.secr.journal import OFFLINE, REVOKED, Entry
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
-from agent.secr.pipeline import Pipeline, Request
+from agent.secr.pipeline import Pipeline, Request, financially_significant
 from agent.secr.reachability import Reachability
 from agent.secr.reconcile import Reconciler
 from agent.secr.replies import NO_STATE, RegistrarState, known
 from agent.secr.results import SyncReport
-from agent.secr.sync import split_packages
+from agent.secr.sync import MAX_DOCUMENTS, package_room, split_packages
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class _Progress:
     delivered: int = 0
     batch: list[Entry] = field(default_factory=list)  # the package in flight
     revoked: str | None = None
+    max_documents: int = MAX_DOCUMENTS  # halved each time the server refuses a package for its size
 
 
 class Upload:
@@ -66,6 +69,8 @@ class Upload:
         self.last_sync_attempt: float | None = None
         self.last_range_refresh: float | None = None
         self._thread: threading.Thread | None = None
+        #: the session whose 103 package was just accepted, until one run announces it (runs interleave)
+        self._ended_session: str | None = None
 
     # --- when --------------------------------------------------------------------------------------
 
@@ -114,12 +119,59 @@ class Upload:
         except OfflineDocumentsRefused as exc:
             raise UploadInProgress(str(exc), what_to_do=exc.what_to_do) from exc
         if report.mode == Mode.UPLOADING:
-            raise UploadInProgress(
-                "the offline session is closed and its last package is not delivered yet: the box waits for the"
-                " fiscal server to answer",
-                what_to_do="wait for the connection; the box delivers the package by itself",
-            )
+            raise self.uploading()
         return report.mode
+
+    def uploading(self) -> UploadInProgress:
+        return UploadInProgress(
+            "the offline session is closed and its last package is not delivered yet: the box waits for the"
+            " fiscal server to answer",
+            what_to_do="wait for the connection; the box delivers the package by itself",
+        )
+
+    def before_offline_document(self) -> tuple[Mode, bool]:
+        """The check before an offline document, and going online first when the server answers.
+
+        Порядок 317 asks for a connection check before every offline document and allows offline work only
+        while the server cannot be reached, and the box must go back online as soon as the link returns
+        (reference §4.2 step 5, §4.6 step 1, §4.7). So when the check finds the server answering, the
+        session is finished before this document whenever that fits the document's time: when the rest of
+        the session and its 103 fit in one package (≤ 100 documents, ≤ 200 KB, §4.8). That package must be
+        delivered before any online document anyway (the server takes none while a session is open,
+        §4.11), so the sale waits for a state query and one package (each bounded by the client's timeout),
+        about what an online sale waits for its own request; the probe itself is bounded by [offline]
+        probe_budget_ms. A longer backlog cannot be delivered in a sale's time: it goes in the background,
+        and this document is made in the session still open — the exception, counted and announced
+        (offline_session.OfflineSession.fiscalize).
+
+        Called under the register's lock. Returns the mode to go on in and whether the server answered."""
+        core = self.core
+        if core.meta.upload_error is not None:
+            return core.meta.mode, False  # a refused package stands: the session refuses, a person decides
+        if not self.reach.before_document():
+            return core.meta.mode, False
+        if not self._rest_fits_one_package():
+            self.kick()
+            return core.meta.mode, True
+        try:
+            self._go_online(refresh_range=False)
+        except (OfflineDocumentsRefused, JournalMismatch):
+            pass  # upload_error is set: the session's refusal answers the sale
+        except FiscalBoxError as exc:
+            # An answer that is no answer: the sale is not held to it; the loop's next run tries again.
+            log.warning("finishing the offline session before a sale failed: %s", exc)
+        mode = core.meta.mode
+        return mode, mode != Mode.ONLINE and self.reach.last_ok is True
+
+    def _rest_fits_one_package(self) -> bool:
+        """The rest of the session and its 103 in one package: the rule _next_package closes the session by."""
+        core = self.core
+        session_id = core.meta.session_id
+        if session_id is None:
+            return True
+        unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+        packages = split_packages(unsent, [len(e.signed) for e in unsent], **self._package_limits())
+        return len(unsent) < MAX_DOCUMENTS and len(packages) <= 1
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -133,7 +185,7 @@ class Upload:
                 return SyncReport(True, False, 0, 0, mode, error="another upload of this journal is running")
             return self._go_online()
 
-    def _go_online(self) -> SyncReport:
+    def _go_online(self, *, refresh_range: bool = True) -> SyncReport:
         # No lock of its own: every package is cut, sent and marked under the register's lock, so two
         # runs (the agent's loop and a sale's probe) can interleave without sending anything twice.
         core = self.core
@@ -151,30 +203,51 @@ class Upload:
             with core.lock:
                 return SyncReport(False, False, 0, 0, core.meta.mode, error=str(exc))
         self.reach.record(True)
-        return self._deliver(state or NO_STATE, session_id)
+        return self._deliver(state or NO_STATE, session_id, refresh_range=refresh_range)
 
-    def _deliver(self, state: RegistrarState, session_id: str | None) -> SyncReport:
+    def _deliver(
+        self, state: RegistrarState, session_id: str | None, *, refresh_range: bool = True
+    ) -> SyncReport:
         core = self.core
         progress = _Progress()
         try:
             with core.lock:
-                progress.revoked = self._settle_lost_online()
+                progress.revoked = self._settle_lost_online(progress)
                 done = self._adopt_server_progress(state, session_id)
             if not done:
                 self._send_packages(progress)
-        except DocumentRejected as exc:
+        except JournalMismatch as exc:
+            # The box will not guess (e.g. the lost document is not where it must be): the session stops
+            # here like a refused package, for a person.
+            with core.lock:
+                core.meta.upload_error = str(exc)
+            core.publish(EventKind.SYNC_FAILED, error=str(exc), needs_person=True)
+            raise
+        except ServerRejected as exc:
+            # A refusal is an answer: the server is reachable, so the session stops here (sales refuse,
+            # offline_session.OfflineSession.refusal) with the document and the server's text for a person.
             error = self._package_refused(exc, progress.batch)
-            core.publish(EventKind.SYNC_FAILED, error=str(error))
+            core.publish(
+                EventKind.SYNC_FAILED,
+                error=str(error),
+                local_num=error.local_num,
+                server_text=error.server_text,
+                needs_person=True,
+            )
             raise error from exc
         except RetryLater as exc:
+            self.reach.record(False)
             core.publish(EventKind.SYNC_FAILED, error=str(exc))
             with core.lock:
                 mode = core.meta.mode
             return SyncReport(True, False, progress.packages, progress.delivered, mode, error=str(exc))
         with core.lock:
             mode = core.meta.mode
-        if mode == Mode.ONLINE:
-            self._after_went_online(progress.delivered)
+            # Runs interleave (a sale finishes the session while the loop's run waits for the lock):
+            # whichever sees the end first announces it, once.
+            ended, self._ended_session = self._ended_session is not None, None
+        if ended:
+            self._after_went_online(progress.delivered, refresh_range=refresh_range)
         return SyncReport(
             True,
             mode == Mode.ONLINE,
@@ -189,10 +262,15 @@ class Upload:
         done = False
         while not done:
             with core.lock:
-                progress.batch = self._next_package()
+                progress.batch = self._next_package(progress.max_documents)
                 if not progress.batch:
                     return
-                reply = core.server.send_package([e.signed for e in progress.batch])
+                try:
+                    reply = core.server.send_package([e.signed for e in progress.batch])
+                except DocumentRejected as exc:
+                    if not self._smaller(progress, exc):
+                        raise
+                    continue
                 core.crashpoint("after_package")
                 progress.packages += 1
                 progress.delivered += len(progress.batch)
@@ -205,6 +283,20 @@ class Upload:
                 )
                 core.crashpoint("package_marked")
             time.sleep(0)  # let a waiting sale take the lock between packages
+
+    @staticmethod
+    def _smaller(progress: _Progress, refusal: DocumentRejected) -> bool:
+        """A package refused for its size (HTTP 416, reference §1.2) is sent again in smaller ones, never
+        unchanged; True when there is a smaller one to send."""
+        if refusal.http_status != 416 or len(progress.batch) <= 1:
+            return False
+        progress.max_documents = max(1, len(progress.batch) // 2)
+        log.warning(
+            "the fiscal server refused a package of %s documents for its size; sending at most %s at a time",
+            len(progress.batch),
+            progress.max_documents,
+        )
+        return True
 
     def _refresh_online(self) -> SyncReport:
         """Online already: settle what is pending and keep the range fresh."""
@@ -225,10 +317,12 @@ class Upload:
 
     # --- the online document lost at the outage ----------------------------------------------------
 
-    def _settle_lost_online(self) -> str | None:
-        """The online document lost when the box went offline: revoke it in the 102 if the server has it.
+    def _settle_lost_online(self, progress: _Progress) -> str | None:
+        """The online document lost when the box went offline: revoke it in the 102 if the server has it,
+        or, a shift document kept through the outage, see that the server has it.
 
-        Must run before the 102 is delivered: only then may the 102 still be amended."""
+        Must run before the 102 is delivered: only then may the 102 still be amended, and the kept document
+        comes before the 102 in numbering."""
         core = self.core
         lost_id = core.meta.lost_doc
         if lost_id is None:
@@ -240,7 +334,13 @@ class Upload:
             raise JournalMismatch(
                 "the offline begin document was delivered before the lost online document was settled"
             )
+        progress.batch = [lost]  # a refusal from here on is about this document
+        if not financially_significant(lost):
+            self._settle_kept(lost)
+            progress.batch = []
+            return None
         fiscal_num = self._registered_fiscal_num(lost)
+        progress.batch = []
         document = docs.parse(begin.xml)
         assert isinstance(document, docs.Check) and document.head.offline is not None
         amended = dataclasses.replace(
@@ -280,6 +380,36 @@ class Upload:
         core.crashpoint("lost_online_delivered")
         return ticket.fiscal_num or ""
 
+    def _settle_kept(self, kept: Entry) -> None:
+        """A shift document kept through the outage (offline_session.OfflineSession._set_aside) may not be
+        revoked, so the box made nothing in its place: find it on the server, or send the same signed
+        document now (reference §4.10: absent, and the server expects its number — it never arrived)."""
+        core = self.core
+        fiscal_number = core.registrar.fiscal_number
+        info = core.server.document_info_by_local_num(fiscal_number, kept.local_num)
+        if info is not None and info.num_fiscal is not None:
+            log.info(
+                "shift document %s kept through the outage was registered as %s",
+                kept.local_num,
+                info.num_fiscal,
+            )
+            self.pipeline.settled(kept, info.num_fiscal, core.clock.now(), None)
+            return
+        state = core.server.registrar_state(fiscal_number) or NO_STATE
+        if (state.next_local_num or 0) != kept.local_num:
+            raise JournalMismatch(
+                f"the shift document {kept.local_num} kept through the outage is not on the server, which"
+                f" expects {state.next_local_num}",
+                what_to_do="call support; every document is kept in the journal",
+            )
+        ticket = core.server.send_document(kept.signed)
+        if not ticket.fiscal_num:
+            raise InvalidServerReply("the server's ticket carries no fiscal number")
+        log.info(
+            "shift document %s kept through the outage delivered now as %s", kept.local_num, ticket.fiscal_num
+        )
+        self.pipeline.settled(kept, ticket.fiscal_num, core.clock.now(), ticket)
+
     # --- packages ----------------------------------------------------------------------------------
 
     def _adopt_server_progress(self, state: RegistrarState, session_id: str | None) -> bool:
@@ -307,22 +437,27 @@ class Upload:
             log.info("the server already has %s documents of session %s (resuming)", already, session_id)
         return False
 
-    def _next_package(self) -> list[Entry]:
+    def _package_limits(self, max_documents: int = MAX_DOCUMENTS) -> dict[str, int]:
+        # The room the frames have under this signer's own envelope, not a guess at it (reference §4.8).
+        return {"max_documents": max_documents, "max_bytes": package_room(self.core.server.package_envelope)}
+
+    def _next_package(self, max_documents: int = MAX_DOCUMENTS) -> list[Entry]:
         core = self.core
         session_id = core.meta.session_id
         if session_id is None:
             return []
-        unsent = core.journal.offline_unsent(session_id, limit=101)
-        packages = split_packages(unsent, [len(e.signed) for e in unsent])
-        if core.meta.mode == Mode.OFFLINE and len(packages) <= 1 and len(unsent) <= 99:
+        limits = self._package_limits(max_documents)
+        unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+        packages = split_packages(unsent, [len(e.signed) for e in unsent], **limits)
+        if core.meta.mode == Mode.OFFLINE and len(packages) <= 1 and len(unsent) < max_documents:
             # The rest fits in one package: close the session now, so the 103 is its last document.
             with core.journal.transaction():
                 end = self.session.make(Request(docs.offline_end))
                 core.meta.mode = Mode.UPLOADING
             core.crashpoint("after_offline_end")
             self.pipeline.announce(end)
-            unsent = core.journal.offline_unsent(session_id, limit=101)
-            packages = split_packages(unsent, [len(e.signed) for e in unsent])
+            unsent = core.journal.offline_unsent(session_id, limit=MAX_DOCUMENTS + 1)
+            packages = split_packages(unsent, [len(e.signed) for e in unsent], **limits)
         return packages[0] if packages else []
 
     def _package_delivered(self, batch: list[Entry], next_id: str | None, next_seed: str | None) -> bool:
@@ -338,15 +473,21 @@ class Upload:
             meta.offline_session_id = next_id
             if next_seed is not None:
                 meta.offline_seed = next_seed
+            self._ended_session = meta.session_id
             meta.end_session()
             meta.mode = Mode.ONLINE
             meta.save_ledger(offline.end_session(meta.ledger(now), now))
         return True
 
-    def _after_went_online(self, delivered: int) -> None:
+    def _after_went_online(self, delivered: int, *, refresh_range: bool = True) -> None:
         core = self.core
         core.publish(EventKind.SYNC_DONE, documents=delivered)
         core.publish(EventKind.WENT_ONLINE)
+        if not refresh_range:
+            # A sale is waiting: the next range came with the last package; the server's offline figures
+            # are read by the loop's next range refresh.
+            self.last_range_refresh = None
+            return
         try:
             state = known(core.server.registrar_state(core.registrar.fiscal_number))
         except FiscalBoxError as exc:
@@ -356,15 +497,15 @@ class Upload:
             with core.lock, core.journal.transaction():
                 self.reconciler.adopt_range(state)
 
-    def _package_refused(self, exc: DocumentRejected, batch: Sequence[Entry]) -> OfflineDocumentsRefused:
+    def _package_refused(self, exc: ServerRejected, batch: Sequence[Entry]) -> OfflineDocumentsRefused:
         match = _PACKAGE_INDEX.search(exc.server_text or "")
-        failing = None
+        failing = batch[0] if len(batch) == 1 else None
         if match and batch:
             index = int(match.group(1))
             if 0 <= index < len(batch):
                 failing = batch[index]
         named = (
-            f"document local № {failing.local_num} ({failing.offline_tax_num})"
+            f"document local № {failing.local_num} ({failing.offline_tax_num or 'sent online'})"
             if failing
             else "a document of the package"
         )

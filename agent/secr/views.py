@@ -8,6 +8,7 @@ from datetime import datetime
 from agent.secr import documents as docs
 from agent.secr import offline
 from agent.secr.context import Core
+from agent.secr.errors import IdentityMismatch
 from agent.secr.journal import Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
@@ -76,9 +77,15 @@ def _blocked(
     core: Core, reach: Reachability, session: OfflineSession, mode: Mode
 ) -> tuple[str | None, list[str]]:
     """Why no sale could be made now (the status's blocked_reason), and the refusal's text."""
+    fault = core.journal.fault  # the journal cannot be written: while it lasts, whatever else holds
+    if fault is not None:
+        return fault.reason, [str(fault)]
     problem = core.problem
     if problem is not None:
         return getattr(problem, "reason", None) or problem.code, []
+    clock_off = core.server_clock.refusal()
+    if clock_off is not None:
+        return clock_off.reason, [str(clock_off)]
     if mode != Mode.ONLINE or reach.last_ok is False:
         # Offline, or online with the server gone: could the next sale be made offline?
         refusal = session.refusal(numbers_needed=1 if mode != Mode.ONLINE else 2)
@@ -101,6 +108,13 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
     upload_error = meta.upload_error
     if upload_error:
         errors.append(upload_error)
+    differences = core.config_differences()
+    if differences and getattr(core.problem, "code", None) != IdentityMismatch.code:  # said there already
+        errors.append(
+            "the config's registration data differ from the server's, and the documents carry the server's: "
+            + "; ".join(differences)
+            + " -- correct the config"
+        )
     reachable_for = reach.reachable_for()
     if undelivered and reachable_for is not None and reachable_for > core.settings.check_interval_s:
         errors.append(
@@ -131,6 +145,7 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
         last_sync_at=meta.last_sync_at,
         identity_known=meta.identity("tin") is not None or core.registrar.tin is not None,
         errors=tuple(errors),
+        offline_while_reachable=meta.offline_while_reachable,
     )
 
 

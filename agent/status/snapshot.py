@@ -161,6 +161,8 @@ class Snapshot:
                 "session_id": register.offline_session_id,
                 "warnings": list(register.warnings),
                 "uploading": register.mode == Mode.UPLOADING,
+                # offline documents made while the server answered (a long upload under way): the exception
+                "made_while_reachable": register.offline_while_reachable,
             },
             "pending_documents": register.pending_documents,
             "oldest_pending_age_s": self.oldest_pending_age_s,

@@ -3,7 +3,8 @@ as thin glue over the cash register.
 
 The app is composed here; the parts live beside it: routes/ (one router per OpenAPI tag), access.py (the
 licence key and the bearer token), errors.py (what an error answers), views.py (the JSON of the box's
-records), convert.py (a request → the register's inputs), records.py (reading the register for a view).
+records), convert.py (a request → the register's inputs), records.py (reading the register for a view),
+limits.py (how large a request body may be).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agent import __version__
 from agent.till_api import context, errors
 from agent.till_api.context import API, ApiContext
 from agent.till_api.errors import ApiError
+from agent.till_api.limits import BodyLimit
 from agent.till_api.routes import ROUTERS
 
 
@@ -29,6 +31,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     context.install(app, ctx)
     errors.install(app)
+    app.add_middleware(BodyLimit)
     for router in ROUTERS:
         # The routes themselves, not the router: since FastAPI 0.137 an included router stays a nested
         # node that every request searches (measured: about 0.5 ms per request on the box). Each route

@@ -44,19 +44,27 @@ def tax_codes(good: models.Good, letters: Mapping[str, int], index: int) -> tupl
     return tuple(codes)
 
 
-def line_discount(price: Decimal, quantity: Decimal, discounts: Sequence[models.Discount]) -> Decimal:
+def line_discount(
+    price: Decimal, quantity: Decimal, discounts: Sequence[models.Discount], index: int = 0
+) -> Decimal:
     """The amount off a line: VALUE discounts in kopecks, PERCENT ones of the line's cost, each rounded."""
     discount = Decimal(0)
-    for d in discounts:
+    for number, d in enumerate(discounts):
         if d.type != "DISCOUNT":
             raise NotSupported(
                 "extra charges are not supported", what_to_do="put the charge into the price instead"
             )
-        if d.mode == "VALUE":
-            discount += money(int(d.value))
-        else:
-            cost = (price * quantity).quantize(docs.KOPECK, ROUND_HALF_UP)
-            discount += (cost * Decimal(str(d.value)) / 100).quantize(docs.KOPECK, ROUND_HALF_UP)
+        try:
+            if d.mode == "VALUE":
+                discount += money(int(d.value))
+            else:
+                cost = (price * quantity).quantize(docs.KOPECK, ROUND_HALF_UP)
+                discount += (cost * Decimal(str(d.value)) / 100).quantize(docs.KOPECK, ROUND_HALF_UP)
+        except (ArithmeticError, ValueError) as exc:  # decimal's InvalidOperation is both
+            raise InvalidInput(
+                f"the discount {d.value!r} cannot be applied: {type(exc).__name__}",
+                field=f"goods[{index}].discounts[{number}].value",
+            ) from exc
     return discount
 
 
@@ -73,7 +81,7 @@ def to_item(good_item: models.GoodItem, letters: Mapping[str, int], index: int) 
         code=good.code,
         barcode=good.barcode,
         uktzed=good.uktzed,
-        discount=line_discount(price, quantity, good_item.discounts),
+        discount=line_discount(price, quantity, good_item.discounts, index),
     )
 
 

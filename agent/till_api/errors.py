@@ -2,7 +2,8 @@
 
 Bad input → 4xx naming what is wrong, a refusal of the register → 4xx with the cashier-facing message,
 retry later → 503; never a 5xx for what a till sent. Every error is a JSON object because the SDK parses
-error bodies as objects (docs/checkbox-compat.md §0.2).
+error bodies as objects (docs/checkbox-compat.md §0.2): Starlette's own answers (404, 405, a body that is
+not JSON) too, a body over the limit (413, limits.py), and a defect of the box itself (500).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.secr.errors import (
     BadInput,
     FiscalBoxError,
     InvalidInput,
     NeedsPerson,
+    OutcomeUnknown,
     RetryLater,
     SalesBlocked,
     ShiftAlreadyOpen,
@@ -35,7 +38,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the licence key is missing or wrong"),
         (404, "not found"),
         (409, "refused by the box's state: sales blocked, printer, fiscal server"),
-        (503, "retry later"),
+        (413, "the request body is too large"),
+        (500, "an error of the box itself; a receipt is never made twice: retry with the same id"),
+        (503, "retry later; receipt.outcome_unknown: retry with the same id"),
     )
 }
 
@@ -82,6 +87,15 @@ def from_box_error(exc: FiscalBoxError) -> ApiError:
         return ApiError(409, f"sales_blocked.{exc.reason}", text)
     if isinstance(exc, NeedsPerson):
         return ApiError(409, exc.code, text)
+    if isinstance(exc, OutcomeUnknown):
+        # 503 with Retry-After: a till (and the Checkbox SDK, which raises on any 5xx) treats it as "ask
+        # again", which is what it must do — with the same id, never a new one, or the sale could count twice.
+        return ApiError(
+            503,
+            "receipt.outcome_unknown",
+            text,
+            [{"loc": ["body", "id"], "msg": "retry with the same id", "type": exc.code}],
+        )
     assert isinstance(exc, RetryLater)
     return ApiError(503, exc.code, text)
 
@@ -115,7 +129,29 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(validation_body(exc.errors()), status_code=422)
 
 
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (no such path, a method not allowed) as the same JSON body."""
+    assert isinstance(exc, StarletteHTTPException)
+    body = error_body(f"http.{exc.status_code}", str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+    """What no other handler took: a defect of the box. Still the JSON body a till can read (the SDK
+    parses every error as an object), never a text page; the traceback goes to the log."""
+    return JSONResponse(
+        error_body(
+            "internal_error",
+            f"internal error in the box ({type(exc).__name__}): retry with the same id, a receipt is never"
+            " made twice; if it repeats, call support",
+        ),
+        status_code=500,
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(FiscalBoxError, _box_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)

@@ -40,10 +40,18 @@ class Good(_Body):
     )
 
 
+# A discount is kopecks (VALUE) or a percentage (PERCENT): bounded like any sum, so that 1e300 is a 422
+# naming the field and not an arithmetic error deep in the register.
+DiscountValue = (
+    Annotated[StrictInt, Field(ge=0, le=100_000_000_00)]
+    | Annotated[float, Field(ge=0, le=100_000_000_00, allow_inf_nan=False)]
+)
+
+
 class Discount(_Body):
     type: Literal["DISCOUNT", "EXTRA_CHARGE"] = "DISCOUNT"
     mode: Literal["PERCENT", "VALUE"] = "VALUE"
-    value: Annotated[StrictInt | float, Field(ge=0)]
+    value: DiscountValue
     name: Text128 | None = None
 
 
