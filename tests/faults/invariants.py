@@ -172,6 +172,7 @@ def check(shop: Shop, final: dict[str, Any], *, window: bool = False) -> Outcome
     out.documents = len(server)
     rows = journal_rows(shop.state_dir)
     by_uid = {r["uid"]: r for r in rows}
+    by_id = {r["id"]: r for r in rows}
 
     # numbering: the server's local numbers are 1..N, once each; the journal's live ones the same
     numbers = [d["local_number"] for d in server]
@@ -206,8 +207,14 @@ def check(shop: Shop, final: dict[str, Any], *, window: bool = False) -> Outcome
             continue
         for key in ("doc", "z", "close"):
             doc = answer.get(key)
-            if doc and doc["fiscal_num"] not in live_fiscal:
-                out.lost.append(f"step {index} was answered {doc['fiscal_num']}, not live on the server")
+            if not doc:
+                continue
+            # A document answered before its number was known (an open shift whose reply was lost) is
+            # followed by its journal row: that row must be live on the server.
+            row = by_id.get(doc.get("entry_id")) if not doc["fiscal_num"] else None
+            fiscal = row["fiscal_num"] if row is not None else doc["fiscal_num"]
+            if fiscal not in live_fiscal:
+                out.lost.append(f"step {index} was answered {doc}, not live on the server")
 
     # doubled: one live document per till request, one document per local number
     live_requests = Counter(

@@ -151,16 +151,6 @@ def _print_cases() -> list[Case]:
     return cases
 
 
-#: what breaks a lost reply followed by an outage today, by kind (issue 9 scenario 2, helper outage)
-LOST_REPLY_DEFECTS = {
-    "open": "issue 9 scenario 2 (helper outage): the open shift's reply lost, then an outage: the box does"
-    " not know its shift is open and refuses the next sale with ShiftNotOpen",
-    "storno": "issue 9 scenario 2 (helper outage): the storno's reply lost, then an outage: the box revokes"
-    " the storno in the 102, the server refuses the package ('not financially significant, cannot be"
-    " revoked') and the box stays in upload, refusing every sale",
-}
-
-
 def _lost_reply_cases() -> list[Case]:
     """A lost reply followed by an outage, for every kind the box issues (issue 9, scenario 2)."""
     return [
@@ -169,7 +159,6 @@ def _lost_reply_cases() -> list[Case]:
             functools.partial(lost_reply_then_outage, kind),
             (),
             kind == "sale",
-            waits_for=LOST_REPLY_DEFECTS.get(kind),
         )
         for kind in ONLINE_KINDS
     ]
