@@ -6,6 +6,7 @@ misreading of the format is not made twice in agreement.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
@@ -19,6 +20,10 @@ from agent.emulator.errors import VALIDATION, FsError
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 KOPECK = Decimal("0.01")
 TOLERANCE = Decimal("0.01")
+# The emulator answers on many threads; libxml2's schema parser is not thread-safe (two threads building
+# the XSD at once broke the agent's process in the fault sweep) and the error log lives on the schema
+# object: one build and one validation at a time.
+_schema_lock = threading.Lock()
 
 
 @cache
@@ -148,10 +153,12 @@ def parse(xml: bytes) -> ParsedDoc:
         raise FsError(
             VALIDATION, f"Невідомий кореневий елемент документа «{tag}» (очікується CHECK або ZREP)"
         )
-    xsd = schema("check" if tag == "CHECK" else "zrep")
-    if not xsd.validate(etree.ElementTree(root)):
+    with _schema_lock:
+        xsd = schema("check" if tag == "CHECK" else "zrep")
+        valid = xsd.validate(etree.ElementTree(root))
         # the stubs do not declare _ErrorLog iterable; it is
-        errors: list[Any] = list(cast(Any, xsd.error_log))
+        errors: list[Any] = [] if valid else list(cast(Any, xsd.error_log))
+    if not valid:
         where, what = (errors[0].line, errors[0].message) if errors else (0, "невідома помилка")
         raise FsError(VALIDATION, f"Документ не відповідає схемі {tag.lower()}01.xsd (рядок {where}): {what}")
     head_el = root.find("CHECKHEAD" if tag == "CHECK" else "ZREPHEAD")
