@@ -4,8 +4,10 @@ The queue is durable: the register puts a row in the journal's ``prints`` table 
 that makes a printable document fiscal (which documents are printable is the register's decision), and
 one worker thread here prints the journal's unprinted rows oldest first. A row is marked printed only
 after the printer took the whole receipt, so a crash, a restart or a printer fault never loses a receipt
-from paper. The one window left is a crash between the printer taking the bytes and the journal's commit
-of ``printed_at``: that receipt is printed again after the restart (at least once, never lost).
+from paper. The one window no printer can close is a crash between the printer taking the bytes and the
+journal's commit of ``printed_at``: the row's ``started_at`` (committed just before the bytes go) tells the
+next run so, and it prints the receipt again marked КОПІЯ — the customer always has it, and no fiscal
+document is ever on paper twice as itself.
 
 A sale never waits on paper: the worker is woken by ``fiscalized`` events (:meth:`PrintService.on_event`)
 and at start, and a printer fault leaves the job queued while the worker backs off, asking the printer
@@ -337,6 +339,13 @@ class PrintService:
             self._skipped.add(job.doc_id)
             return True
         self._crashpoint("print_taken")
+        if job.started_at is None:
+            try:
+                self.journal.print_started(job.doc_id, self.clock.now())
+            except Exception:
+                # Paper first: a receipt the journal cannot note is still the customer's. Only a crash in
+                # the next instant would then print it a second time as itself rather than as a copy.
+                log.exception("document %s: the start of its printing could not be noted", job.doc_id)
         try:
             self._print(layout)
         except Exception as exc:  # whatever the back-end raised, the receipt may not be on paper
@@ -349,7 +358,7 @@ class PrintService:
             self._crashpoint("print_marked")
         except Exception:
             # On paper but not on record (a full or failing SD card): not again in this run; after a
-            # restart it is printed again, which is better than a receipt lost from paper.
+            # restart it is printed again as a copy (started_at), better than a receipt lost from paper.
             log.exception("document %s is printed but could not be marked so", job.doc_id)
             self._skipped.add(job.doc_id)
         self._set_state("ok", None)
@@ -364,12 +373,18 @@ class PrintService:
         if entry.state not in FISCAL_STATES or entry.fiscal_num is None:
             raise _NotPrintable(f"document {entry.id} is {entry.state}, not fiscal")
         document = docs.parse(entry.xml)
+        # Begun and never finished by an earlier run (a crash between the printer taking the bytes and
+        # printed_at's commit): the receipt may be on paper already, so what follows is marked a copy —
+        # never a second original of one fiscal document, and never no receipt at all.
+        unsure = job.started_at is not None
         layout = self._layout(
             document,
             fiscal_num=entry.fiscal_num,
             offline=entry.offline,
             registered_at=datetime.fromisoformat(entry.registered_at or entry.created_at),
             shift_id=entry.shift_id,
+            copy=unsure,
+            printed_at=self.clock.now() if unsure else None,
         )
         return layout, cash_moved(document)
 

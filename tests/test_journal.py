@@ -47,6 +47,31 @@ def test_a_journal_of_schema_1_opens_and_goes_on_numbering(tmp_path: Path) -> No
     journal.close()
 
 
+def test_a_journal_of_schema_2_keeps_its_print_queue_and_learns_the_print_start(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    doc_id = add_document(journal, 1)
+    journal.close()
+    # What version 2 left on disk: a queued receipt in a prints table without started_at.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE prints")
+        conn.execute(
+            "CREATE TABLE prints (doc_id INTEGER PRIMARY KEY REFERENCES documents(id), queued_at TEXT NOT"
+            " NULL, printed_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)"
+        )
+        conn.execute("INSERT INTO prints(doc_id, queued_at) VALUES(?, ?)", (doc_id, WHEN.isoformat()))
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    journal = Journal(path)
+    assert journal.get("schema_version") == str(SCHEMA_VERSION)
+    [job] = journal.unprinted()
+    assert job.doc_id == doc_id and job.started_at is None
+    journal.print_started(doc_id, WHEN)
+    assert journal.unprinted()[0].started_at == WHEN.isoformat()
+    journal.print_failed(doc_id, "paper out")  # the printer said so: the next attempt is no copy
+    assert journal.unprinted()[0].started_at is None
+    journal.close()
+
+
 def test_a_journal_from_a_newer_box_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     Journal(path).close()

@@ -246,6 +246,40 @@ def test_what_a_previous_run_left_queued_is_printed_at_start(box: Box) -> None:
         again.close()
 
 
+def test_a_receipt_a_dead_run_began_printing_is_printed_again_as_a_copy(box: Box) -> None:
+    """A run killed between the printer taking the bytes and printed_at's commit leaves started_at: the
+    receipt may be on paper already, so the next run prints it marked КОПІЯ, never a second original.
+    (The SIGKILL itself is swept in tests/faults: the print_on_paper point.)"""
+    box.register.open_shift()
+    sale = box.register.sell([item()], [cash("12.34")])
+    [job] = box.journal.unprinted()
+    box.journal.print_started(job.doc_id, box.register.clock.now())  # what the dead run committed
+    printer = ReceiptPrinter("dummy", width_mm=58)
+    again = PrintService(printer, journal=box.journal, clock=box.register.clock)
+    try:
+        wait_for(lambda: box.journal.unprinted() == [])
+        paper = decode(printer.output)
+        assert numbers_on_paper(paper) == [sale.fiscal_num]
+        assert re.compile(r"^КОП[IІ]Я$").match(paper.texts[0]), paper.texts[:3]
+    finally:
+        again.close()
+
+    # A fault the printer reports is no such doubt: the next attempt is the receipt itself.
+    second = box.register.sell([item()], [cash("10.00")])
+    [job] = box.journal.unprinted()
+    box.journal.print_started(job.doc_id, box.register.clock.now())
+    box.journal.print_failed(job.doc_id, "paper out")
+    printer = ReceiptPrinter("dummy", width_mm=58)
+    again = PrintService(printer, journal=box.journal, clock=box.register.clock)
+    try:
+        wait_for(lambda: box.journal.unprinted() == [])
+        paper = decode(printer.output)
+        assert numbers_on_paper(paper) == [second.fiscal_num]
+        assert not any(re.match(r"^КОП[IІ]Я$", line) for line in paper.texts)
+    finally:
+        again.close()
+
+
 # --- SIGKILL and restarts ---------------------------------------------------------------------------
 
 

@@ -52,7 +52,7 @@ CRASHPOINTS: tuple[str, ...] = (
     "after_package",  # upload: the server accepted a package; the journal does not know yet
     "package_marked",  # upload: a package marked delivered; the next one not cut yet (or the run ends)
     "print_taken",  # printing: a queued receipt taken; nothing sent to the printer
-    "print_on_paper",  # printing: the printer took the bytes; printed_at not committed (the one window)
+    "print_on_paper",  # printing: the printer took the bytes; printed_at not committed (a copy follows)
     "print_marked",  # printing: printed_at committed
 )
 

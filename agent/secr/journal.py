@@ -38,11 +38,14 @@ from agent.secr.errors import JournalFull, JournalLocked, JournalMismatch, Journ
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: what each schema version adds, applied in order to an older journal (never anything destructive)
 _MIGRATIONS: dict[int, str] = {
     2: "",  # the prints table: created by _SCHEMA; documents fiscalized before it are not queued
+    3: "",  # prints.started_at: added by _add_missing_columns (a journal older than 2 has it from _SCHEMA)
 }
+#: columns later versions added to a table _SCHEMA creates: (table, column, declaration)
+_ADDED_COLUMNS = (("prints", "started_at", "TEXT"),)
 
 #: how long a write waits for another process's lock before the sale is refused saying so: rides out a
 #: short lock (a backup tool), never holds a till for long
@@ -122,7 +125,10 @@ CREATE TABLE IF NOT EXISTS prints (
     queued_at TEXT NOT NULL,
     printed_at TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    -- set just before the bytes go to the printer, cleared by a fault the printer reported: set with no
+    -- printed_at after a restart means the receipt may be on paper already (agent/printing.py)
+    started_at TEXT
 );
 CREATE INDEX IF NOT EXISTS prints_unprinted ON prints(doc_id) WHERE printed_at IS NULL;
 """
@@ -162,6 +168,7 @@ class PrintJob:
     printed_at: str | None
     attempts: int
     last_error: str | None
+    started_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +267,15 @@ class Journal:
                 if _MIGRATIONS[step]:
                     with self._sqlite():
                         self._conn.executescript(_MIGRATIONS[step])
+            self._add_missing_columns()
             self.set("schema_version", str(SCHEMA_VERSION))
+
+    def _add_missing_columns(self) -> None:
+        for table, column, declaration in _ADDED_COLUMNS:
+            with self._sqlite():
+                have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -656,9 +671,14 @@ class Journal:
             (printed_at.isoformat(), doc_id),
         )
 
+    def print_started(self, doc_id: int, started_at: datetime) -> None:
+        self._exec("UPDATE prints SET started_at = ? WHERE doc_id = ?", (started_at.isoformat(), doc_id))
+
     def print_failed(self, doc_id: int, error: str) -> None:
+        # The printer said it failed: the next attempt is the receipt itself again, not a copy.
         self._exec(
-            "UPDATE prints SET attempts = attempts + 1, last_error = ? WHERE doc_id = ?", (error, doc_id)
+            "UPDATE prints SET attempts = attempts + 1, last_error = ?, started_at = NULL WHERE doc_id = ?",
+            (error, doc_id),
         )
 
     # --- shifts -------------------------------------------------------------------------------

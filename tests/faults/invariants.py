@@ -7,9 +7,10 @@ ESC/POS bytes, decoded by tests/test_printer.py ``decode``).
 * none registered twice: each till request is one live document on the server; each local number once;
 * no gap and no reuse in local numbers: the server's are 1..N, the journal's live ones the same, and the
   box goes on from N + 1;
-* every receipt printed exactly once: each printable fiscal document on paper once, revoked ones never
-  (twice only inside the documented window, printing.py: a crash between the printer taking the bytes
-  and the journal's commit of ``printed_at``);
+* every receipt printed exactly once: each printable fiscal document on paper once as itself, revoked
+  ones never; the one window no printer closes (printing.py: a crash between the printer taking the bytes
+  and the journal's commit of ``printed_at``) is followed by the receipt again marked КОПІЯ, never by a
+  second original — and a copy anywhere else is a defect;
 * the Z equal to the sum of its shift, as the server has the shift.
 
 :data:`FIGURE` adds every checked run up; the suite's conftest prints it at the end of the session.
@@ -33,6 +34,7 @@ from tests.test_printer import decode
 NUMBER = re.compile(r"^(?:ЧЕК|ДОКУМЕНТ|Z-звiт) № (\S+)$")  # CP866 prints і as i
 SETTLED = ("registered", "revoked", "rejected", "void")
 PRINT_WINDOW = "print_on_paper"
+COPY = re.compile(r"^КОП[IІ]Я$")  # CP866 prints і as i
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Outcome:
     doubled: list[str] = field(default_factory=list)
     numbering: list[str] = field(default_factory=list)
     printed_twice: list[str] = field(default_factory=list)
-    printed_twice_in_window: int = 0
+    copies_after_window: int = 0
     unprinted: list[str] = field(default_factory=list)
     z: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -73,7 +75,7 @@ class Figure:
     doubled: int = 0
     numbering: int = 0
     printed_twice: int = 0
-    printed_twice_in_window: int = 0
+    copies_after_window: int = 0
     unprinted: int = 0
     z: int = 0
 
@@ -90,7 +92,7 @@ class Figure:
         self.doubled += len(outcome.doubled)
         self.numbering += len(outcome.numbering)
         self.printed_twice += len(outcome.printed_twice)
-        self.printed_twice_in_window += outcome.printed_twice_in_window
+        self.copies_after_window += outcome.copies_after_window
         self.unprinted += len(outcome.unprinted)
         self.z += len(outcome.z)
 
@@ -100,8 +102,8 @@ class Figure:
             f" {len(self.points)} crash points swept, {self.kills} SIGKILLs, {self.faults} faults injected,"
             f" {self.documents} documents checked",
             f"  lost {self.lost}, doubled {self.doubled}, numbering gaps/reuse {self.numbering},"
-            f" printed twice {self.printed_twice} (+ {self.printed_twice_in_window} inside the documented"
-            f" window), not printed {self.unprinted}, Z off {self.z}",
+            f" printed twice {self.printed_twice} (+ {self.copies_after_window} marked КОПІЯ after a kill"
+            f" in the print window), not printed {self.unprinted}, Z off {self.z}",
         ]
 
 
@@ -114,10 +116,23 @@ def journal_rows(state_dir: Path, table: str = "documents") -> list[dict[str, An
         return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY rowid")]
 
 
-def on_paper(paper: Path) -> list[str]:
+def on_paper(paper: Path) -> list[tuple[str, bool]]:
+    """Each receipt on the paper, cut by cut: its number, and whether it is marked a copy."""
     if not paper.exists():
         return []
-    return [m.group(1) for line in decode(paper.read_bytes()).texts if (m := NUMBER.match(line))]
+    receipts: list[tuple[str, bool]] = []
+    number: str | None = None
+    copy = False
+    for kind, value in [*decode(paper.read_bytes()).events, ("cut", None)]:
+        if kind == "text" and isinstance(value, str):
+            if m := NUMBER.match(value):
+                number = m.group(1)
+            copy = copy or bool(COPY.match(value))
+        elif kind == "cut":
+            if number is not None:
+                receipts.append((number, copy))
+            number, copy = None, False
+    return receipts
 
 
 def printable(row: dict[str, Any]) -> bool:
@@ -230,15 +245,22 @@ def check(shop: Shop, final: dict[str, Any], *, window: bool = False) -> Outcome
     for r in rows:
         if not printable(r) or r["fiscal_num"] is None:
             continue
-        times = paper.get(r["fiscal_num"], 0)
-        if r["state"] == "registered" and times == 0:
-            out.unprinted.append(f"local {r['local_num']} ({r['fiscal_num']})")
-        elif r["state"] == "registered" and times > 1 and window and not out.printed_twice_in_window:
-            out.printed_twice_in_window = 1
-        elif r["state"] == "registered" and times > 1:
-            out.printed_twice.append(f"local {r['local_num']} ({r['fiscal_num']}) {times} times")
-        elif r["state"] == "revoked" and times:
-            out.printed_twice.append(f"revoked local {r['local_num']} ({r['fiscal_num']}) is on paper")
+        originals, copies = paper.get((r["fiscal_num"], False), 0), paper.get((r["fiscal_num"], True), 0)
+        name = f"local {r['local_num']} ({r['fiscal_num']})"
+        if r["state"] == "revoked":
+            if originals or copies:
+                out.printed_twice.append(f"revoked {name} is on paper")
+            continue
+        if r["state"] != "registered":
+            continue
+        if originals + copies == 0:
+            out.unprinted.append(name)
+        if originals > 1:
+            out.printed_twice.append(f"{name} {originals} times as itself")
+        if copies and (copies > 1 or not window or out.copies_after_window):
+            out.printed_twice.append(f"{name}: {copies} copies with no kill in the print window to explain")
+        elif copies:
+            out.copies_after_window = 1
     unprinted_rows = [p for p in journal_rows(shop.state_dir, "prints") if p["printed_at"] is None]
     out.unprinted.extend(f"document {p['doc_id']} still queued for paper" for p in unprinted_rows)
 
