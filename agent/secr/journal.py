@@ -116,6 +116,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_offline_n ON documents(offline_sessi
 CREATE INDEX IF NOT EXISTS documents_fiscal_num ON documents(fiscal_num);
 CREATE INDEX IF NOT EXISTS documents_shift ON documents(shift_id);
 CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+-- The newest live document (every document is dated after it): walked from the top, not sorted.
+CREATE INDEX IF NOT EXISTS documents_local_num ON documents(local_num);
 -- What status reads after every change (how many are undelivered, since when), from the index alone:
 -- a long offline session holds thousands of documents.
 CREATE INDEX IF NOT EXISTS documents_state_created ON documents(state, created_at);
@@ -615,7 +617,9 @@ class Journal:
     def last_live(self) -> Entry | None:
         """The newest document that counts or may still count (the server's 'last document')."""
         row = self._row(
-            "SELECT * FROM documents WHERE state IN (?, ?, ?) ORDER BY local_num DESC LIMIT 1",
+            # "+state": not by the state index, which would sort every offline document of a long session
+            # for each new one; down the local_num index instead, stopping at the first live row
+            "SELECT * FROM documents WHERE +state IN (?, ?, ?) ORDER BY local_num DESC LIMIT 1",
             (PENDING, *FISCAL_STATES),
         )
         return _entry(row) if row else None
