@@ -36,6 +36,7 @@ from agent.secr.reachability import Reachability
 from agent.secr.reconcile import Reconciler
 from agent.secr.replies import NO_STATE, RegistrarState, known
 from agent.secr.results import SyncReport
+from agent.secr.server import Ticket
 from agent.secr.sync import MAX_DOCUMENTS, package_room, split_packages
 
 log = logging.getLogger(__name__)
@@ -362,22 +363,12 @@ class Upload:
 
     def _registered_fiscal_num(self, lost: Entry) -> str:
         """The lost document's fiscal number on the server, delivering it first if it never arrived."""
-        core = self.core
-        fiscal_number = core.registrar.fiscal_number
-        info = core.server.document_info_by_local_num(fiscal_number, lost.local_num)
-        if info is not None and info.num_fiscal is not None:
-            return info.num_fiscal
-        state = core.server.registrar_state(fiscal_number) or NO_STATE
-        if (state.next_local_num or 0) != lost.local_num:
-            raise JournalMismatch(
-                f"the online document {lost.local_num} lost at the outage is not on the server, which expects"
-                f" {state.next_local_num}",
-                what_to_do="call support; every document is kept in the journal",
-            )
-        # It never arrived: its number must still be used, so deliver it, then revoke it in the 102
-        # (its sale was made again offline and counts there).
-        ticket = core.server.send_document(lost.signed)
-        core.crashpoint("lost_online_delivered")
+        found, ticket = self._find_or_deliver(lost, "online document", "lost at the outage")
+        if ticket is None:
+            return found
+        # It never arrived: its number must still be used, so it was delivered; the 102 revokes it (its
+        # sale was made again offline and counts there).
+        self.core.crashpoint("lost_online_delivered")
         return ticket.fiscal_num or ""
 
     def _settle_kept(self, kept: Entry) -> None:
@@ -385,30 +376,35 @@ class Upload:
         revoked, so the box made nothing in its place: find it on the server, or send the same signed
         document now (reference §4.10: absent, and the server expects its number — it never arrived)."""
         core = self.core
-        fiscal_number = core.registrar.fiscal_number
-        info = core.server.document_info_by_local_num(fiscal_number, kept.local_num)
-        if info is not None and info.num_fiscal is not None:
-            log.info(
-                "shift document %s kept through the outage was registered as %s",
-                kept.local_num,
-                info.num_fiscal,
-            )
-            self.pipeline.settled(kept, info.num_fiscal, core.clock.now(), None)
+        found, ticket = self._find_or_deliver(kept, "shift document", "kept through the outage")
+        if ticket is None:
+            log.info("shift document %s kept through the outage was registered as %s", kept.local_num, found)
+            self.pipeline.settled(kept, found, core.clock.now(), None)
             return
-        state = core.server.registrar_state(fiscal_number) or NO_STATE
-        if (state.next_local_num or 0) != kept.local_num:
-            raise JournalMismatch(
-                f"the shift document {kept.local_num} kept through the outage is not on the server, which"
-                f" expects {state.next_local_num}",
-                what_to_do="call support; every document is kept in the journal",
-            )
-        ticket = core.server.send_document(kept.signed)
         if not ticket.fiscal_num:
             raise InvalidServerReply("the server's ticket carries no fiscal number")
         log.info(
             "shift document %s kept through the outage delivered now as %s", kept.local_num, ticket.fiscal_num
         )
         self.pipeline.settled(kept, ticket.fiscal_num, core.clock.now(), ticket)
+
+    def _find_or_deliver(self, entry: Entry, kind: str, how: str) -> tuple[str, Ticket | None]:
+        """An online document from before the outage, on the server: its fiscal number when the server has
+        it (and no ticket), or the ticket of sending the same signed bytes now when the server never got it
+        and still expects its number; anything else is a mismatch the box does not guess about."""
+        core = self.core
+        fiscal_number = core.registrar.fiscal_number
+        info = core.server.document_info_by_local_num(fiscal_number, entry.local_num)
+        if info is not None and info.num_fiscal is not None:
+            return info.num_fiscal, None
+        state = core.server.registrar_state(fiscal_number) or NO_STATE
+        if (state.next_local_num or 0) != entry.local_num:
+            raise JournalMismatch(
+                f"the {kind} {entry.local_num} {how} is not on the server, which expects"
+                f" {state.next_local_num}",
+                what_to_do="call support; every document is kept in the journal",
+            )
+        return "", core.server.send_document(entry.signed)
 
     # --- packages ----------------------------------------------------------------------------------
 
