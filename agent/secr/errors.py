@@ -75,7 +75,7 @@ class ServerUnavailable(RetryLater):
         self.http_status = http_status
 
 
-# bounds (issue 9)
+# A reply that is not the protocol's: the server is taken for unreachable.
 
 
 class InvalidServerReply(RetryLater):
@@ -89,7 +89,7 @@ class InvalidServerReply(RetryLater):
     code = "invalid_server_reply"
 
 
-# outage (issue 9): the till was answered while a document's fate is open
+# The till was answered while a document's fate is open.
 
 
 class OutcomeUnknown(RetryLater):
@@ -215,7 +215,7 @@ class OfflineDocumentsRefused(NeedsPerson):
         self.server_text = server_text
 
 
-# bounds (issue 9): the journal cannot be written. Sales are refused (never made offline: the server
+# The journal cannot be written. Sales are refused (never made offline: the server
 # may well answer) with the status's blocked_reason while it lasts; nothing was half-written.
 
 
@@ -237,7 +237,7 @@ class JournalLocked(JournalUnavailable):
     code = reason = "journal_locked"
 
 
-# (issue 9, time: the clock, and what the start-up check finds)
+# The clock, and what the start-up check finds.
 
 
 class ClockOff(SalesBlocked):
@@ -274,7 +274,7 @@ class StartupProblem(NeedsPerson):
         self.reason = reason
 
 
-# outage (issue 9): a refused package stops the offline session
+# A refused package stops the offline session.
 
 
 class OfflineSessionRefused(SalesBlocked):
@@ -324,7 +324,7 @@ class ConfigError(BadInput):
     code = "config_error"
 
 
-# bounds (issue 9)
+# What no package could carry.
 
 
 class DocumentTooLarge(InvalidInput):

@@ -62,7 +62,7 @@ _UPLOAD_ERROR = "upload_error"
 _LAST_SYNC_AT = "last_sync_at"
 # The journal's own counter: read here only to learn whether this journal ever numbered a document.
 _JOURNAL_NEXT_LOCAL_NUM = "next_local_num"
-# Outage (issue 9): pending documents whose till was told the outcome is not known (comma-separated ids),
+# Pending documents whose till was told the outcome is not known (comma-separated ids),
 # and how many offline documents were made while the server answered (its upload under way).
 _IN_DOUBT = "in_doubt"
 _OFFLINE_WHILE_REACHABLE = "offline_while_reachable"
