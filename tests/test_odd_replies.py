@@ -7,10 +7,9 @@ box from selling as the law allows, nor end the agent's loop.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ from agent.secr import documents as docs
 from agent.secr.journal import REGISTERED, REVOKED
 from agent.secr.register import DuplicateRequest, Mode
 from tests.conftest import Box, EmulatorHandle, cash, item
+from tests.httpstub import Served
 from tests.test_cli import write_config
 from tests.test_register import assert_emulator_numbering
 
@@ -94,14 +94,11 @@ class Proxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fs"
+        self.served = Served(Handler)
+        self.url = self.served.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 @pytest.fixture()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -26,6 +25,7 @@ from agent.secr.errors import (
 )
 from agent.secr.server import FiscalServerClient, frame_package, parse_ticket, rejection
 from agent.secr.signing import DevSigner
+from tests.httpstub import Served
 
 Reply = Callable[[BaseHTTPRequestHandler], None]
 
@@ -51,12 +51,9 @@ def canned() -> Iterator[tuple[Canned, str]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/fs"
-    server.shutdown()
-    server.server_close()
+    served = Served(Handler)
+    yield state, served.url
+    served.close()
 
 
 def respond(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> Reply:

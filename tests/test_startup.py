@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ from agent.secr.errors import JournalMismatch, NeedsPerson
 from agent.secr.identity import Registrar
 from agent.secr.register import Fiscalized, Mode
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item, post_json
+from tests.httpstub import Served
 from tests.test_offline import Link
 from tests.test_owner import Agent, Till, agents, live_status, start_box  # noqa: F401 (agents: a fixture)
 from tests.waiting import wait_for
@@ -218,14 +219,11 @@ class FlakyProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fs"
+        self.served = Served(Handler)
+        self.url = self.served.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 @pytest.fixture()
