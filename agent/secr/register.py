@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from decimal import Decimal
 
 from agent.clock import Clock
@@ -172,6 +173,20 @@ class CashRegister:
         return self._core.seller()
 
     _seller = seller  # the demo's name for it
+
+    def records_since(self) -> datetime:
+        """When this journal was first used: the creation date the till API gives the records the box
+        keeps no date of (its cash register, taxes, cashiers). Stable once written."""
+        with self._core.lock:
+            journal = self._core.journal
+            known = journal.get("records_since")
+            if known is None:
+                first = journal.shift(1)  # a journal from before this key: its first shift is the best date
+                known = first.opened_at if first else self._core.clock.now().isoformat()
+                # A journal that cannot be written now: the date is worked out again next time.
+                with suppress(FiscalBoxError):
+                    journal.set("records_since", known)
+            return datetime.fromisoformat(known)
 
     # --- start-up ----------------------------------------------------------------------------------
 

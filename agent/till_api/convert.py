@@ -22,9 +22,22 @@ def money(kopecks: int) -> Decimal:
     return (Decimal(kopecks) / KOP).quantize(docs.KOPECK)
 
 
+# Names the receipts of tills that key them by an x-request-id header that is not a UUID.
+_HEADER_IDS = uuid.UUID("0b7f3c52-8d1e-4f63-a1b0-5d2c9e4f7a18")
+
+
 def receipt_id(body_id: str | None, header_id: str | None) -> str:
-    """The idempotency key: the body's id, else the x-request-id header, else a new one."""
-    return body_id or header_id or str(uuid.uuid4())
+    """The idempotency key, always a UUID (the receipt's id in every answer): the body's id (checked to be
+    one), else the x-request-id header (one derived from it when it is not a UUID: the same header, the
+    same id), else a new one."""
+    if body_id:
+        return body_id
+    if header_id:
+        try:
+            return str(uuid.UUID(header_id))
+        except ValueError:
+            return str(uuid.uuid5(_HEADER_IDS, header_id))
+    return str(uuid.uuid4())
 
 
 def tax_letters(taxes: Mapping[int, docs.Tax]) -> dict[str, int]:

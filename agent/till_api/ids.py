@@ -17,6 +17,14 @@ Z_REPORT = "0000-4000-9000"
 CASH_REGISTER = "0000-4000-a000"
 
 
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def prefix_of(fiscal_number: str) -> str:
     return hashlib.sha256(f"fiscal-box:{fiscal_number}".encode()).hexdigest()[:8]
 

@@ -18,7 +18,7 @@ def shift(ctx: ApiContext, shift_id: int, *, with_balance: bool = True) -> Json 
     view = ctx.register.shift_view(shift_id, with_figures=with_balance)
     if view is None:
         return None
-    return views.shift_json(view, ids=ctx.ids, fiscal_number=ctx.fiscal_number)
+    return views.shift_json(view, ctx.facts)
 
 
 def open_shift(ctx: ApiContext) -> Json | None:
@@ -43,8 +43,22 @@ def receipt_of(ctx: ApiContext, receipt_id: str) -> Fiscalized:
 
 def receipt(ctx: ApiContext, result: Fiscalized) -> Json:
     # The receipt's shift without its figures: those cost a parse of every document of the shift.
-    in_shift = shift(ctx, result.shift_id, with_balance=False) if result.shift_id is not None else None
-    return views.receipt_json(result, taxes=ctx.taxes, shift=in_shift)
+    assert result.shift_id is not None  # every check is made in a shift
+    in_shift = shift(ctx, result.shift_id, with_balance=False)
+    assert in_shift is not None
+    return views.receipt_json(result, facts=ctx.facts, shift=in_shift)
+
+
+def last_z_serial(ctx: ApiContext) -> int | None:
+    """The local number of the last Z report: of the last shift, else of the one before (still open)."""
+    last = ctx.register.shift_view()
+    while last is not None:
+        if last.z is not None:
+            return last.z.local_num
+        if last.closed_at is not None or last.id <= 1:
+            return None
+        last = ctx.register.shift_view(last.id - 1)
+    return None
 
 
 def cash_register(ctx: ApiContext) -> Json:
@@ -52,7 +66,7 @@ def cash_register(ctx: ApiContext) -> Json:
     return views.register_json(
         status,
         open_shift(ctx),
-        ids=ctx.ids,
-        fiscal_number=ctx.fiscal_number,
+        facts=ctx.facts,
         testing=ctx.register.registrar.testing,
+        last_z_serial=last_z_serial(ctx),
     )

@@ -45,9 +45,9 @@ def signout(ctx: Ctx, s: Authed) -> dict[str, Any]:
     return {}  # a JSON body, not a 204: the SDK parses the answer
 
 
-@router.get("/cashier/me", response_model=schemas.CashierOut)
+@router.get("/cashier/me", response_model=schemas.DetailedCashier)
 def me(ctx: Ctx, s: Authed) -> dict[str, Any]:
-    return views.cashier_json(s, ctx.register.signer.subject_key_id)
+    return views.me_json(s, ctx.facts)
 
 
 @router.get("/cashier/shift", response_model=schemas.Shift | None)

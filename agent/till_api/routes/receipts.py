@@ -37,6 +37,14 @@ def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) ->
         ) from exc
 
 
+def request_key(ctx: ApiContext, body_id: str | None, header_id: str | None) -> str:
+    """The receipt's idempotency key (convert.receipt_id); a non-UUID x-request-id that a box before
+    issue 10 took as it was keeps naming its receipt, so that a retry across the upgrade is not a second sale."""
+    if not body_id and header_id and ctx.register.get(header_id) is not None:
+        return header_id
+    return convert.receipt_id(body_id, header_id)
+
+
 def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
     """The fiscal number of the sale a return receipt refunds; a receipt either sells or returns."""
     if not all(g.is_return for g in body.goods):
@@ -53,7 +61,7 @@ def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
     return sale.fiscal_num
 
 
-@router.post("/receipts/sell", response_model=schemas.Receipt)
+@router.post("/receipts/sell", response_model=schemas.Receipt, status_code=201)
 def sell(
     body: models.ReceiptSell, ctx: Ctx, s: Authed, x_request_id: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
@@ -64,7 +72,7 @@ def sell(
         )
     items = convert.to_items(body.goods, ctx.taxes)
     payments = convert.to_payments(body.payments)
-    rid = convert.receipt_id(body.id, x_request_id)
+    rid = request_key(ctx, body.id, x_request_id)
     cashier = body.cashier_name or s.cashier.name
     register = ctx.register
     if any(g.is_return for g in body.goods):
@@ -79,7 +87,7 @@ def sell(
     return fiscalize(ctx, lambda r: register.sell(items, payments, cashier=cashier, request_id=r), rid)
 
 
-@router.post("/receipts/service", response_model=schemas.Receipt)
+@router.post("/receipts/service", response_model=schemas.Receipt, status_code=201)
 def service(
     body: models.ReceiptService, ctx: Ctx, s: Authed, x_request_id: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
@@ -88,7 +96,7 @@ def service(
         raise InvalidInput("a service receipt of 0.00 is meaningless", field="payment.value")
     if body.payment.type != "CASH":
         raise NotSupported("service receipts move cash only", what_to_do="use payment.type CASH")
-    rid = convert.receipt_id(body.id, x_request_id)
+    rid = request_key(ctx, body.id, x_request_id)
     amount = convert.money(abs(value))
     register = ctx.register
     if value > 0:

@@ -29,7 +29,7 @@ def remember(ctx: ApiContext, body: Json, text: str) -> None:
             ctx.reports.pop(next(iter(ctx.reports)))
 
 
-@router.post("/reports", response_model=schemas.Report)
+@router.post("/reports", response_model=schemas.Report, status_code=201)
 def x_report(ctx: Ctx, _: Authed, body: models.Empty | None = None) -> dict[str, Any]:
     report = ctx.register.x_report()
     answer = views.report_json(
@@ -38,6 +38,7 @@ def x_report(ctx: Ctx, _: Authed, body: models.Empty | None = None) -> dict[str,
         shift_id=ctx.ids.shift(report.shift_id),
         fiscal_code=None,
         is_z=False,
+        facts=ctx.facts,
     )
     layout = layout_x_report(report.report, printed_at=ctx.clock.now(), shift_opened_at=report.opened_at)
     remember(ctx, answer, to_text(layout))
@@ -58,6 +59,8 @@ def z_report_of(ctx: ApiContext, report_id: str) -> tuple[Json, str] | None:
         shift_id=ctx.ids.shift(shift_id),
         fiscal_code=view.z.fiscal_num,
         is_z=True,
+        serial=view.z.local_num,
+        facts=ctx.facts,
     )
     layout = layout_receipt(
         view.z.document,

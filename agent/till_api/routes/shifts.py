@@ -15,7 +15,7 @@ from agent.till_api.errors import RESPONSES, ApiError
 router = APIRouter(prefix=API, tags=["shifts"], responses=RESPONSES)
 
 
-@router.post("/shifts", response_model=schemas.Shift)
+@router.post("/shifts", response_model=schemas.Shift, status_code=202)
 def open_shift(ctx: Ctx, s: Authed, body: models.ShiftOpen | None = None) -> dict[str, Any]:
     result = ctx.register.open_shift(cashier=s.cashier.name)
     assert result.shift_id is not None
@@ -41,7 +41,7 @@ def get_shift(shift_id: str, ctx: Ctx, _: Authed) -> dict[str, Any]:
     return shift
 
 
-@router.post("/shifts/close", response_model=schemas.Shift)
+@router.post("/shifts/close", response_model=schemas.Shift, status_code=202)
 def close_shift(ctx: Ctx, s: Authed, body: models.Empty | None = None) -> dict[str, Any]:
     z, _close = ctx.register.close_shift(cashier=s.cashier.name)
     assert z.shift_id is not None
