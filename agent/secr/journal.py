@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +191,9 @@ class Page:
 @dataclass(frozen=True)
 class DocumentFilter:
     """What a list of receipts or Z reports is narrowed to; None narrows nothing, an empty ``shift_ids``
-    matches nothing. ``since`` and ``until`` (aware, both included) are compared with the documents' own
-    dates as ``add`` writes them: ISO text in UTC, as the box's clocks give them, which sorts as time does."""
+    matches nothing (and is not asked of SQLite). ``since`` and ``until`` (aware, both included) are compared with the documents' own
+    dates, to the second as the documents carry them, in the journal's created_at as ``add`` writes it:
+    ISO text in UTC, as the box's clocks give it, which sorts as time does."""
 
     fiscal_num: str | None = None
     local_num: int | None = None
@@ -209,13 +210,26 @@ def _narrowed(where: str, f: DocumentFilter) -> tuple[str, list[Any]]:
             clauses.append(f"{column} = ?")
             params.append(value)
     if f.shift_ids is not None:
-        clauses.append(f"shift_id IN ({', '.join('?' * len(f.shift_ids))})" if f.shift_ids else "0")
+        clauses.append(f"shift_id IN ({', '.join('?' * len(f.shift_ids))})")
         params.extend(f.shift_ids)
-    for bound, op in ((f.since, ">="), (f.until, "<=")):
-        if bound is not None:
-            clauses.append(f"created_at {op} ?")
-            params.append(bound.astimezone(UTC).isoformat())
+    # A document is dated to the second (ORDERDATE, ORDERTIME), the journal's created_at finer: a document
+    # of 10:00:00.4 is one of 10:00:00, in a period from 10:00:00 and in one to 10:00:00.
+    if f.since is not None:
+        clauses.append("created_at >= ?")
+        params.append(_utc_text(_whole_second(f.since, up=True)))
+    if f.until is not None:
+        clauses.append("created_at < ?")
+        params.append(_utc_text(_whole_second(f.until, up=False) + timedelta(seconds=1)))
     return " AND ".join(clauses), params
+
+
+def _whole_second(when: datetime, *, up: bool) -> datetime:
+    down = when.replace(microsecond=0)
+    return down + timedelta(seconds=1) if up and down != when else down
+
+
+def _utc_text(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
 
 
 def _window(page: Page) -> tuple[str, tuple[int, int]]:
@@ -709,6 +723,8 @@ class Journal:
 
         The ids come down the documents_receipts index alone, already in order, unless a fiscal number or
         shifts narrow the list: then the fiscal number's or the shifts' own index finds fewer rows."""
+        if f.shift_ids == ():
+            return []
         where, params = _narrowed(RECEIPTS_WHERE, f)
         window, bounds = _window(page)
         narrow = f.fiscal_num is not None or f.shift_ids is not None
@@ -726,6 +742,8 @@ class Journal:
 
     def z_reports(self, f: DocumentFilter, page: Page) -> list[tuple[int, datetime]]:
         """A page of the Z reports that count, as (shift, date), from the documents_z_reports index alone."""
+        if f.shift_ids == ():
+            return []
         where, params = _narrowed(Z_REPORTS_WHERE, f)
         window, bounds = _window(page)
         rows = self._rows(
