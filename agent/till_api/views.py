@@ -384,3 +384,48 @@ def offline_time_json(status: RegisterStatus) -> Json:
         "limits": {"session": status.max_session_minutes * 60, "month": status.max_month_minutes * 60},
         "sessions": [],
     }
+
+
+# --- lists and look-ups --------------------------------------------------------------------------
+
+
+def page_json(results: list[Json], *, limit: int, offset: int) -> Json:
+    """A page as Checkbox paginates (PaginatedResult_X_): the limit and offset asked for, then the results."""
+    return {"meta": {"limit": limit, "offset": offset}, "results": results}
+
+
+def listed_shift_json(shift: Json, *, ids: IdScheme, fiscal_number: str) -> Json:
+    """A shift as GET /shifts lists it (ShiftWithCashRegisterModel): its own view, with the cash register
+    it was on where the view does not carry it already."""
+    if "cash_register" in shift:
+        return shift
+    register = {
+        "id": ids.cash_register,
+        "fiscal_number": fiscal_number,
+        "number": fiscal_number,
+        "active": True,
+        "created_at": None,  # the box does not know when the register was registered
+        "updated_at": None,
+    }
+    return {**shift, "cash_register": register}
+
+
+def signature_status_json(*, online: bool, can_open_shift: bool) -> Json:
+    """GET cashier/check-signature: the box signs itself (AGENT), with its own key."""
+    return {"online": online, "type": "AGENT", "shift_open_possibility": can_open_shift}
+
+
+def receipt_config_json(seller: docs.Seller, *, organization_id: str) -> Json:
+    """GET organization/receipt-config: the taxpayer as registered; the box adds no text of its own to
+    receipts, so the header and footer are null."""
+    vat_number = seller.ipn if seller.ipn and seller.ipn != "0" else ""  # "0": not a VAT payer
+    return {
+        "organization": {
+            "id": organization_id,
+            "title": seller.org_name,
+            "edrpou": seller.tin,
+            "tax_number": vat_number,
+        },
+        "text_global_header": None,
+        "text_global_footer": None,
+    }
