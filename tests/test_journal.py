@@ -237,3 +237,14 @@ def test_shift_pages(tmp_path: Path) -> None:
     assert journal.shift_ids(Page(limit=25), is_open=True) == [shifts[3]]
     assert journal.shift_ids(Page(limit=25), is_open=False) == shifts[:3]
     journal.close()
+
+
+def test_a_page_past_sqlites_integers_is_empty(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.new_shift(WHEN, None)
+    add_check(journal, 1, subtype=0, shift_id=None, when=WHEN)
+    far = Page(limit=10**30, offset=10**30)
+    assert journal.shift_ids(far) == [] and journal.receipts(DocumentFilter(), far) == []
+    assert journal.z_reports(DocumentFilter(), far) == []
+    assert [e.local_num for e in journal.receipts(DocumentFilter(), Page(limit=10**30))] == [1]
+    journal.close()

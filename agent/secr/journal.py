@@ -232,12 +232,18 @@ def _utc_text(when: datetime) -> str:
     return when.astimezone(UTC).isoformat()
 
 
+#: SQLite's largest integer: a page past it is past every list (tills may ask any offset)
+_SQLITE_MAX_INT = 2**63 - 1
+
+
+def _bounds(page: Page) -> tuple[int, int]:
+    limit = -1 if page.limit is None else min(page.limit, _SQLITE_MAX_INT)
+    return limit, min(page.offset, _SQLITE_MAX_INT)
+
+
 def _window(page: Page) -> tuple[str, tuple[int, int]]:
     order = "DESC" if page.desc else "ASC"
-    return f" ORDER BY local_num {order} LIMIT ? OFFSET ?", (
-        -1 if page.limit is None else page.limit,
-        page.offset,
-    )
+    return f" ORDER BY local_num {order} LIMIT ? OFFSET ?", _bounds(page)
 
 
 @dataclass(frozen=True)
@@ -758,8 +764,7 @@ class Journal:
         where = {None: "1", True: "closed_at IS NULL", False: "closed_at IS NOT NULL"}[is_open]
         order = "DESC" if page.desc else "ASC"
         rows = self._rows(
-            f"SELECT id FROM shifts WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?",
-            (-1 if page.limit is None else page.limit, page.offset),
+            f"SELECT id FROM shifts WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?", _bounds(page)
         )
         return [int(r[0]) for r in rows]
 

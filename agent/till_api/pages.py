@@ -11,7 +11,7 @@ here. A result is what the record's own GET answers, so the page models do not r
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -43,12 +43,23 @@ class ShiftStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
+#: the moments a filter is held within: a bound further out finds what these do (no document is dated
+#: there), and every one of them can be written in UTC and in Kyiv time
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
 def instant(value: datetime | None) -> datetime | None:
-    """An aware moment: a date-time without an offset (or a plain date, midnight) is Kyiv time, the time
-    on the box's receipts."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=KYIV)
+    """An aware moment, in UTC: a date-time without an offset (or a plain date, midnight) is Kyiv time,
+    the time on the box's receipts."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=KYIV)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError:  # the first or the last day datetime knows, moved past it by the offset
+        return EARLIEST if aware.year == 1 else LATEST
+    return min(max(utc, EARLIEST), LATEST)
 
 
 def number(text: str | None) -> int | None:
