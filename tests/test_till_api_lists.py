@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +21,8 @@ from checkbox_sdk.client.synchronous import CheckBoxClient
 
 from agent.clock import KYIV
 from agent.emulator import Emulator
+from agent.receipts.periodic import period_totals
+from agent.secr import documents as docs
 from agent.till_api.ids import IdScheme
 from tests.conftest import FISCAL_NUMBER, REGISTRAR, Box, EmulatorHandle, post_json
 from tests.test_till_api import LICENSE, TillApi, good, sale_body
@@ -416,7 +417,7 @@ def test_organization_receipt_config(history: History) -> None:
     assert IdScheme.organization("34554362") != IdScheme.organization("12345678")
 
 
-def test_an_unauthenticated_list_is_refused(history: History, tmp_path: Path) -> None:
+def test_an_unauthenticated_list_is_refused(history: History) -> None:
     with httpx.Client(base_url=history.api.url) as raw:
         for path in (
             "receipts",
@@ -426,3 +427,54 @@ def test_an_unauthenticated_list_is_refused(history: History, tmp_path: Path) ->
             "organization/receipt-config",
         ):
             assert raw.get(f"/api/v1/{path}", headers={"X-License-Key": LICENSE}).status_code == 401
+
+
+def _zpay(
+    total: str, count: int, forms: list[tuple[int, str]], taxes: list[tuple[str, str, str]]
+) -> docs.ZPay:
+    return docs.ZPay(
+        sum=Decimal(total),
+        orders_count=count,
+        pay_forms=tuple(
+            docs.PayFormTotal(form, "ГОТІВКА" if form == 0 else "КАРТКА", Decimal(v)) for form, v in forms
+        ),
+        taxes=tuple(
+            docs.TaxRow(
+                type=0,
+                name="ПДВ",
+                letter=letter,
+                rate=Decimal("20.00"),
+                included=True,
+                turnover=Decimal(turnover),
+                sum=Decimal(tax),
+            )
+            for letter, turnover, tax in taxes
+        ),
+    )
+
+
+def test_period_totals_sum_per_pay_form_and_tax_letter() -> None:
+    seller = docs.Seller(tin="1", org_name="O", point_name="P", cash_desk_num=1, cash_register_num=1)
+    head = docs.DocHead(uid="z", seller=seller, when=datetime(2026, 12, 1, tzinfo=KYIV), order_num=1)
+    first = docs.ZReport(
+        head=head,
+        realiz=_zpay("30.00", 2, [(0, "10.00"), (1, "20.00")], [("А", "30.00", "5.00")]),
+        service_input=Decimal("100.00"),
+    )
+    second = docs.ZReport(
+        head=head,
+        realiz=_zpay("12.00", 1, [(0, "12.00")], [("А", "6.00", "1.00"), ("Б", "6.00", "0.39")]),
+        ret=_zpay("6.00", 1, [(0, "6.00")], [("А", "6.00", "1.00")]),
+        service_output=Decimal("40.00"),
+    )
+    total = period_totals([first, second], head)
+    assert total.realiz is not None and total.ret is not None
+    assert total.realiz.sum == Decimal("42.00") and total.realiz.orders_count == 3
+    assert [(f.form, f.sum) for f in total.realiz.pay_forms] == [(0, Decimal("22.00")), (1, Decimal("20.00"))]
+    assert [(t.letter, t.turnover, t.sum) for t in total.realiz.taxes] == [
+        ("А", Decimal("36.00"), Decimal("6.00")),
+        ("Б", Decimal("6.00"), Decimal("0.39")),
+    ]
+    assert total.ret.sum == Decimal("6.00") and total.ret.orders_count == 1
+    assert total.service_input == Decimal("100.00") and total.service_output == Decimal("40.00")
+    assert period_totals([], head).realiz is None
