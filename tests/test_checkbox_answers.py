@@ -141,6 +141,18 @@ def shop_day(client: CheckedClient, emulator: EmulatorHandle) -> None:
     client.ok("GET", f"/api/v1/reports/{closed['z_report']['id']}")
     client.ok("GET", f"/api/v1/receipts/{cash['id']}")  # a receipt of a closed shift
 
+    # the lists and look-ups, over the day just made
+    today = closed["opened_at"][:10]
+    client.ok("GET", "/api/v1/receipts", params={"limit": 5})
+    client.ok("GET", "/api/v1/receipts", params={"fiscal_code": cash["fiscal_code"]})
+    client.ok("GET", "/api/v1/receipts/search", params={"shift_id": closed["id"], "desc": True})
+    client.ok("GET", "/api/v1/shifts", params={"statuses": ["CLOSED"]})
+    client.ok("GET", "/api/v1/reports", params={"shift_id": closed["id"]})
+    client.ok("GET", "/api/v1/reports/search", params={"is_z_report": True})
+    client.ok("GET", "/api/v1/reports/periodical", params={"from_date": today, "to_date": today})
+    client.ok("GET", "/api/v1/cashier/check-signature")
+    client.ok("GET", "/api/v1/organization/receipt-config")
+
     # refusals are Checkbox's error shapes too
     client.http.get(f"/api/v1/receipts/{uuid.uuid4()}")
     client.http.post("/api/v1/receipts/sell", json={"goods": "none"})

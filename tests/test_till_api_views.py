@@ -440,7 +440,7 @@ def test_a_closed_shift_with_its_z() -> None:
         shift_id=IDS.shift(7),
         fiscal_code="1000000050",
         is_z=True,
-        serial=z.local_num,
+        serial=7,
         facts=FACTS,
     )
     assert body["closing_transaction"]["type"] == "Z_REPORT"

@@ -35,7 +35,7 @@ from agent.secr import refunds, views
 from agent.secr.context import Core, Crashpoint, Settings, no_crash
 from agent.secr.errors import FiscalBoxError, InvalidInput, RetryLater, ShiftAlreadyOpen, ShiftNotOpen
 from agent.secr.identity import Registrar
-from agent.secr.journal import OFFLINE, PENDING, REGISTERED, Journal, Shift
+from agent.secr.journal import OFFLINE, PENDING, REGISTERED, DocumentFilter, Journal, Page, Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
 from agent.secr.pipeline import Pipeline, Request, WentDark, check_kind
@@ -501,6 +501,18 @@ class CashRegister:
         if entry is None or entry.state not in (REGISTERED, OFFLINE):
             return None
         return self._pipeline.result(entry)
+
+    def receipts(self, where: DocumentFilter, page: Page) -> list[Fiscalized]:
+        """A page of the receipts that count: sales, returns, service in and out, as ``get`` gives each."""
+        return [self._pipeline.result(entry) for entry in self._core.journal.receipts(where, page)]
+
+    def z_reports(self, where: DocumentFilter, page: Page) -> list[tuple[int, datetime]]:
+        """A page of the Z reports that count, as (shift, the Z's date); ``shift_view`` gives each one."""
+        return self._core.journal.z_reports(where, page)
+
+    def shift_ids(self, page: Page, *, is_open: bool | None = None) -> list[int]:
+        """A page of the shifts by number (only the open or the closed ones when asked)."""
+        return self._core.journal.shift_ids(page, is_open=is_open)
 
     def status(self) -> RegisterStatus:
         with self._core.lock:

@@ -58,4 +58,4 @@ class BoxFacts:
 
     @property
     def organization_id(self) -> str:
-        return derived_uuid("organization", self.seller.tin)
+        return self.ids.organization(self.seller.tin)

@@ -346,8 +346,9 @@ def report_json(
     serial: int = 0,
     facts: BoxFacts | None = None,
 ) -> Json:
-    """A Z report (`is_z`, with the fiscal number and local number it was registered under) or an X
-    report's figures (serial 0: an X report is a read-out, not a numbered document) as ReportModel."""
+    """A Z report (`is_z`, with the fiscal number it was registered under; its serial is its shift's
+    number, one Z per shift) or an X report's figures (serial 0: an X report is a read-out, not a
+    numbered document) as ReportModel."""
     realiz, ret = report.realiz, report.ret
     return {
         "id": rid,
@@ -438,7 +439,7 @@ def shift_z_json(view: ShiftView, facts: BoxFacts) -> Json | None:
         shift_id=facts.ids.shift(view.id),
         fiscal_code=view.z.fiscal_num,
         is_z=True,
-        serial=view.z.local_num,
+        serial=view.id,
         facts=facts,
     )
 
@@ -510,12 +511,14 @@ def cashier_json(facts: BoxFacts, name: str | None, login: str | None = None) ->
 
 
 def organization_json(facts: BoxFacts) -> Json:
+    """The taxpayer as Checkbox's OrganizationModel; tax_number is the VAT number (ІПН), "" for one who
+    is no VAT payer (IPN absent or "0")."""
     seller = facts.seller
     return {
         "id": facts.organization_id,
         "title": seller.org_name,
         "edrpou": seller.tin,
-        "tax_number": seller.ipn or seller.tin,
+        "tax_number": seller.ipn if seller.ipn and seller.ipn != "0" else "",
         "created_at": iso(facts.since),
         "updated_at": None,
     }
@@ -587,4 +590,28 @@ def offline_time_json(status: RegisterStatus) -> Json:
         "status": {"current": status.session_minutes * 60, "total": status.month_minutes * 60},
         "limits": {"session": status.max_session_minutes * 60, "month": status.max_month_minutes * 60},
         "sessions": [],
+    }
+
+
+# --- lists and look-ups --------------------------------------------------------------------------
+
+
+def page_json(results: list[Json], *, limit: int, offset: int) -> Json:
+    """A page as Checkbox paginates (PaginatedResult_X_): the limit and offset asked for, then the results."""
+    return {"meta": {"limit": limit, "offset": offset}, "results": results}
+
+
+def signature_status_json(*, online: bool, can_open_shift: bool) -> Json:
+    """GET cashier/check-signature: the box signs itself (AGENT), with its own key."""
+    return {"online": online, "type": "AGENT", "shift_open_possibility": can_open_shift}
+
+
+def receipt_config_json(facts: BoxFacts) -> Json:
+    """GET organization/receipt-config: the taxpayer as registered; the box adds no text of its own to
+    receipts, so the header and footer are null."""
+    organization = organization_json(facts)
+    return {
+        "organization": {k: organization[k] for k in ("id", "title", "edrpou", "tax_number")},
+        "text_global_header": None,
+        "text_global_footer": None,
     }

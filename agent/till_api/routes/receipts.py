@@ -1,5 +1,5 @@
-"""receipts: sell and return, service in and out, and a receipt read back as JSON, text, HTML, PNG,
-the registered XML or its QR code.
+"""receipts: sell and return, service in and out, a receipt read back as JSON, text, HTML, PNG, the
+registered XML or its QR code, and the receipts listed and searched.
 
 A receipt's id is its idempotency key (contract §3): the register makes one document per id, whatever
 the till retries.
@@ -7,7 +7,9 @@ the till retries.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -16,8 +18,9 @@ from fastapi.responses import Response
 from agent.receipts import Layout, layout_receipt, qr_png, to_html, to_png, to_text
 from agent.secr import documents as docs
 from agent.secr.errors import InvalidInput, NotSupported
+from agent.secr.journal import DocumentFilter, Page
 from agent.secr.register import DuplicateRequest, Fiscalized
-from agent.till_api import convert, models, records, schemas, views
+from agent.till_api import convert, models, pages, records, schemas, views
 from agent.till_api.access import Authed
 from agent.till_api.context import API, ApiContext, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -102,6 +105,78 @@ def service(
     if value > 0:
         return fiscalize(ctx, lambda r: register.cash_in(amount, cashier=s.cashier.name, request_id=r), rid)
     return fiscalize(ctx, lambda r: register.cash_out(amount, cashier=s.cashier.name, request_id=r), rid)
+
+
+def receipt_filter(
+    ctx: ApiContext,
+    *,
+    fiscal_code: str | None = None,
+    serial: str | None = None,
+    shift_id: list[uuid.UUID] | None = None,
+    from_date: datetime | None = None,
+    to_date: datetime | None = None,
+) -> DocumentFilter:
+    """A serial that is no number, or shifts none of which are this box's, match nothing (an empty page)."""
+    shifts: tuple[int, ...] | None = None
+    if shift_id is not None:
+        shifts = tuple(n for n in (ctx.ids.shift_number(str(s)) for s in shift_id) if n is not None)
+    local_num = pages.number(serial)
+    if serial is not None and local_num is None:
+        shifts = ()
+    return DocumentFilter(
+        fiscal_num=fiscal_code,
+        local_num=local_num,
+        shift_ids=shifts,
+        since=pages.instant(from_date),
+        until=pages.instant(to_date),
+    )
+
+
+# The lists before /receipts/{receipt_id}, which would take "search" for an id.
+@router.get("/receipts", response_model=pages.Page)
+def list_receipts(
+    ctx: Ctx,
+    _: Authed,
+    fiscal_code: str | None = None,
+    serial: str | None = None,
+    desc: pages.Desc = False,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """Sales, returns, service in and out, in the order they were made; ``serial`` is the local number."""
+    where = receipt_filter(ctx, fiscal_code=fiscal_code, serial=serial)
+    return records.receipts_page(ctx, where, Page(limit, offset, desc))
+
+
+@router.get("/receipts/search", response_model=pages.Page)
+def search_receipts(
+    ctx: Ctx,
+    _: Authed,
+    fiscal_code: str | None = None,
+    barcode: str | None = None,
+    shift_id: pages.Uuids = None,
+    branch_id: pages.Uuids = None,
+    cash_register_id: pages.Uuids = None,
+    from_date: pages.When = None,
+    to_date: pages.When = None,
+    desc: pages.Desc = False,
+    self_receipts: bool = False,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """As GET /receipts, narrowed. The box keeps no receipt barcode (a barcode finds nothing) and is one
+    point of sale (branch_id narrows nothing); another cash register's receipts are none of this box's.
+    self_receipts narrows nothing: the box signs every cashier's receipts with its own key."""
+    page = Page(limit, offset, desc)
+    other_register = bool(cash_register_id) and ctx.ids.cash_register not in {
+        str(c) for c in cash_register_id or ()
+    }
+    if barcode is not None or other_register:
+        return views.page_json([], limit=limit, offset=offset)
+    where = receipt_filter(
+        ctx, fiscal_code=fiscal_code, shift_id=shift_id, from_date=from_date, to_date=to_date
+    )
+    return records.receipts_page(ctx, where, page)
 
 
 @router.get("/receipts/{receipt_id}", response_model=schemas.Receipt)
