@@ -19,7 +19,7 @@ from agent.secr import documents as d
 from agent.secr.documents.discounts import percent_of, spread
 from agent.secr.errors import InvalidInput
 from agent.till_api import views
-from tests.conftest import TAXES, card, cash
+from tests.conftest import TAXES, Box, card, cash
 
 D = Decimal
 SELLER = d.Seller(
@@ -422,3 +422,25 @@ def test_answers_show_discounts_and_round_sum_from_the_document() -> None:
     ]
     # 90.00 + 22.00 + 1.03 = 113.03 → 113.00 in cash: rounded down 3
     assert doc.total == D("113.00") and views.round_sum_json(doc) == -3
+
+
+def test_a_rounded_sale_is_returned_with_rounding_through_the_register(box: Box) -> None:
+    """The emulator registers both; a return may not pay back more than the rounded sale took in."""
+    reg = box.register
+    reg.open_shift()
+    sold = reg.sell(
+        [item("А", "12.54")],
+        [cash("12.54")],
+        round_cash=True,
+        adjustments=[adj("EXTRA_CHARGE", "VALUE", "0.00")],
+    )
+    assert isinstance(sold.document, d.Check) and sold.document.total == D("12.50")
+    with pytest.raises(InvalidInput) as info:
+        reg.refund([item("А", "12.54")], [cash("12.54")], sale_fiscal_num=sold.fiscal_num)
+    assert info.value.field == "payments"
+    back = reg.refund([item("А", "12.54")], [cash("12.54")], sale_fiscal_num=sold.fiscal_num, round_cash=True)
+    assert isinstance(back.document, d.Check)
+    assert (back.document.total, back.document.round_sum) == (D("12.50"), D("0.04"))
+    z, _ = reg.close_shift()
+    assert isinstance(z.document, d.ZReport) and z.document.ret is not None
+    assert z.document.ret.round_sum == D("0.04")
