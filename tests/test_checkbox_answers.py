@@ -82,6 +82,35 @@ def sell(client: CheckedClient, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def adjusted_sale() -> dict[str, Any]:
+    """Line and receipt-level discounts and extra charges, cash rounding, and a card part with its details."""
+    cheese = good("Сир", 10000) | {"discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 10}]}
+    bread = good("Хліб", 2003) | {"discounts": [{"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 100}]}
+    return {
+        "id": str(uuid.uuid4()),
+        "goods": [cheese, bread, good("Вода", 1599, 2000, ["Б"])],
+        "payments": [
+            {
+                "type": "CASHLESS",
+                "value": 5000,
+                "card_mask": "4111****1111",
+                "payment_system": "VISA",
+                "auth_code": "A1B2C3",
+                "rrn": "123456789012",
+                "terminal": "T0001",
+                "bank_name": "Банк",
+                "receipt_no": "42",
+            },
+            {"type": "CASH", "value": 20000},
+        ],
+        "discounts": [
+            {"type": "DISCOUNT", "mode": "PERCENT", "value": 5},
+            {"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 250},
+        ],
+        "rounding": True,
+    }
+
+
 def refund_of(sale: dict[str, Any]) -> dict[str, Any]:
     sold = sale["goods"][0]["good"]
     return {
@@ -109,6 +138,9 @@ def shop_day(client: CheckedClient, emulator: EmulatorHandle) -> None:
     card = sell(client, sale_body(2, card=True))
     client.ok("GET", f"/api/v1/receipts/{cash['id']}")
     client.ok("GET", f"/api/v1/receipts/{card['id']}")
+    adjusted = sell(client, adjusted_sale())
+    assert adjusted["discounts"] and adjusted["round_sum"]
+    client.ok("GET", f"/api/v1/receipts/{adjusted['id']}")
     sell(client, refund_of(cash))
     cash_in = client.ok(
         "POST", "/api/v1/receipts/service", json={"payment": {"type": "CASH", "value": 50000}}
@@ -126,6 +158,7 @@ def shop_day(client: CheckedClient, emulator: EmulatorHandle) -> None:
     offline = sell(client, sale_body(3))
     assert offline["is_created_offline"] is True
     sell(client, refund_of(offline))
+    sell(client, adjusted_sale())
     client.ok("POST", "/api/v1/receipts/service", json={"payment": {"type": "CASH", "value": 1000}})
     client.ok("GET", f"/api/v1/receipts/{offline['id']}")
     client.ok("POST", "/api/v1/reports")

@@ -15,7 +15,7 @@ import pytest
 
 from agent.config import Cashier
 from agent.secr import documents as d
-from agent.secr.errors import InvalidInput, NotSupported, OfflineProhibited, RetryLater, ShiftNotOpen
+from agent.secr.errors import InvalidInput, OfflineProhibited, RetryLater, ShiftNotOpen
 from agent.secr.register import DuplicateRequest, Fiscalized, Mode, RegisterStatus, ShiftView
 from agent.till_api import convert, errors, ids, models, schemas, views
 from agent.till_api.auth import Session, cashier_id
@@ -177,7 +177,7 @@ def test_a_cash_sale_with_change() -> None:
     assert first["quantity"] == 2000 and first["sum"] == 2500 and first["total_sum"] == 2500
     assert first["discounts"] == [] and first["is_return"] is False
     assert second["sum"] == 1599 and second["total_sum"] == 1499
-    assert second["discounts"] == [{"type": "DISCOUNT", "mode": "VALUE", "value": 100, "sum": 100}]
+    assert second["discounts"] == [{"type": "DISCOUNT", "mode": "VALUE", "value": 100, "sum": 100, "name": None}]
     keys = ("id", "code", "label", "symbol", "rate", "included", "value", "extra_value", "sales_turnover")
     assert [{k: t[k] for k in keys} for t in body["taxes"]] == [
         {
@@ -618,18 +618,56 @@ def test_an_unknown_tax_letter_names_its_field() -> None:
     assert errors.from_box_error(raised.value).detail[0]["loc"] == ["body", "goods", "1", "good", "tax"]
 
 
-def test_an_extra_charge_is_not_supported() -> None:
-    with pytest.raises(NotSupported):
+def test_a_line_extra_charge_is_a_negative_discount() -> None:
+    (item,) = convert.to_items(
+        goods(
+            {
+                "good": {"code": "a", "name": "A", "price": 1000},
+                "quantity": 1000,
+                "discounts": [{"type": "EXTRA_CHARGE", "mode": "PERCENT", "value": 5}],
+            }
+        ),
+        TAXES,
+    )
+    assert (item.discount, item.discount_percent) == (Decimal("-0.50"), Decimal("-5"))
+    (mixed,) = convert.to_items(
+        goods(
+            {
+                "good": {"code": "a", "name": "A", "price": 1000},
+                "quantity": 1000,
+                "discounts": [{"type": "EXTRA_CHARGE", "value": 30}, {"type": "DISCOUNT", "value": 100}],
+            }
+        ),
+        TAXES,
+    )
+    assert (mixed.discount, mixed.discount_percent) == (Decimal("0.70"), None)
+
+
+def test_line_discounts_larger_than_the_line_are_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidInput) as info:
         convert.to_items(
             goods(
                 {
                     "good": {"code": "a", "name": "A", "price": 100},
                     "quantity": 1000,
-                    "discounts": [{"type": "EXTRA_CHARGE", "value": 10}],
+                    "discounts": [{"type": "DISCOUNT", "value": 60}, {"type": "DISCOUNT", "value": 60}],
                 }
             ),
             TAXES,
         )
+    assert info.value.field == "goods[0].discounts"
+    with pytest.raises(InvalidInput) as info:
+        convert.to_items(
+            goods(
+                {
+                    "good": {"code": "a", "name": "A", "price": 100},
+                    "quantity": 1000,
+                    "discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 12.345}],
+                }
+            ),
+            TAXES,
+        )
+    assert info.value.field == "goods[0].discounts[0].value"
 
 
 def test_payments_become_document_payments() -> None:

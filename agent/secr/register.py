@@ -343,13 +343,19 @@ class CashRegister:
         *,
         cashier: str | None = None,
         request_id: str | None = None,
+        adjustments: Sequence[docs.Adjustment] = (),
+        round_cash: bool = False,
     ) -> Fiscalized:
+        """A sale; ``adjustments`` are receipt-level discounts/extra charges, ``round_cash`` rounds the
+        cash part to 10 kopecks (the till's `rounding`)."""
         with self._operation():
             shift = self._require_open_shift()
             taxes = self._core.taxes
             return self._fiscalize(
                 Request(
-                    lambda head: docs.sale(head, items, payments, taxes),
+                    lambda head: docs.sale(
+                        head, items, payments, taxes, round_cash=round_cash, adjustments=adjustments
+                    ),
                     cashier=cashier,
                     request_id=request_id,
                     shift_id=shift.id,
@@ -364,15 +370,28 @@ class CashRegister:
         sale_fiscal_num: str,
         cashier: str | None = None,
         request_id: str | None = None,
+        adjustments: Sequence[docs.Adjustment] = (),
+        round_cash: bool = False,
     ) -> Fiscalized:
+        """A return of (part of) a sale; ``round_cash`` rounds the cash paid back (docs.refund says why)."""
         with self._operation():
             self._answer_a_retry(request_id)
             shift = self._require_open_shift()
-            self._check_refundable(items, payments, sale_fiscal_num)
+            left = self._check_refundable(items, payments, sale_fiscal_num, check_amount=not round_cash)
             taxes = self._core.taxes
+
+            def build(head: docs.DocHead) -> docs.Check:
+                doc = docs.refund(
+                    head, items, payments, taxes, sale_fiscal_num, round_cash=round_cash, adjustments=adjustments
+                )
+                if round_cash:
+                    # the rounded sum is known only now; still before anything is written
+                    refunds.check_total(doc.total or Decimal(0), left, sale_fiscal_num)
+                return doc
+
             return self._fiscalize(
                 Request(
-                    lambda head: docs.refund(head, items, payments, taxes, sale_fiscal_num),
+                    build,
                     cashier=cashier,
                     request_id=request_id,
                     shift_id=shift.id,
@@ -381,8 +400,13 @@ class CashRegister:
             )
 
     def _check_refundable(
-        self, items: Sequence[docs.Item], payments: Sequence[docs.Payment], sale_fiscal_num: str
-    ) -> None:
+        self,
+        items: Sequence[docs.Item],
+        payments: Sequence[docs.Payment],
+        sale_fiscal_num: str,
+        *,
+        check_amount: bool = True,
+    ) -> refunds.Left:
         journal = self._core.journal
         sale_entry = journal.by_fiscal_num(sale_fiscal_num)
         is_sale = sale_entry is not None and check_kind(sale_entry) == (
@@ -398,7 +422,9 @@ class CashRegister:
             document = docs.parse(previous.xml)
             assert isinstance(document, docs.Check)
             earlier.append(document)
-        refunds.check_refund(items, payments, refunds.left_of(sale, earlier), sale_fiscal_num)
+        left = refunds.left_of(sale, earlier)
+        refunds.check_refund(items, payments, left, sale_fiscal_num, check_amount=check_amount)
+        return left
 
     def cash_in(
         self, amount: Decimal, *, cashier: str | None = None, request_id: str | None = None

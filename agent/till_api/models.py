@@ -68,6 +68,11 @@ class Discount(_Body):
     mode: Literal["PERCENT", "VALUE"] = "VALUE"
     value: DiscountValue
     name: Text128 | None = None
+    # receipt-level only: the discount applies to the goods of these taxes (code or letter), as Checkbox's
+    tax_code: StrictInt | Annotated[str, Field(min_length=1, max_length=1)] | None = None
+    tax_codes: list[StrictInt | Annotated[str, Field(min_length=1, max_length=1)]] = Field(
+        default_factory=list, max_length=8
+    )
 
 
 class GoodItem(_Body):

@@ -68,12 +68,9 @@ def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
 def sell(
     body: models.ReceiptSell, ctx: Ctx, s: Authed, x_request_id: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
-    if body.discounts:
-        raise NotSupported(
-            "receipt-level discounts are not supported",
-            what_to_do="give the discount on the goods instead",
-        )
     items = convert.to_items(body.goods, ctx.taxes)
+    adjustments = convert.to_adjustments(body.discounts, ctx.taxes)
+    rounding = body.rounding
     payments = convert.to_payments(body.payments)
     rid = request_key(ctx, body.id, x_request_id)
     cashier = body.cashier_name or s.cashier.name
@@ -83,11 +80,23 @@ def sell(
         return fiscalize(
             ctx,
             lambda r: register.refund(
-                items, payments, sale_fiscal_num=sale_num, cashier=cashier, request_id=r
+                items,
+                payments,
+                sale_fiscal_num=sale_num,
+                cashier=cashier,
+                request_id=r,
+                adjustments=adjustments,
+                round_cash=rounding,
             ),
             rid,
         )
-    return fiscalize(ctx, lambda r: register.sell(items, payments, cashier=cashier, request_id=r), rid)
+    return fiscalize(
+        ctx,
+        lambda r: register.sell(
+            items, payments, cashier=cashier, request_id=r, adjustments=adjustments, round_cash=rounding
+        ),
+        rid,
+    )
 
 
 @router.post("/receipts/service", response_model=schemas.Receipt, status_code=201)
