@@ -186,6 +186,19 @@ def shop_day(client: CheckedClient, emulator: EmulatorHandle) -> None:
     client.ok("GET", "/api/v1/cashier/check-signature")
     client.ok("GET", "/api/v1/organization/receipt-config")
 
+    registers = client.ok("GET", "/api/v1/cash-registers")
+    assert [r["id"] for r in registers["results"]] == [register["id"]]
+    assert client.ok("GET", "/api/v1/cash-registers", params={"in_use": True})["results"] == []
+
+    # a senior cashier closes a named shift: the open one
+    second = client.ok("POST", "/api/v1/shifts", json={})
+    assert client.ok("GET", "/api/v1/cash-registers", params={"in_use": True})["results"]
+    closed_by_id = client.ok("POST", f"/api/v1/shifts/{second['id']}/close", json={})
+    assert closed_by_id["status"] == "CLOSED" and closed_by_id["z_report"]["serial"] == second["serial"]
+    again = client.http.post(f"/api/v1/shifts/{second['id']}/close", json={})
+    assert again.status_code == 400 and again.json()["code"] == "shift.not_opened"
+    assert client.http.post(f"/api/v1/shifts/{uuid.uuid4()}/close", json={}).status_code == 404
+
     # refusals are Checkbox's error shapes too
     client.http.get(f"/api/v1/receipts/{uuid.uuid4()}")
     client.http.post("/api/v1/receipts/sell", json={"goods": "none"})

@@ -11,12 +11,27 @@ from typing import Any
 from fastapi import APIRouter
 
 from agent.secr.errors import FiscalBoxError
-from agent.till_api import models, records, schemas, views
+from agent.till_api import models, pages, records, schemas, views
 from agent.till_api.access import Authed
 from agent.till_api.context import API, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
 
 router = APIRouter(prefix=API, tags=["cash-registers"], responses=RESPONSES)
+
+
+@router.get("/cash-registers", response_model=pages.Page)
+def list_cash_registers(
+    ctx: Ctx,
+    _: Authed,
+    in_use: bool | None = None,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """The cash registers a till may work on: a box is one. `in_use` true lists it while a shift is open
+    on it, false while none is."""
+    register = records.cash_register(ctx)
+    listed = in_use is None or in_use == register["has_shift"]
+    return views.page_json([register] if listed and offset == 0 else [], limit=limit, offset=offset)
 
 
 @router.get("/cash-registers/info", response_model=schemas.CashRegister)

@@ -49,6 +49,21 @@ def close_shift(ctx: Ctx, s: Authed, body: models.Empty | None = None) -> dict[s
     return records.existing_shift(ctx, z.shift_id)
 
 
+@router.post("/shifts/{shift_id}/close", response_model=schemas.Shift)
+def close_shift_by_id(shift_id: str, ctx: Ctx, s: Authed, body: models.Empty | None = None) -> dict[str, Any]:
+    """Checkbox's close of a named shift (by a senior cashier): a box has one shift open at a time, so it
+    closes that one; a shift already closed is said so, an unknown one is a 404."""
+    number = shift_number(ctx, shift_id)
+    current = ctx.register.shift_view()
+    if current is None or current.id != number or current.closed_at is not None:
+        if records.shift(ctx, number, with_balance=False) is None:
+            raise ApiError(404, "shift.not_found", f"no shift {shift_id}")
+        raise ApiError(400, "shift.not_opened", f"shift {shift_id} is closed already")
+    z, _close = ctx.register.close_shift(cashier=s.cashier.name)
+    assert z.shift_id is not None
+    return records.existing_shift(ctx, z.shift_id)
+
+
 @router.get("/shifts", response_model=pages.Page)
 def list_shifts(
     ctx: Ctx,
