@@ -84,6 +84,10 @@ def card_sale(**head_kw: Any) -> d.Document:
         rrn="000111222333",
         terminal="T0001",
         acquirer="АТ КБ ПриватБанк",
+        acquirer_id="S1234567",
+        pos_receipt_no="0042",
+        client_info="IVANENKO IVAN",
+        commission=D("0.38"),
     )
     return registered(d.sale(head(3, **head_kw), [item("Хліб", "1", "25.00")], [pay], TAXES))
 
@@ -162,13 +166,17 @@ def test_card_sale_has_card_block_and_cashless_form() -> None:
         [
             *HEADER,
             "Хліб",
-            "ЕКВАЙР АТ КБ ПриватБанк",
-            "ТЕРМІНАЛ T0001",
+            "ЕКВАЙР АТ КБ ПриватБанк",  # row 12: ACQUIRENM
+            "ЕКВАЙР ТА ТОРГОВЕЦЬ S1234567",  # row 12: ACQUIREID
+            "ТЕРМІНАЛ T0001",  # row 13: DEVICEID
+            "КОМІСІЯ",  # row 14: COMMISSION
+            "0.38",
             "ВИД ОПЕРАЦІЇ ОПЛАТА",
-            "ЕПЗ 4111********1111",
-            "ПЛАТІЖНА СИСТЕМА VISA",
+            "ЕПЗ 4111********1111",  # row 16: EPZDETAILS
+            "ПЛАТІЖНА СИСТЕМА VISA",  # row 17: NAME, AUTHCD, ACQUIRETRANSID, POSTRANSNUM
             "КОД АВТ. 123456",
             "RRN 000111222333",
+            "ЧЕК ТЕРМІНАЛУ 0042",
             "БЕЗГОТІВКОВА",
             "Платіжна картка",  # row 19: the means
             "СУМА",
@@ -180,6 +188,7 @@ def test_card_sale_has_card_block_and_cashless_form() -> None:
         ],
     )
     assert "РЕШТА" not in text  # change is for cash payments only
+    assert "IVANENKO" not in text  # CLIENTINFO, the holder's name, is no requisite of order 13
 
 
 def test_offline_sale_rows() -> None:

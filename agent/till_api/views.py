@@ -114,15 +114,34 @@ def good_json(line: docs.Line, *, is_return: bool) -> Json:
 
 
 def payment_json(payment: docs.Payment) -> Json:
-    """What the customer handed over (cash with change shows the note given, not the price)."""
+    """What the customer handed over (cash with change shows the note given, not the price).
+
+    Shaped as Checkbox's ReceiptModel.payments: CashPaymentPayload for cash, CardPaymentPayload for the
+    rest, its card details read back from the registered document's PAYSYS row (docs.Payment names each
+    element). `acquiring`, Checkbox's obsolete name of acquirer_and_seller, echoes the same value; `code`
+    and `signature_required` have no place in the document and are null.
+    """
+    value = kop(payment.provided if payment.provided is not None else payment.amount)
+    if payment.form == docs.PayForm.CASH and not payment.has_paysys():
+        return {"type": "CASH", "pawnshop_is_return": None, "value": value, "label": payment.name}
     return {
         "type": pay_type(payment.form),
-        "value": kop(payment.provided if payment.provided is not None else payment.amount),
+        "pawnshop_is_return": None,
+        "code": None,
+        "value": value,
+        "commission": kop(payment.commission) if payment.commission is not None else None,
         "label": payment.name,
         "card_mask": payment.card_mask,
+        "bank_name": payment.acquirer,
         "auth_code": payment.auth_code,
         "rrn": payment.rrn,
         "payment_system": payment.payment_system,
+        "owner_name": payment.client_info,
+        "terminal": payment.terminal,
+        "acquiring": payment.acquirer_id,
+        "acquirer_and_seller": payment.acquirer_id,
+        "receipt_no": payment.pos_receipt_no,
+        "signature_required": None,
     }
 
 
