@@ -162,6 +162,26 @@ def test_a_defect_of_the_box_is_a_500_with_the_json_body(live: Live, monkeypatch
     assert_error_body(httpx.put(f"{url}/api/v1/receipts/sell", headers=headers), 405)
 
 
+def test_after_a_defect_the_till_s_next_request_is_answered(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500 ends its connection (uvicorn closes it once the exception is re-raised): it says so, or a
+    keep-alive client's next request met a reset instead of an answer."""
+    box, url, headers = live.box, live.url, live.headers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a defect")
+
+    monkeypatch.setattr(box.register, "sell", broken)
+    with httpx.Client(base_url=url, headers=headers) as till:
+        for _ in range(3):
+            answer = till.post(
+                "/api/v1/receipts/sell",
+                json={"goods": [good("Хліб", 1000)], "payments": [{"type": "CASH", "value": 1000}]},
+            )
+            assert assert_error_body(answer, 500)["code"] == "internal_error"
+            assert till.get("/api/v1/cashier/me").status_code == 200  # was a ReadError: connection reset
+            assert answer.headers["connection"] == "close"
+
+
 def sell(url: str, headers: dict[str, str], content: bytes) -> httpx.Response:
     return httpx.post(
         f"{url}/api/v1/receipts/sell",
