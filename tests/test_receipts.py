@@ -548,3 +548,17 @@ def test_text_width_override_and_layout_type() -> None:
     layout = layout_receipt(cash_sale(), fiscal_num=ONLINE_NUM, offline=False, width_chars=48)
     assert isinstance(layout, Layout) and layout.width_chars == 48
     assert max(len(line) for line in to_text(layout, 32).splitlines()) <= 32
+
+
+@pytest.mark.parametrize("odd", ["\x85", "\u2028", "\u2029", "\r", "\x7f", "\x9f"])
+def test_a_registered_receipt_with_characters_the_shaper_refuses_still_has_its_picture(odd: str) -> None:
+    """XML carries U+0085, U+2028/9 and CR (&#13;), so a registered receipt may hold them in a goods name or
+    a card detail; its PNG was a 500 ("raqm_layout() failed") for every till that asked for it."""
+    pay = d.Payment(form=1, name="Картка", amount=D("10.00"), card_mask=f"4111{odd}1111", auth_code=f"A{odd}")
+    doc = registered(d.sale(head(5), [item(f"Хліб{odd}житній")], [pay], TAXES))
+    assert isinstance(doc, d.Check) and odd in doc.lines[0].item.name  # it is in the document
+    for width in (32, 48):
+        layout = layout_receipt(doc, fiscal_num="1000000001", offline=False, width_chars=width)
+        img = Image.open(io.BytesIO(to_png(layout)))
+        assert img.format == "PNG" and img.height > 100
+
