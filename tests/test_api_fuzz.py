@@ -1,4 +1,5 @@
-"""schemathesis against /api/v1/openapi.json: no 5xx, and no response that breaks its own schema.
+"""schemathesis against /api/v1/openapi.json: no 5xx, and no response that breaks its own schema or
+Checkbox's description of the operation.
 
 One box for the whole module (the fuzzer changes its state freely: shifts opened and closed, receipts
 made): whatever it sends, the answer is never a server error."""
@@ -17,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from agent.emulator import Emulator
+from tests import checkbox_openapi
 from tests.conftest import REGISTRAR, Box, post_json
 from tests.test_till_api import LICENSE, TillApi
 
@@ -43,6 +45,22 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         box.close()
 
 
+def as_checkbox_describes(ctx: Any, response: Any, case: Any) -> bool | None:
+    """The answer is what Checkbox's own description declares for the operation (tests/checkbox_openapi.py)."""
+    op = checkbox_openapi.operation(case.method, case.formatted_path)
+    if op is None or not response.headers.get("content-type", [""])[0].startswith("application/json"):
+        return None
+    body = response.json()
+    if body is None and str(op) == "GET /api/v1/cashier/shift":
+        return None  # no shift: Checkbox answers null
+    problems = op.problems(response.status_code, body)
+    if response.status_code >= 400:
+        problems += checkbox_openapi.error_problems(response.status_code, body)
+    if problems:
+        raise AssertionError("\n".join(problems))
+    return None
+
+
 def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -> None:
     # schemathesis's pytest plugin does not run under pytest 9, so each operation gets its own
     # hypothesis run here; failures are collected and reported together.
@@ -63,7 +81,7 @@ def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -
             case.call_and_validate(
                 base_url=live["url"],
                 headers=live["headers"],
-                checks=[not_a_server_error, response_schema_conformance],
+                checks=[not_a_server_error, response_schema_conformance, as_checkbox_describes],
             )
 
         try:

@@ -296,7 +296,7 @@ def test_the_agent_refuses_over_the_till_api_and_says_so_in_status(
         assert any("behind the fiscal server" in e for e in status["errors"])
         emulator_clock(emulator, 0)
         opened = http.post("/api/v1/shifts", json={})
-        assert opened.status_code == 200, opened.text
+        assert opened.status_code == 202, opened.text
         assert agent.status_dict()["blocked_reason"] is None
     finally:
         agent.close()

@@ -473,7 +473,17 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], str]] = [
     ("payment amount 3 decimals", lambda: _sale_with(pays=[cash("10.001")]), "payments[0].amount"),
     ("payment without name", lambda: _sale_with(pays=[replace(cash("10.00"), name=" ")]), "payments[0].name"),
     ("discount above cost", lambda: _sale_with([item(discount=D("10.01"))]), "items[0].discount"),
-    ("negative discount", lambda: _sale_with([item(discount=D("-1.00"))]), "items[0].discount"),
+    # a negative discount is an extra charge now; its percent must say the same
+    (
+        "extra charge with a discount's percent",
+        lambda: _sale_with([item(discount=D("-1.00"), discount_percent=D("10"))]),
+        "items[0].discount_percent",
+    ),
+    (
+        "percent that does not make the discount",
+        lambda: _sale_with([item(price="10.00", discount=D("1.01"), discount_percent=D("10"))]),
+        "items[0].discount_percent",
+    ),
     (
         "discount percent above 100",
         lambda: _sale_with([item(discount_percent=D("101"))]),

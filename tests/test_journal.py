@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from agent.secr.errors import JournalMismatch
-from agent.secr.journal import SCHEMA_VERSION, Journal
+from agent.secr.journal import RECEIPTS_WHERE, SCHEMA_VERSION, DocumentFilter, Journal, Page, _narrowed
 
 WHEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -139,3 +139,112 @@ def test_meta_values_of_a_rolled_back_transaction_are_gone(tmp_path: Path) -> No
     reopened = Journal(tmp_path / "journal.sqlite")
     assert reopened.get("mode") == "online"
     reopened.close()
+
+
+def add_check(journal: Journal, local_num: int, *, subtype: int, shift_id: int | None, when: datetime) -> int:
+    entry = journal.add(
+        local_num=local_num,
+        uid=f"uid-{local_num}",
+        doc_class="CHECK",
+        doc_type=0,
+        doc_subtype=subtype,
+        shift_id=shift_id,
+        xml=b"<x/>" * 1000,  # rows with real bodies: the lists must not need to read them
+        signed=b"signed",
+        created_at=when,
+    )
+    journal.mark_registered(entry.id, fiscal_num=f"FN{local_num}", registered_at=when, ticket=None)
+    return entry.id
+
+
+def test_a_journal_of_schema_3_learns_the_list_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    shift = journal.new_shift(WHEN, "Касир")
+    add_check(journal, 1, subtype=0, shift_id=shift, when=WHEN)
+    journal.close()
+    # What version 3 left on disk: no list indexes.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX documents_receipts")
+        conn.execute("DROP INDEX documents_z_reports")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    journal = Journal(path)
+    assert journal.get("schema_version") == str(SCHEMA_VERSION) == "4"
+    indexes = {r[0] for r in journal._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"documents_receipts", "documents_z_reports"} <= indexes
+    [entry] = journal.receipts(DocumentFilter(), Page(limit=25))
+    assert entry.local_num == 1 and entry.fiscal_num == "FN1"
+    journal.close()
+
+
+def test_receipt_pages_come_from_the_index_in_order(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    first, second = journal.new_shift(WHEN, None), journal.new_shift(WHEN, None)
+    subtypes = [0, 1, 2, 4, 5]  # sale, return, deposit, issue: listed; the storno (5) is not a receipt
+    for n in range(1, 11):
+        add_check(
+            journal,
+            n,
+            subtype=subtypes[(n - 1) % 5],
+            shift_id=first if n <= 5 else second,
+            when=WHEN + timedelta(minutes=n),
+        )
+    listed = [e.local_num for e in journal.receipts(DocumentFilter(), Page(limit=None))]
+    assert listed == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert [e.local_num for e in journal.receipts(DocumentFilter(), Page(limit=3, offset=2, desc=True))] == [
+        7,
+        6,
+        4,
+    ]
+    assert [e.local_num for e in journal.receipts(DocumentFilter(shift_ids=(second,)), Page(25))] == [
+        6,
+        7,
+        8,
+        9,
+    ]
+    assert journal.receipts(DocumentFilter(shift_ids=()), Page(25)) == []
+    assert [e.local_num for e in journal.receipts(DocumentFilter(fiscal_num="FN3"), Page(25))] == [3]
+    assert [e.local_num for e in journal.receipts(DocumentFilter(local_num=8), Page(25))] == [8]
+    window = DocumentFilter(since=WHEN + timedelta(minutes=2), until=WHEN + timedelta(minutes=4))
+    assert [e.local_num for e in journal.receipts(window, Page(25))] == [2, 3, 4]
+    kyiv = timezone(timedelta(hours=2))  # an aware bound in another zone means the same instant
+    assert [
+        e.local_num
+        for e in journal.receipts(
+            DocumentFilter(since=(WHEN + timedelta(minutes=9)).astimezone(kyiv)), Page(25)
+        )
+    ] == [9]
+    where, params = _narrowed(RECEIPTS_WHERE, DocumentFilter(since=WHEN))
+    plan = " ".join(
+        str(r[3])
+        for r in journal._conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM documents INDEXED BY documents_receipts WHERE {where}"
+            " ORDER BY local_num LIMIT 25",
+            params,
+        )
+    )
+    assert "COVERING INDEX documents_receipts" in plan and "TEMP B-TREE" not in plan
+    journal.close()
+
+
+def test_shift_pages(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    shifts = [journal.new_shift(WHEN, None) for _ in range(4)]
+    for shift in shifts[:3]:
+        journal.update_shift(shift, closed_at=WHEN.isoformat())
+    assert journal.shift_ids(Page(limit=None)) == shifts
+    assert journal.shift_ids(Page(limit=2, offset=1, desc=True)) == [shifts[2], shifts[1]]
+    assert journal.shift_ids(Page(limit=25), is_open=True) == [shifts[3]]
+    assert journal.shift_ids(Page(limit=25), is_open=False) == shifts[:3]
+    journal.close()
+
+
+def test_a_page_past_sqlites_integers_is_empty(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.new_shift(WHEN, None)
+    add_check(journal, 1, subtype=0, shift_id=None, when=WHEN)
+    far = Page(limit=10**30, offset=10**30)
+    assert journal.shift_ids(far) == [] and journal.receipts(DocumentFilter(), far) == []
+    assert journal.z_reports(DocumentFilter(), far) == []
+    assert [e.local_num for e in journal.receipts(DocumentFilter(), Page(limit=10**30))] == [1]
+    journal.close()

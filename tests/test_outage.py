@@ -245,7 +245,7 @@ def test_the_till_api_says_outcome_unknown_with_a_code_to_act_on(
         link.restore()
         emulator.fault("none")
         made = raw.post("/api/v1/receipts/sell", json=body, headers=headers)
-        assert made.status_code == 200 and made.json()["fiscal_code"]
+        assert made.status_code == 201 and made.json()["fiscal_code"]
         again = raw.post("/api/v1/receipts/sell", json=body, headers=headers)
         assert again.status_code == 400 and again.json()["code"] == "receipt.already_exists"
     api.server.stop()

@@ -111,11 +111,11 @@ class Till:
 
     def open_shift(self) -> None:
         response = self.http.post("/api/v1/shifts", json={})
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
 
     def sell(self, i: int, receipt_id: str | None = None) -> dict[str, Any]:
         response = self._post_sale(i, receipt_id or str(uuid.uuid4()))
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         receipt: dict[str, Any] = response.json()
         assert receipt["status"] == "DONE"
         return receipt
@@ -132,7 +132,7 @@ class Till:
             assert time.monotonic() < deadline, response.text
             self.refusals += 1
             time.sleep(0.1)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         receipt: dict[str, Any] = response.json()
         return receipt
 

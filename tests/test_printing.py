@@ -40,7 +40,7 @@ class Shop:
             "access_token"
         ]
         self.http.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": LICENSE})
-        assert self.http.post("/api/v1/shifts", json={}).status_code == 200
+        assert self.http.post("/api/v1/shifts", json={}).status_code == 202
 
     def close(self) -> None:
         self.http.close()
@@ -156,7 +156,7 @@ def test_a_printer_fault_never_undoes_a_sale(box: Box) -> None:
     s = Shop(box, ReceiptPrinter("network", host="127.0.0.1", port=port, timeout_s=0.5))
     try:
         sale = s.http.post("/api/v1/receipts/sell", json=sale_body(4))
-        assert sale.status_code == 200 and sale.json()["status"] == "DONE"
+        assert sale.status_code == 201 and sale.json()["status"] == "DONE"
         s.printing.drain()
         assert s.printing.last_error is not None and "PrinterOffline" in s.printing.last_error
         assert s.printing.status() == "offline"

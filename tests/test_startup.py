@@ -293,8 +293,8 @@ def test_the_agent_keeps_a_cancelled_registration_refused_across_restarts(
 
     def sold() -> httpx.Response | None:
         response = till._post_sale(4, receipt_id)
-        assert response.status_code in (200, 409), response.text
-        return response if response.status_code == 200 else None
+        assert response.status_code in (201, 409), response.text
+        return response if response.status_code == 201 else None
 
     assert wait_for(sold, timeout=60, what="a sale once the loop has checked again").json()["status"] == "DONE"
     assert live_status(state)["blocked_reason"] is None

@@ -263,6 +263,6 @@ def test_the_agent_on_a_full_disk_answers_the_till_and_says_why(
         agent.tick()
         wait_for(lambda: agent.status_dict()["blocked_reason"] is None, what="the status to clear")
         answer = httpx.post(f"{api}/receipts/sell", json=sale, headers=headers)
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code == 201, answer.text
     finally:
         agent.close()

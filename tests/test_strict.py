@@ -112,7 +112,7 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
                 "access_token"
             ]
             api.headers.update({"Authorization": f"Bearer {token}", "X-License-Key": "test-key"})
-            assert api.post("/api/v1/shifts", json={}).status_code == 200
+            assert api.post("/api/v1/shifts", json={}).status_code == 202
             body = {
                 "goods": [
                     {"good": {"code": "1", "name": "Хліб", "price": 2850, "tax": [1]}, "quantity": 2000}
@@ -120,7 +120,7 @@ def test_the_agent_with_a_qualified_key_container(tmp_path: Path, strict: Emulat
                 "payments": [{"type": "CASH", "value": 5700}],
             }
             sale = api.post("/api/v1/receipts/sell", json=body)
-            assert sale.status_code == 200, sale.text
+            assert sale.status_code == 201, sale.text
             status = api.get("/api/v1/box/status").json()
             assert status["certificate"]["qualified"] is True and status["certificate"]["days_left"] > 3000
     finally:

@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,93 @@ def test_tls_from_config(box: Box, tmp_path: Path) -> None:
         ssl_context = ssl.create_default_context(cafile=str(cert_file))
         with httpx.Client(base_url=server.url, verify=ssl_context) as raw:
             assert raw.post("/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).status_code == 200
+
+
+def test_a_sale_with_discounts_extra_charges_and_rounding_end_to_end(
+    api: TillApi, emulator: EmulatorHandle
+) -> None:
+    """Line discounts, a receipt-level percent discount and value extra charge, cash rounding: the answer,
+    the document the emulator stored (it checked the arithmetic itself), the printed text and the Z."""
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    cheese = good("Сир", 10000) | {"discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 10}]}
+    bread = good("Хліб", 2003) | {"discounts": [{"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 100}]}
+    body = {
+        "id": str(uuid.uuid4()),
+        "goods": [cheese, bread, good("Вода", 1599, 2000, ["Б"])],
+        "payments": [{"type": "CASH", "value": 50000}],
+        "discounts": [
+            {"type": "DISCOUNT", "mode": "PERCENT", "value": 5, "name": "Картка клієнта"},
+            {"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 250, "name": "Пакування"},
+        ],
+        "rounding": True,
+    }
+    receipt = client.receipts.create_receipt(receipt=body, timeout=10)
+    # lines after their own: 90.00, 21.03, 31.98 = 143.01; 5 % of it is 7.15 off, 2.50 charged: 138.36
+    # payable, rounded to 138.40 in cash (4 kopecks up: the 5-9 kopecks of the National Bank's rule)
+    assert receipt["total_sum"] == 13840 and receipt["round_sum"] == 4
+    assert receipt["discounts"] == [
+        {"type": "DISCOUNT", "mode": "VALUE", "value": 465, "sum": 465, "name": None}
+    ]
+    g_cheese, g_bread, g_water = receipt["goods"]
+    assert g_cheese["discounts"] == [
+        {"type": "DISCOUNT", "mode": "PERCENT", "value": 10.0, "sum": 1000, "name": None}
+    ]
+    assert g_cheese["total_sum"] == 9000
+    assert g_bread["discounts"] == [
+        {"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 100, "sum": 100, "name": None}
+    ]
+    assert g_bread["total_sum"] == 2103 and g_water["discounts"] == [] and g_water["total_sum"] == 3198
+    assert receipt["total_rest"] == 50000 - 13840
+
+    (stored,) = [x for x in emulator.documents() if x["fiscal_number"] == receipt["fiscal_code"]]
+    root = etree.fromstring(emulator.xml_of(stored))
+    assert root.findtext("CHECKTOTAL/SUM") == "138.40" and root.findtext("CHECKTOTAL/NORNDSUM") == "138.36"
+    assert root.findtext("CHECKTOTAL/RNDSUM") == "-0.04"
+    assert root.findtext("CHECKTOTAL/SUBCHECK") == "143.01" and root.findtext("CHECKTOTAL/USAGETYPE") == "1"
+    assert (
+        root.findtext("CHECKTOTAL/DISCOUNTSUM")
+        == f"{Decimal('10.00') - Decimal('1.00') + Decimal('4.65'):.2f}"
+    )
+    rows = root.findall("CHECKBODY/ROW")
+    assert [r.findtext("DISCOUNTTYPE") for r in rows] == ["1", "0", "0"]
+    assert rows[1].findtext("SUBTOTAL") == "21.03"
+    assert root.findtext("CHECKPAY/ROW/SUM") == "138.40" and root.findtext("CHECKPAY/ROW/REMAINS") == "361.60"
+
+    text = client.receipts.get_receipt_visualization_text(receipt["id"], width=42)
+    for expected in ("ЗНИЖКА 10.00%", "НАДБАВКА", "+1.00", "ЗНИЖКА НА ЧЕК", "-4.65", "Заокруглення", "-0.04"):
+        assert expected in text, expected
+    assert text.index("ПДВ А") < text.index("Заокруглення") < text.index("ДО СПЛАТИ")
+    assert "138.40 грн" in text.split("ДО СПЛАТИ", 1)[1].splitlines()[0]
+
+    # a mixed card + cash sale: only its cash part is rounded; a card-only one is not rounded
+    mixed = {
+        "id": str(uuid.uuid4()),
+        "goods": [good("Кава", 4567)],
+        "payments": [{"type": "CASHLESS", "value": 2000}, {"type": "CASH", "value": 2567}],
+        "rounding": True,
+    }
+    second = client.receipts.create_receipt(receipt=mixed, timeout=10)
+    assert second["total_sum"] == 4570 and second["round_sum"] == 3
+    by_card = client.receipts.create_receipt(
+        receipt={
+            "id": str(uuid.uuid4()),
+            "goods": [good("Чай", 1234)],
+            "payments": [{"type": "CASHLESS", "value": 1234}],
+            "rounding": True,
+        },
+        timeout=10,
+    )
+    assert by_card["total_sum"] == 1234 and by_card["round_sum"] == 0
+    z = client.shifts.close_shift(timeout=10)
+    assert z is not None
+    sums = [receipt["total_sum"], second["total_sum"], by_card["total_sum"]]
+    assert z["sell_sum"] == sum(sums) and z["sell_receipts_count"] == 3
+    cash_row = next(p for p in z["payments"] if p["type"] == "CASH")
+    assert cash_row["sell_sum"] == 13840 + 2570
+    zdoc = next(x for x in emulator.documents() if x["doc_class"] == "ZREP")
+    zroot = etree.fromstring(emulator.xml_of(zdoc))
+    assert zroot.findtext("ZREPREALIZ/SUM") == f"{Decimal(sum(sums)) / 100:.2f}"
+    assert zroot.findtext("ZREPREALIZ/RNDSUM") == "-0.07"
+    assert zroot.findtext("ZREPREALIZ/NORNDSUM") == f"{Decimal(sum(sums) - 7) / 100:.2f}"

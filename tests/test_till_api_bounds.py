@@ -42,7 +42,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         api = TillApi(box)
         token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}", "X-License-Key": LICENSE}
-        assert httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers).status_code == 200
+        assert httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers).status_code == 202
         yield Live(box, api.url, headers)
         api.server.stop()
         box.close()
@@ -447,12 +447,12 @@ def test_fuzzed_receipts_answer_json_and_never_a_server_error(live: Live) -> Non
                 failures.append(
                     f"#{n} {path} {answer.status_code} {answer.text[:300]!r} for {content[:300]!r}"
                 )
-            elif answer.status_code == 200:
+            elif answer.status_code == 201:
                 accepted += 1
                 assert body["fiscal_code"], body
             else:
                 assert isinstance(body["message"], str) and body["message"], body
     assert not failures, "\n".join(failures)
-    # each 200 is one document, and what was refused left nothing behind
+    # each 201 is one document, and what was refused left nothing behind
     assert live.box.journal.count(state="registered") == made + accepted
     assert live.box.journal.count(state="pending") == 0

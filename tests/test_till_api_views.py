@@ -4,6 +4,7 @@ register, no server, no HTTP. The end-to-end answers are in test_till_api.py (ch
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,10 +15,12 @@ import pytest
 
 from agent.config import Cashier
 from agent.secr import documents as d
-from agent.secr.errors import InvalidInput, NotSupported, OfflineProhibited, RetryLater, ShiftNotOpen
+from agent.secr.errors import InvalidInput, OfflineProhibited, RetryLater, ShiftNotOpen
 from agent.secr.register import DuplicateRequest, Fiscalized, Mode, RegisterStatus, ShiftView
 from agent.till_api import convert, errors, ids, models, schemas, views
 from agent.till_api.auth import Session, cashier_id
+from agent.till_api.facts import BoxFacts
+from tests import checkbox_openapi
 
 D = Decimal
 SELLER = d.Seller(
@@ -34,6 +37,25 @@ VAT7 = d.Tax(code=2, letter="Б", rate=D("7.00"), name="ПДВ")
 EXCISE = d.Tax(code=4, letter="Г", rate=D("5.00"), name="Акциз", type=1)
 TAXES = {t.code: t for t in (EXCISE, VAT7, VAT20)}  # not in code order: the tax list sorts
 IDS = ids.IdScheme.of("4000000001")
+SINCE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+CASHIERS = (Cashier(name="Іваненко І. І.", login="ivanenko", pin="1234"),)
+FACTS = BoxFacts(
+    ids=IDS,
+    fiscal_number="4000000001",
+    seller=SELLER,
+    since=SINCE,
+    key_id="key-id",
+    cashiers=CASHIERS,
+    taxes=TAXES,
+)
+
+
+def as_checkbox(body: Any, model: str) -> None:
+    """Checkbox's own description accepts it (tests/checkbox_openapi.py)."""
+    problems = checkbox_openapi.problems_of(body, model)
+    assert not problems, "\n".join(problems)
+
+
 PREV_HASH = hashlib.sha256(b"the previous document").hexdigest()
 OPENED = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 CLOSED = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -53,12 +75,16 @@ def shift_view(**kw: Any) -> ShiftView:
 
 
 # What records.receipt passes in: the receipt's shift, read without its figures.
-SHIFT = views.shift_json(shift_view(), ids=IDS, fiscal_number="4000000001")
+SHIFT = views.shift_json(shift_view(), FACTS)
+
+
+def doc_uid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"  # documents' UIDs are UUIDs
 
 
 def head(n: int = 1, **kw: Any) -> d.DocHead:
     return replace(
-        d.DocHead(uid=f"uid-{n}", seller=SELLER, when=WHEN, order_num=n, cashier="Іваненко І."), **kw
+        d.DocHead(uid=doc_uid(n), seller=SELLER, when=WHEN, order_num=n, cashier="Іваненко І."), **kw
     )
 
 
@@ -87,7 +113,11 @@ def card(amount: str) -> d.Payment:
 
 
 def fiscalized(
-    doc: d.Document, *, fiscal_num: str = "1000000042", request_id: str | None = "till-1", **kw: Any
+    doc: d.Document,
+    *,
+    fiscal_num: str = "1000000042",
+    request_id: str | None = "3b0f6c1e-2a51-4d7e-9a0c-7e1f00000001",
+    **kw: Any,
 ) -> Fiscalized:
     values: dict[str, Any] = {
         "entry_id": 1,
@@ -105,8 +135,9 @@ def fiscalized(
 
 
 def receipt(result: Fiscalized) -> dict[str, Any]:
-    body = views.receipt_json(result, taxes=TAXES, shift=SHIFT)
+    body = views.receipt_json(result, facts=FACTS, shift=SHIFT)
     schemas.Receipt.model_validate(body)  # what FastAPI checks on the way out
+    as_checkbox(body, "ReceiptModel")
     return body
 
 
@@ -121,7 +152,11 @@ def query(url: str | None) -> dict[str, str]:
 def test_a_cash_sale_with_change() -> None:
     doc = d.sale(head(), [bread(), water(discount=D("1.00"))], [cash("50.00")], TAXES)
     body = receipt(fiscalized(doc))
-    assert body["id"] == "till-1" and body["type"] == "SELL" and body["status"] == "DONE"
+    assert (
+        body["id"] == "3b0f6c1e-2a51-4d7e-9a0c-7e1f00000001"
+        and body["type"] == "SELL"
+        and body["status"] == "DONE"
+    )
     assert body["serial"] == 1 and body["fiscal_code"] == "1000000042"
     assert body["total_sum"] == 3999
     # what was handed over, and the change given back
@@ -134,39 +169,48 @@ def test_a_cash_sale_with_change() -> None:
     assert first["quantity"] == 2000 and first["sum"] == 2500 and first["total_sum"] == 2500
     assert first["discounts"] == [] and first["is_return"] is False
     assert second["sum"] == 1599 and second["total_sum"] == 1499
-    assert second["discounts"] == [{"type": "DISCOUNT", "mode": "VALUE", "value": 100}]
-    assert body["taxes"] == [
+    assert second["discounts"] == [{"type": "DISCOUNT", "mode": "VALUE", "value": 100, "sum": 100, "name": None}]
+    keys = ("id", "code", "label", "symbol", "rate", "included", "value", "extra_value", "sales_turnover")
+    assert [{k: t[k] for k in keys} for t in body["taxes"]] == [
         {
+            "id": FACTS.tax_id(1),
             "code": 1,
             "label": "ПДВ",
             "symbol": "А",
-            "rate": 20.0,
+            "rate": 20,
             "included": True,
             "value": 417,
+            "extra_value": 0,
             "sales_turnover": 2500,
         },
         {
+            "id": FACTS.tax_id(2),
             "code": 2,
             "label": "ПДВ",
             "symbol": "Б",
-            "rate": 7.0,
+            "rate": 7,
             "included": True,
             "value": 98,
+            "extra_value": 0,
             "sales_turnover": 1599,
         },
     ]
+    # each good carries its own tax: 25.00 at 20% included is 4.17
+    assert [(t["symbol"], t["value"]) for t in body["goods"][0]["taxes"]] == [("А", 417)]
     assert body["fiscal_date"] == body["created_at"] == WHEN.isoformat()
     assert body["delivered_at"] == body["updated_at"] == REGISTERED.isoformat()
     assert body["is_created_offline"] is False and body["is_sent_dps"] is True
     assert body["control_number"] is None and body["round_sum"] == 0
     assert body["cashier_name"] == "Іваненко І."
-    assert body["transaction"] == {
+    assert body["transaction"].items() >= {
+        "id": doc_uid(1),  # the document is its own transaction: its UID, its local number
+        "serial": 1,
         "type": "RECEIPT",
         "status": "DONE",
         "response_status": "OK",
         "response_error_message": None,
         "response_id": "1000000042",
-    }
+    }.items()
     assert body["shift"] is SHIFT
     assert query(body["tax_url"]) == {
         "date": "20261125",
@@ -180,7 +224,7 @@ def test_a_cash_sale_with_change() -> None:
 def test_a_card_sale() -> None:
     doc = d.sale(head(), [bread("1")], [card("12.50")], TAXES)
     body = receipt(fiscalized(doc, request_id=None))
-    assert body["id"] == "uid-1"  # a document made without a till's id is named by its own uid
+    assert body["id"] == doc_uid(1)  # a document made without a till's id is named by its own uid
     assert body["payments"] == [
         {
             "type": "CASHLESS",
@@ -301,37 +345,59 @@ def a_day() -> d.ZReport:
 
 
 def test_a_z_report() -> None:
-    body = views.report_json(a_day(), rid="z-id", shift_id="shift-id", fiscal_code="1000000050", is_z=True)
+    body = views.report_json(
+        a_day(),
+        rid=IDS.z_report(7),
+        shift_id=IDS.shift(7),
+        fiscal_code="1000000050",
+        is_z=True,
+        serial=9,
+        facts=FACTS,
+    )
     schemas.Report.model_validate(body)
-    assert body["id"] == "z-id" and body["shift_id"] == "shift-id"
+    as_checkbox(body, "ReportModel")
+    assert body["serial"] == 9 and body["initial"] == 0
+    assert body["id"] == IDS.z_report(7) and body["shift_id"] == IDS.shift(7)
     assert body["fiscal_code"] == "1000000050" and body["is_z_report"] is True
     cash_row, card_row = body["payments"]
-    assert cash_row == {
-        "type": "CASH",
-        "label": "ГОТІВКА",
-        "sell_sum": 2500,
-        "return_sum": 1250,
-        "service_in": 10000,
-        "service_out": 4000,
-    }
-    assert card_row == {
-        "type": "CASHLESS",
-        "label": "КАРТКА",
-        "sell_sum": 1599,
-        "return_sum": 0,
-        "service_in": 0,
-        "service_out": 0,
-    }
+    assert (
+        cash_row.items()
+        >= {
+            "type": "CASH",
+            "label": "ГОТІВКА",
+            "sell_sum": 2500,
+            "return_sum": 1250,
+            "service_in": 10000,
+            "service_out": 4000,
+        }.items()
+    )
+    assert (
+        card_row.items()
+        >= {
+            "type": "CASHLESS",
+            "label": "КАРТКА",
+            "sell_sum": 1599,
+            "return_sum": 0,
+            "service_in": 0,
+            "service_out": 0,
+        }.items()
+    )
+    assert cash_row["id"] != card_row["id"]  # stable per report and pay form
     vat20, vat7 = body["taxes"]
-    assert vat20 == {
-        "symbol": "А",
-        "label": "ПДВ",
-        "rate": 20.0,
-        "sell_sum": 417,
-        "return_sum": 208,
-        "sales_turnover": 2500,
-        "returns_turnover": 1250,
-    }
+    assert (
+        vat20.items()
+        >= {
+            "code": 1,
+            "symbol": "А",
+            "label": "ПДВ",
+            "rate": 20.0,
+            "sell_sum": 417,
+            "return_sum": 208,
+            "sales_turnover": 2500,
+            "returns_turnover": 1250,
+            "setup_date": SINCE.isoformat(),
+        }.items()
+    )
     assert vat7["symbol"] == "Б" and vat7["sell_sum"] == 105 and vat7["return_sum"] == 0
     assert body["sell_receipts_count"] == 2 and body["return_receipts_count"] == 1
     assert body["sell_sum"] == 4099 and body["return_sum"] == 1250
@@ -344,10 +410,12 @@ def test_a_z_report() -> None:
 def test_service_cash_alone_makes_a_cash_row() -> None:
     report = d.z_report(head(2), [d.service_deposit(head(1), D("10.00"))])
     body = views.report_json(report, rid="x", shift_id="s", fiscal_code=None, is_z=False)
-    assert body["payments"] == [
+    assert [{k: v for k, v in row.items() if k not in ("id", "code")} for row in body["payments"]] == [
         {
             "type": "CASH",
             "label": "Готівка",
+            "cash_withdrawal": 0,
+            "cash_withdrawal_commission": 0,
             "sell_sum": 0,
             "return_sum": 0,
             "service_in": 1000,
@@ -362,8 +430,9 @@ def test_service_cash_alone_makes_a_cash_row() -> None:
 
 
 def shift(view: ShiftView) -> dict[str, Any]:
-    body = views.shift_json(view, ids=IDS, fiscal_number="4000000001")
+    body = views.shift_json(view, FACTS)
     schemas.Shift.model_validate(body)
+    as_checkbox(body, "ShiftWithCashierAndCashRegister")
     return body
 
 
@@ -375,19 +444,31 @@ def test_an_open_shift_without_figures() -> None:
     assert body["initial_transaction"]["response_id"] == "1000000040"
     assert body["opened_at"] == body["created_at"] == OPENED.isoformat()
     assert body["closed_at"] is None and body["updated_at"] is None
-    assert body["balance"] == {"initial": 0, "balance": 0, "service_in": 0, "service_out": 0, "sell_sum": 0}
+    assert body["balance"] is None and body["taxes"] == []  # not read: no zeros that would mean "empty"
     assert body["cashier_name"] == "Іваненко І." and body["fiscal_number"] == "4000000001"
+    assert body["cash_register"]["id"] == IDS.cash_register
+    assert body["cashier"]["full_name"] == "Іваненко І." and body["cashier"]["signature_type"] == "AGENT"
 
 
 def test_an_open_shift_with_its_figures() -> None:
     body = shift(shift_view(figures=a_day()))
-    assert body["balance"] == {
-        "initial": 0,
-        "balance": 7250,
-        "service_in": 10000,
-        "service_out": 4000,
-        "sell_sum": 4099,
-    }
+    assert (
+        body["balance"].items()
+        >= {
+            "initial": 0,
+            "balance": 7250,
+            "cash_sales": 2500,
+            "card_sales": 1599,
+            "cash_returns": 1250,
+            "card_returns": 0,
+            "service_in": 10000,
+            "service_out": 4000,
+        }.items()
+    )
+    assert [(t["symbol"], t["sales"], t["returns"]) for t in body["taxes"]] == [
+        ("А", 417, 208),
+        ("Б", 105, 0),
+    ]
     assert body["z_report"] is None
 
 
@@ -397,7 +478,13 @@ def test_a_closed_shift_with_its_z() -> None:
     body = shift(shift_view(closed_at=CLOSED, z=z, figures=z_doc))
     assert body["status"] == "CLOSED" and body["closed_at"] == body["updated_at"] == CLOSED.isoformat()
     assert body["z_report"] == views.report_json(
-        z_doc, rid=IDS.z_report(7), shift_id=IDS.shift(7), fiscal_code="1000000050", is_z=True
+        z_doc,
+        rid=IDS.z_report(7),
+        shift_id=IDS.shift(7),
+        fiscal_code="1000000050",
+        is_z=True,
+        serial=7,
+        facts=FACTS,
     )
     assert body["closing_transaction"]["type"] == "Z_REPORT"
     assert body["closing_transaction"]["response_id"] == "1000000050"
@@ -408,25 +495,32 @@ def test_a_closed_shift_with_its_z() -> None:
 
 
 def test_tax_rows() -> None:
-    listed = views.taxes_json(TAXES)
+    listed = views.taxes_json(FACTS)
     for listed_row in listed:
         schemas.TaxInfo.model_validate(listed_row)
+        as_checkbox(listed_row, "TaxModel")
     assert [t["code"] for t in listed] == [1, 2, 4]
-    assert listed[0] == {
-        "code": 1,
-        "label": "ПДВ",
-        "symbol": "А",
-        "rate": 20.0,
-        "included": True,
-        "no_vat": False,
-    }
+    assert (
+        listed[0].items()
+        >= {
+            "id": FACTS.tax_id(1),
+            "code": 1,
+            "label": "ПДВ",
+            "symbol": "А",
+            "rate": 20,
+            "included": True,
+            "no_vat": False,
+            "created_at": SINCE.isoformat(),
+        }.items()
+    )
+    assert isinstance(listed[0]["rate"], int)  # Checkbox types rates as integers
     assert listed[2]["no_vat"] is True  # excise
     # a receipt's row names the tax by the configured code of its letter; an unknown letter has none
     row = d.TaxRow(
         type=0, name="ПДВ", letter="В", rate=D("0.00"), included=True, turnover=D("5.00"), sum=D("0")
     )
-    assert views.tax_row_json(row, TAXES)["code"] is None
-    assert views.tax_row_json(replace(row, letter="Б"), TAXES)["code"] == 2
+    assert views.tax_row_json(row, FACTS)["code"] == 0
+    assert views.tax_row_json(replace(row, letter="Б"), FACTS)["code"] == 2
 
 
 def status(**kw: Any) -> RegisterStatus:
@@ -457,13 +551,20 @@ def status(**kw: Any) -> RegisterStatus:
 
 
 def test_the_cash_register() -> None:
-    body = views.register_json(status(), SHIFT, ids=IDS, fiscal_number="4000000001", testing=True)
+    body = views.register_json(status(), SHIFT, facts=FACTS, testing=True, last_z_serial=40)
     schemas.CashRegister.model_validate(body)
-    assert body["id"] == IDS.cash_register and body["number"] == "4000000001"
+    as_checkbox(body, "CashRegisterDeviceModel")
+    assert body["id"] == IDS.cash_register and body["fiscal_number"] == "4000000001"
+    assert body["number"] == "1"  # the register's local number (CASHDESKNUM)
     assert body["offline_mode"] is False and body["has_shift"] is True and body["shift"] is SHIFT
-    assert body["is_test"] is True and body["documents_state"] == {"last_receipt_code": 42}
+    assert body["is_test"] is True
+    assert body["documents_state"] == {
+        "last_receipt_code": 42,
+        "last_report_code": 40,
+        "last_z_report_code": 40,
+    }
     offline = views.register_json(
-        status(mode=Mode.OFFLINE, shift_open=False), None, ids=IDS, fiscal_number="4000000001", testing=False
+        status(mode=Mode.OFFLINE, shift_open=False), None, facts=FACTS, testing=False, last_z_serial=None
     )
     assert offline["offline_mode"] is True and offline["has_shift"] is False and offline["shift"] is None
 
@@ -493,8 +594,12 @@ def test_the_offline_figures() -> None:
 def test_the_cashier() -> None:
     cashier = Cashier(name="Іваненко І. І.", login="ivanenko", pin="1234")
     session = Session(token="t", cashier=cashier, cashier_id=cashier_id(cashier), expires_at=0)
-    body = views.cashier_json(session, "key-id")
-    schemas.CashierOut.model_validate(body)
+    body = views.me_json(session, FACTS)
+    schemas.DetailedCashier.model_validate(body)
+    as_checkbox(body, "DetailedCashierModel")
+    assert (
+        body["organization"]["edrpou"] == SELLER.tin and body["organization"]["id"] == FACTS.organization_id
+    )
     assert body["id"] == cashier_id(cashier) and body["full_name"] == "Іваненко І. І."
     assert body["login"] == "ivanenko" and body["key_id"] == "key-id" and body["signature_type"] == "AGENT"
 
@@ -556,18 +661,56 @@ def test_an_unknown_tax_letter_names_its_field() -> None:
     assert errors.from_box_error(raised.value).detail[0]["loc"] == ["body", "goods", "1", "good", "tax"]
 
 
-def test_an_extra_charge_is_not_supported() -> None:
-    with pytest.raises(NotSupported):
+def test_a_line_extra_charge_is_a_negative_discount() -> None:
+    (item,) = convert.to_items(
+        goods(
+            {
+                "good": {"code": "a", "name": "A", "price": 1000},
+                "quantity": 1000,
+                "discounts": [{"type": "EXTRA_CHARGE", "mode": "PERCENT", "value": 5}],
+            }
+        ),
+        TAXES,
+    )
+    assert (item.discount, item.discount_percent) == (Decimal("-0.50"), Decimal("-5"))
+    (mixed,) = convert.to_items(
+        goods(
+            {
+                "good": {"code": "a", "name": "A", "price": 1000},
+                "quantity": 1000,
+                "discounts": [{"type": "EXTRA_CHARGE", "value": 30}, {"type": "DISCOUNT", "value": 100}],
+            }
+        ),
+        TAXES,
+    )
+    assert (mixed.discount, mixed.discount_percent) == (Decimal("0.70"), None)
+
+
+def test_line_discounts_larger_than_the_line_are_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidInput) as info:
         convert.to_items(
             goods(
                 {
                     "good": {"code": "a", "name": "A", "price": 100},
                     "quantity": 1000,
-                    "discounts": [{"type": "EXTRA_CHARGE", "value": 10}],
+                    "discounts": [{"type": "DISCOUNT", "value": 60}, {"type": "DISCOUNT", "value": 60}],
                 }
             ),
             TAXES,
         )
+    assert info.value.field == "goods[0].discounts"
+    with pytest.raises(InvalidInput) as info:
+        convert.to_items(
+            goods(
+                {
+                    "good": {"code": "a", "name": "A", "price": 100},
+                    "quantity": 1000,
+                    "discounts": [{"type": "DISCOUNT", "mode": "PERCENT", "value": 12.345}],
+                }
+            ),
+            TAXES,
+        )
+    assert info.value.field == "goods[0].discounts[0].value"
 
 
 def test_payments_become_document_payments() -> None:
@@ -585,9 +728,20 @@ def test_payments_become_document_payments() -> None:
 
 
 def test_the_receipt_id_is_the_body_s_then_the_header_s() -> None:
-    assert convert.receipt_id("body", "header") == "body"
-    assert convert.receipt_id(None, "header") == "header"
+    body_id, header_id = str(uuid.uuid4()), str(uuid.uuid4())
+    assert convert.receipt_id(body_id, header_id) == body_id
+    assert convert.receipt_id(None, header_id) == header_id
+    # a header that is no UUID names its receipt by a UUID derived from it: the same header, the same id
+    derived = convert.receipt_id(None, "order-17")
+    assert uuid.UUID(derived) and derived == convert.receipt_id(None, "order-17") != convert.receipt_id(
+        None, "order-18"
+    )
     assert convert.receipt_id(None, None) != convert.receipt_id(None, None)
+
+
+def test_a_body_id_that_is_no_uuid_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="UUID"):
+        models.ReceiptSell.model_validate({"id": "till-1", "goods": [], "payments": []})
 
 
 # --- errors --------------------------------------------------------------------------------------

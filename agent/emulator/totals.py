@@ -133,6 +133,12 @@ def _part_difference(name: str, got: ZPart, want: OrderTotals) -> str | None:
         return f"{name}/SUM у звіті {got.sum:.2f}, за даними сервера {want.sum:.2f}"
     if got.orders != want.orders:
         return f"{name}/ORDERSCNT у звіті {got.orders}, за даними сервера {want.orders}"
+    got_rnd = got.rnd_sum if got.rnd_sum is not None else ZERO
+    if got_rnd != want.rnd_sum:
+        return f"{name}/RNDSUM у звіті {got_rnd:.2f}, за даними сервера {want.rnd_sum:.2f}"
+    # NORNDSUM is the whole section before rounding: the rounded documents' NORNDSUM plus the others' SUM
+    if got.nornd_sum is not None and got.nornd_sum != want.sum + want.rnd_sum:
+        return f"{name}/NORNDSUM у звіті {got.nornd_sum:.2f}, за даними сервера {want.sum + want.rnd_sum:.2f}"
     got_forms = _nonzero(got.payforms)
     want_forms = _nonzero({code: amount for code, (_, amount) in want.payforms.items()})
     for code in sorted(set(got_forms) | set(want_forms)):

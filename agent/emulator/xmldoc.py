@@ -57,6 +57,19 @@ class TaxRow:
 
 
 @dataclass(frozen=True)
+class LineRow:
+    """A CHECKBODY row's money: what the arithmetic of discounts, extra charges and taxes needs."""
+
+    n: str
+    letters: str
+    cost: Decimal
+    discount_type: int | None
+    discount_percent: Decimal | None
+    discount_sum: Decimal | None  # signed: negative is an extra charge (націнка)
+    subtotal: Decimal | None  # with USAGETYPE 1: what a receipt-level discount was charged on
+
+
+@dataclass(frozen=True)
 class ZPart:
     """ZREPREALIZ or ZREPRETURN (absent in the XML = all zeros)."""
 
@@ -64,6 +77,8 @@ class ZPart:
     orders: int = 0
     payforms: dict[int, Decimal] = field(default_factory=dict)
     taxes: dict[str, Decimal] = field(default_factory=dict)
+    rnd_sum: Decimal | None = None
+    nornd_sum: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,11 @@ class ParsedDoc:
     partpay_sum: Decimal | None = None
     pays: tuple[PayRow, ...] = ()
     taxes: tuple[TaxRow, ...] = ()
+    lines: tuple[LineRow, ...] = ()
+    discount_sum: Decimal | None = None  # CHECKTOTAL/DISCOUNTSUM
+    subcheck: Decimal | None = None  # CHECKTOTAL/SUBCHECK
+    discount_type: int | None = None  # CHECKTOTAL/DISCOUNTTYPE
+    discount_percent: Decimal | None = None  # CHECKTOTAL/DISCOUNTPERCENT
     # ZREP only
     realiz: ZPart | None = None
     ret: ZPart | None = None
@@ -184,6 +204,7 @@ def _parse_check(root: etree._Element, head: dict[str, str], xml: bytes) -> Pars
     taxes: list[TaxRow] = []
     for row in root.iterfind("CHECKTAX/ROW"):
         taxes.append(_tax_row(row, f"CHECKTAX/ROW[{row.get('ROWNUM')}]"))
+    lines = tuple(_line_row(row) for row in root.iterfind("CHECKBODY/ROW"))
     return ParsedDoc(
         doc_class="CHECK",
         head=head,
@@ -194,6 +215,25 @@ def _parse_check(root: etree._Element, head: dict[str, str], xml: bytes) -> Pars
         partpay_sum=None if total is None else _opt_dec(total, "PARTPAYSUM", "CHECKTOTAL"),
         pays=tuple(pays),
         taxes=tuple(taxes),
+        lines=lines,
+        discount_sum=None if total is None else _opt_dec(total, "DISCOUNTSUM", "CHECKTOTAL"),
+        subcheck=None if total is None else _opt_dec(total, "SUBCHECK", "CHECKTOTAL"),
+        discount_type=None if total is None else _opt_int(total.findtext("DISCOUNTTYPE")),
+        discount_percent=None if total is None else _opt_dec(total, "DISCOUNTPERCENT", "CHECKTOTAL"),
+    )
+
+
+def _line_row(row: etree._Element) -> LineRow:
+    n = row.get("ROWNUM") or "?"
+    where = f"CHECKBODY/ROW[{n}]"
+    return LineRow(
+        n=n,
+        letters=_text(row, "LETTERS"),
+        cost=_opt_dec(row, "COST", where) or Decimal("0.00"),
+        discount_type=_opt_int(row.findtext("DISCOUNTTYPE")),
+        discount_percent=_opt_dec(row, "DISCOUNTPERCENT", where),
+        discount_sum=_opt_dec(row, "DISCOUNTSUM", where),
+        subtotal=_opt_dec(row, "SUBTOTAL", where),
     )
 
 
@@ -229,6 +269,8 @@ def _zpart(el: etree._Element | None, where: str) -> ZPart:
         orders=int(_text(el, "ORDERSCNT") or 0),
         payforms=payforms,
         taxes=taxes,
+        rnd_sum=_opt_dec(el, "RNDSUM", where),
+        nornd_sum=_opt_dec(el, "NORNDSUM", where),
     )
 
 
@@ -271,6 +313,12 @@ def check_sums(doc: ParsedDoc) -> None:
                 VALIDATION,
                 f"Сума чека {due_name} {due:.2f} не дорівнює сумі форм оплати CHECKPAY/ROW/SUM {paid:.2f}",
             )
+    if doc.doc_type == 0:
+        # goods documents: pawnshop (4) and currency (2) rows have their own arithmetic, not checked here
+        _check_lines(doc)
+        _check_receipt_discount(doc)
+        _check_tax_bases(doc)
+        _check_rounding(doc)
     for t in doc.taxes:
         if t.type != 0 or t.sign:
             continue
@@ -284,3 +332,122 @@ def check_sums(doc: ParsedDoc) -> None:
                 f"Сума ПДВ за літерою «{t.letter}» ({t.prc:.2f}%) {t.sum:.2f} не відповідає обороту "
                 f"{t.turnover:.2f}: очікується {candidates[0]:.2f}",
             )
+
+
+def _bad(message: str) -> FsError:
+    return FsError(VALIDATION, message)
+
+
+def _own(line: LineRow) -> Decimal:
+    """The row's own discount: with USAGETYPE 1 the rest of DISCOUNTSUM came from the receipt's."""
+    if line.subtotal is not None:
+        return line.cost - line.subtotal
+    return line.discount_sum or Decimal("0.00")
+
+
+def _net(line: LineRow) -> Decimal:
+    return line.cost - (line.discount_sum or Decimal("0.00"))
+
+
+def _check_lines(doc: ParsedDoc) -> None:
+    """Each row's discount or mark-up (a negative DISCOUNTSUM) against its COST and percent."""
+    for line in doc.lines:
+        where = f"CHECKBODY/ROW[{line.n}]"
+        own = _own(line)
+        if line.discount_type == 1:
+            if line.discount_percent is None:
+                raise _bad(f"{where}: DISCOUNTTYPE 1 (відсоткова) без DISCOUNTPERCENT")
+            want = round_half_up(line.cost * line.discount_percent / 100)
+            if want != own:
+                raise _bad(
+                    f"{where}: знижка {own:.2f} не дорівнює {line.discount_percent:.2f}% від COST "
+                    f"{line.cost:.2f} ({want:.2f})"
+                )
+        if own > line.cost or _net(line) < 0:
+            raise _bad(f"{where}: знижка {line.discount_sum:.2f} більша за вартість COST {line.cost:.2f}")
+    if doc.lines and doc.discount_sum is not None:
+        total = sum((ln.discount_sum or Decimal("0.00") for ln in doc.lines), Decimal("0.00"))
+        if total != doc.discount_sum:
+            raise _bad(
+                f"CHECKTOTAL/DISCOUNTSUM {doc.discount_sum:.2f} не дорівнює сумі знижок рядків {total:.2f}"
+            )
+
+
+def _check_receipt_discount(doc: ParsedDoc) -> None:
+    """A discount on the subtotal (USAGETYPE 1): SUBCHECK is the rows' SUBTOTAL, the percent its sum."""
+    shared = [ln for ln in doc.lines if ln.subtotal is not None]
+    if doc.subcheck is None:
+        return
+    subtotal = sum((ln.subtotal or Decimal("0.00") for ln in shared), Decimal("0.00"))
+    if subtotal != doc.subcheck:
+        raise _bad(f"CHECKTOTAL/SUBCHECK {doc.subcheck:.2f} не дорівнює сумі SUBTOTAL рядків {subtotal:.2f}")
+    if doc.discount_type == 1:
+        if doc.discount_percent is None:
+            raise _bad("CHECKTOTAL: DISCOUNTTYPE 1 (відсоткова) без DISCOUNTPERCENT")
+        parts = sum(((ln.discount_sum or Decimal("0.00")) - _own(ln) for ln in shared), Decimal("0.00"))
+        want = round_half_up(doc.subcheck * doc.discount_percent / 100)
+        if parts != want:
+            raise _bad(
+                f"Знижка на чек {parts:.2f} не дорівнює {doc.discount_percent:.2f}% від SUBCHECK "
+                f"{doc.subcheck:.2f} ({want:.2f})"
+            )
+
+
+def _check_tax_bases(doc: ParsedDoc) -> None:
+    """TURNOVER is the COST of the letter's rows, TURNOVERDISCOUNT what they cost after discounts."""
+    if not doc.lines:
+        return
+    for t in doc.taxes:
+        if not t.letter:
+            continue
+        mine = [ln for ln in doc.lines if t.letter in ln.letters]
+        turnover = sum((ln.cost for ln in mine), Decimal("0.00"))
+        if turnover != t.turnover:
+            raise _bad(
+                f"CHECKTAX літера «{t.letter}»: TURNOVER {t.turnover:.2f} не дорівнює сумі COST {turnover:.2f}"
+            )
+        if t.turnover_discount is not None:
+            net = sum((_net(ln) for ln in mine), Decimal("0.00"))
+            if net != t.turnover_discount:
+                raise _bad(
+                    f"CHECKTAX літера «{t.letter}»: TURNOVERDISCOUNT {t.turnover_discount:.2f} не дорівнює "
+                    f"вартості рядків зі знижками {net:.2f}"
+                )
+
+
+_CASH_STEP = Decimal("0.1")
+
+
+def _check_rounding(doc: ParsedDoc) -> None:
+    """RNDSUM = NORNDSUM - SUM, the cash part rounded to 10 kopecks half up, nothing cashless rounded."""
+    rnd, nornd, total = doc.rnd_sum, doc.nornd_sum, doc.total_sum
+    if rnd is None and nornd is None:
+        if doc.lines and total is not None and doc.partpay_sum is None:
+            _check_goods_total(doc, total, "CHECKTOTAL/SUM")
+        return
+    if rnd is None or nornd is None or total is None:
+        raise _bad("CHECKTOTAL: RNDSUM і NORNDSUM зазначаються разом із SUM")
+    if nornd - rnd != total:
+        raise _bad(f"CHECKTOTAL: NORNDSUM {nornd:.2f} - RNDSUM {rnd:.2f} не дорівнює SUM {total:.2f}")
+    if doc.lines and doc.partpay_sum is None:
+        _check_goods_total(doc, nornd, "CHECKTOTAL/NORNDSUM")
+    cash_rows = [p for p in doc.pays if p.code == 0]
+    if not cash_rows:
+        if rnd != 0:
+            raise _bad(f"Заокруглення {rnd:.2f} у чеку без готівки: безготівкові розрахунки не заокруглюються")
+        return
+    cashless = sum((p.sum for p in doc.pays if p.code != 0), Decimal("0.00"))
+    want = (nornd - cashless).quantize(_CASH_STEP, rounding=ROUND_HALF_UP).quantize(KOPECK)
+    if total - cashless != want:
+        raise _bad(
+            f"Заокруглення {rnd:.2f}: готівкова частина {nornd - cashless:.2f} заокруглюється до "
+            f"{want:.2f}, а не до {total - cashless:.2f}"
+        )
+
+
+def _check_goods_total(doc: ParsedDoc, total: Decimal, name: str) -> None:
+    """The goods' total: the rows after discounts, plus the taxes not included in the prices."""
+    extra = sum((t.sum for t in doc.taxes if t.sign), Decimal("0.00"))
+    want = sum((_net(ln) for ln in doc.lines), Decimal("0.00")) + extra
+    if want != total:
+        raise _bad(f"{name} {total:.2f} не дорівнює вартості рядків зі знижками {want:.2f}")

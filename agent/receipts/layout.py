@@ -228,9 +228,20 @@ def _lines(out: Layout, lines: Sequence[Line]) -> None:
         letters = f" {line.letters}" if line.letters else ""
         out.add(Pair(it.name, f"{money(line.cost)}{letters}", row=11))
         if it.discount:
-            pct = f" {it.discount_percent:.2f}%" if it.discount_percent is not None else ""
             # Extra data (§6.1 Q3): the cost above is before the discount, so show the arithmetic.
-            out.add(Pair(f"  Знижка{pct}", f"-{money(it.discount)}"))
+            out.add(Pair(f"  {adjustment_label(it.discount, it.discount_percent)}", signed_money(it.discount)))
+
+
+def adjustment_label(amount: Decimal, percent: Decimal | None, suffix: str = "") -> str:
+    """«ЗНИЖКА» for a discount, «НАДБАВКА» for an extra charge (a negative DISCOUNTSUM), with its percent."""
+    word = "ЗНИЖКА" if amount >= 0 else "НАДБАВКА"
+    pct = f" {abs(percent):.2f}%" if percent is not None else ""
+    return f"{word}{suffix}{pct}"
+
+
+def signed_money(discount: Decimal) -> str:
+    """How a discount moves the sum: -5.00 off, +5.00 charged."""
+    return f"-{money(discount)}" if discount >= 0 else f"+{money(-discount)}"
 
 
 def _card_block(out: Layout, payments: Sequence[Payment], operation: str) -> None:
@@ -318,6 +329,30 @@ def _footer(out: Layout, head: DocHead, c: _Ctx, *, fn_row: int | None, title: s
 # ------------------------------------------------------------------------------------------------
 
 
+def _receipt_discounts(out: Layout, doc: Check) -> None:
+    rd = doc.receipt_discount
+    if rd is not None:
+        # the receipt-level part, spread over the lines above (their costs are before it)
+        share = doc.receipt_discount_sum
+        out.add(Pair(adjustment_label(share, rd.percent, " НА ЧЕК"), signed_money(share)))
+    own = [ln.item.discount for ln in doc.lines if ln.item.discount]
+    if doc.discount_sum and (len(own) + (rd is not None)) > 1:
+        # several sources: their total too (CHECKTOTAL/DISCOUNTSUM)
+        word = "ЗНИЖКИ" if doc.discount_sum > 0 else "НАДБАВКИ"
+        out.add(Pair(f"УСЬОГО {word}", signed_money(doc.discount_sum)))
+
+
+def _return_money(out: Layout, doc: Check, total: Decimal) -> None:
+    # ФКЧ-2: row 19 is the total with currency; no rounding, «до сплати» or change rows (§6.2).
+    out.add(Pair("СУМА", money_cur(total), bold=True, row=19))
+    _tax_rows(out, doc.taxes, row=20)
+    if doc.round_sum is not None:
+        # ... so a rounded return shows it as extra data, that the cash paid back adds up
+        out.add(Pair("Заокруглення", money(doc.round_sum)))
+        if doc.no_round_sum is not None:
+            out.add(Pair("Сума без заокруглення", money_cur(doc.no_round_sum)))
+
+
 def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
     head = doc.head
     is_return = doc.doc_subtype == DocSubType.CHECK_RETURN
@@ -332,8 +367,7 @@ def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
     out.add(Separator())
     _lines(out, doc.lines)
     out.add(Separator())
-    if doc.discount_sum:
-        out.add(Pair("ЗНИЖКА", f"-{money(doc.discount_sum)}"))
+    _receipt_discounts(out, doc)
     _card_block(out, doc.payments, "ПОВЕРНЕННЯ" if is_return else "ОПЛАТА")
     for p in doc.payments:
         out.add(Pair(pay_form_word(p.form), money_cur(p.amount), row=18))
@@ -342,9 +376,7 @@ def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
         if p.provided is not None and not is_return:
             out.add(Pair("  Отримано", money_cur(p.provided)))
     if is_return:
-        # ФКЧ-2: row 19 is the total with currency; no rounding, «до сплати» or change rows (§6.2).
-        out.add(Pair("СУМА", money_cur(total), bold=True, row=19))
-        _tax_rows(out, doc.taxes, row=20)
+        _return_money(out, doc, total)
     else:
         gross = doc.no_round_sum if doc.no_round_sum is not None else total
         out.add(Pair("СУМА", money_cur(gross), bold=True, row=20))

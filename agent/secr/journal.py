@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,12 @@ from agent.secr.errors import JournalFull, JournalLocked, JournalMismatch, Journ
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: what each schema version adds, applied in order to an older journal (never anything destructive)
 _MIGRATIONS: dict[int, str] = {
     2: "",  # the prints table: created by _SCHEMA; documents fiscalized before it are not queued
     3: "",  # prints.started_at: added by _add_missing_columns (a journal older than 2 has it from _SCHEMA)
+    4: "",  # documents_receipts, documents_z_reports (the till API's lists): created by _SCHEMA
 }
 #: columns later versions added to a table _SCHEMA creates: (table, column, declaration)
 _ADDED_COLUMNS = (("prints", "started_at", "TEXT"),)
@@ -69,6 +70,11 @@ REVOKED = "revoked"  # online, registered after all, then revoked by the 102 (RE
 LIVE_STATES = (PENDING, REGISTERED, OFFLINE, SUPERSEDED, REVOKED)
 #: states of documents that count: what the shift's totals and the till see
 FISCAL_STATES = (REGISTERED, OFFLINE)
+#: the receipts the till API lists: sales, returns, service deposits and issues that count (not the storno,
+#: not the shift documents); word for word the WHERE of the documents_receipts index, so SQLite uses it
+RECEIPTS_WHERE = "doc_class = 'CHECK' AND doc_type = 0 AND doc_subtype IN (0, 1, 2, 4) AND state IN ('registered', 'offline')"
+#: the Z reports that count; the WHERE of the documents_z_reports index
+Z_REPORTS_WHERE = "doc_class = 'ZREP' AND state IN ('registered', 'offline')"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -121,6 +127,16 @@ CREATE INDEX IF NOT EXISTS documents_local_num ON documents(local_num);
 -- What status reads after every change (how many are undelivered, since when), from the index alone:
 -- a long offline session holds thousands of documents.
 CREATE INDEX IF NOT EXISTS documents_state_created ON documents(state, created_at);
+-- The lists tills page through (GET /receipts, /reports): the receipts that count (sales, returns, service
+-- in and out) and the Z reports, in local number order with what they are filtered by, so a page is found
+-- from the index alone (it carries every column the query names) and only the page's own rows are read. A
+-- query uses them only with the very same WHERE terms (RECEIPTS_WHERE, Z_REPORTS_WHERE below).
+CREATE INDEX IF NOT EXISTS documents_receipts
+    ON documents(local_num, shift_id, created_at, fiscal_num, doc_class, doc_type, doc_subtype, state)
+    WHERE doc_class = 'CHECK' AND doc_type = 0 AND doc_subtype IN (0, 1, 2, 4)
+    AND state IN ('registered', 'offline');
+CREATE INDEX IF NOT EXISTS documents_z_reports ON documents(local_num, shift_id, created_at, doc_class, state)
+    WHERE doc_class = 'ZREP' AND state IN ('registered', 'offline');
 -- The durable print queue: one row per document that must reach paper.
 CREATE TABLE IF NOT EXISTS prints (
     doc_id INTEGER PRIMARY KEY REFERENCES documents(id),
@@ -161,6 +177,73 @@ class Entry:
     error: str | None
     created_at: str
     registered_at: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which part of a list: ``limit`` rows (None: all) after ``offset``, in local number order or reversed."""
+
+    limit: int | None
+    offset: int = 0
+    desc: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """What a list of receipts or Z reports is narrowed to; None narrows nothing, an empty ``shift_ids``
+    matches nothing (and is not asked of SQLite). ``since`` and ``until`` (aware, both included) are compared with the documents' own
+    dates, to the second as the documents carry them, in the journal's created_at as ``add`` writes it:
+    ISO text in UTC, as the box's clocks give it, which sorts as time does."""
+
+    fiscal_num: str | None = None
+    local_num: int | None = None
+    shift_ids: tuple[int, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _narrowed(where: str, f: DocumentFilter) -> tuple[str, list[Any]]:
+    """The WHERE of a list (the index's own terms first) and its parameters."""
+    clauses, params = [where], list[Any]()
+    for column, value in (("fiscal_num", f.fiscal_num), ("local_num", f.local_num)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if f.shift_ids is not None:
+        clauses.append(f"shift_id IN ({', '.join('?' * len(f.shift_ids))})")
+        params.extend(f.shift_ids)
+    # A document is dated to the second (ORDERDATE, ORDERTIME), the journal's created_at finer: a document
+    # of 10:00:00.4 is one of 10:00:00, in a period from 10:00:00 and in one to 10:00:00.
+    if f.since is not None:
+        clauses.append("created_at >= ?")
+        params.append(_utc_text(_whole_second(f.since, up=True)))
+    if f.until is not None:
+        clauses.append("created_at < ?")
+        params.append(_utc_text(_whole_second(f.until, up=False) + timedelta(seconds=1)))
+    return " AND ".join(clauses), params
+
+
+def _whole_second(when: datetime, *, up: bool) -> datetime:
+    down = when.replace(microsecond=0)
+    return down + timedelta(seconds=1) if up and down != when else down
+
+
+def _utc_text(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
+
+
+#: SQLite's largest integer: a page past it is past every list (tills may ask any offset)
+_SQLITE_MAX_INT = 2**63 - 1
+
+
+def _bounds(page: Page) -> tuple[int, int]:
+    limit = -1 if page.limit is None else min(page.limit, _SQLITE_MAX_INT)
+    return limit, min(page.offset, _SQLITE_MAX_INT)
+
+
+def _window(page: Page) -> tuple[str, tuple[int, int]]:
+    order = "DESC" if page.desc else "ASC"
+    return f" ORDER BY local_num {order} LIMIT ? OFFSET ?", _bounds(page)
 
 
 @dataclass(frozen=True)
@@ -638,6 +721,52 @@ class Journal:
             (fiscal_num, PENDING, *FISCAL_STATES),
         )
         return [_entry(r) for r in rows]
+
+    # --- the till API's lists -------------------------------------------------------------------
+
+    def receipts(self, f: DocumentFilter, page: Page) -> list[Entry]:
+        """A page of the receipts that count (RECEIPTS_WHERE): the page's ids first, then only their rows.
+
+        The ids come down the documents_receipts index alone, already in order, unless a fiscal number or
+        shifts narrow the list: then the fiscal number's or the shifts' own index finds fewer rows."""
+        if f.shift_ids == ():
+            return []
+        where, params = _narrowed(RECEIPTS_WHERE, f)
+        window, bounds = _window(page)
+        narrow = f.fiscal_num is not None or f.shift_ids is not None
+        source = "documents" if narrow else "documents INDEXED BY documents_receipts"
+        with self._lock:
+            found_ids = self._rows(f"SELECT id FROM {source} WHERE {where}{window}", (*params, *bounds))
+            ids = [int(r[0]) for r in found_ids]
+            if not ids:
+                return []
+            rows = self._rows(
+                f"SELECT * FROM documents WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids)
+            )
+        found = {int(r["id"]): _entry(r) for r in rows}
+        return [found[i] for i in ids]
+
+    def z_reports(self, f: DocumentFilter, page: Page) -> list[tuple[int, datetime]]:
+        """A page of the Z reports that count, as (shift, date), from the documents_z_reports index alone."""
+        if f.shift_ids == ():
+            return []
+        where, params = _narrowed(Z_REPORTS_WHERE, f)
+        window, bounds = _window(page)
+        rows = self._rows(
+            f"SELECT shift_id, created_at FROM documents INDEXED BY documents_z_reports"
+            f" WHERE {where} AND shift_id IS NOT NULL{window}",
+            (*params, *bounds),
+        )
+        return [(int(r[0]), datetime.fromisoformat(r[1])) for r in rows]
+
+    def shift_ids(self, page: Page, *, is_open: bool | None = None) -> list[int]:
+        """A page of the shifts, by number; only the open (closing document not made) or closed ones when asked."""
+        where = {None: "1", True: "closed_at IS NULL", False: "closed_at IS NOT NULL"}[is_open]
+        order = "DESC" if page.desc else "ASC"
+        rows = self._rows(
+            f"SELECT id FROM shifts WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?", _bounds(page)
+        )
+        return [int(r[0]) for r in rows]
 
     def count(self, state: str | None = None) -> int:
         if state is None:

@@ -56,9 +56,18 @@ def check_sale(sale_fiscal_num: str, *, found: bool, stornoed: bool) -> None:
 
 
 def check_refund(
-    items: Sequence[docs.Item], payments: Sequence[docs.Payment], left: Left, sale_fiscal_num: str
+    items: Sequence[docs.Item],
+    payments: Sequence[docs.Payment],
+    left: Left,
+    sale_fiscal_num: str,
+    *,
+    check_amount: bool = True,
 ) -> None:
-    """Raise InvalidInput (naming the field) unless this return fits in what is left of the sale."""
+    """Raise InvalidInput (naming the field) unless this return fits in what is left of the sale.
+
+    ``check_amount=False`` leaves the sum to ``check_total`` on the built return: a return with cash
+    rounding pays back the rounded sum, which the payments as the till sent them do not show.
+    """
     remaining = dict(left.quantities)
     for index, item in enumerate(items):
         key = (item.name, item.price)
@@ -75,7 +84,11 @@ def check_refund(
                 " (earlier returns counted)",
                 field=f"goods[{index}].quantity",
             )
-    paid_back = sum((p.amount for p in payments), Decimal(0))
+    if check_amount:
+        check_total(sum((p.amount for p in payments), Decimal(0)), left, sale_fiscal_num)
+
+
+def check_total(paid_back: Decimal, left: Left, sale_fiscal_num: str) -> None:
     if paid_back > left.total:
         raise InvalidInput(
             f"the refund of {paid_back:.2f} is more than the {left.total:.2f} left of receipt {sale_fiscal_num}",
@@ -83,4 +96,4 @@ def check_refund(
         )
 
 
-__all__ = ["GoodsKey", "Left", "check_refund", "check_sale", "left_of"]
+__all__ = ["GoodsKey", "Left", "check_refund", "check_sale", "check_total", "left_of"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from decimal import Decimal
 
 from agent.clock import Clock
@@ -34,7 +35,7 @@ from agent.secr import refunds, views
 from agent.secr.context import Core, Crashpoint, Settings, no_crash
 from agent.secr.errors import FiscalBoxError, InvalidInput, RetryLater, ShiftAlreadyOpen, ShiftNotOpen
 from agent.secr.identity import Registrar
-from agent.secr.journal import OFFLINE, PENDING, REGISTERED, Journal, Shift
+from agent.secr.journal import OFFLINE, PENDING, REGISTERED, DocumentFilter, Journal, Page, Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
 from agent.secr.pipeline import Pipeline, Request, WentDark, check_kind
@@ -172,6 +173,20 @@ class CashRegister:
         return self._core.seller()
 
     _seller = seller  # the demo's name for it
+
+    def records_since(self) -> datetime:
+        """When this journal was first used: the creation date the till API gives the records the box
+        keeps no date of (its cash register, taxes, cashiers). Stable once written."""
+        with self._core.lock:
+            journal = self._core.journal
+            known = journal.get("records_since")
+            if known is None:
+                first = journal.shift(1)  # a journal from before this key: its first shift is the best date
+                known = first.opened_at if first else self._core.clock.now().isoformat()
+                # A journal that cannot be written now: the date is worked out again next time.
+                with suppress(FiscalBoxError):
+                    journal.set("records_since", known)
+            return datetime.fromisoformat(known)
 
     # --- start-up ----------------------------------------------------------------------------------
 
@@ -328,13 +343,19 @@ class CashRegister:
         *,
         cashier: str | None = None,
         request_id: str | None = None,
+        adjustments: Sequence[docs.Adjustment] = (),
+        round_cash: bool = False,
     ) -> Fiscalized:
+        """A sale; ``adjustments`` are receipt-level discounts/extra charges, ``round_cash`` rounds the
+        cash part to 10 kopecks (the till's `rounding`)."""
         with self._operation():
             shift = self._require_open_shift()
             taxes = self._core.taxes
             return self._fiscalize(
                 Request(
-                    lambda head: docs.sale(head, items, payments, taxes),
+                    lambda head: docs.sale(
+                        head, items, payments, taxes, round_cash=round_cash, adjustments=adjustments
+                    ),
                     cashier=cashier,
                     request_id=request_id,
                     shift_id=shift.id,
@@ -349,15 +370,28 @@ class CashRegister:
         sale_fiscal_num: str,
         cashier: str | None = None,
         request_id: str | None = None,
+        adjustments: Sequence[docs.Adjustment] = (),
+        round_cash: bool = False,
     ) -> Fiscalized:
+        """A return of (part of) a sale; ``round_cash`` rounds the cash paid back (docs.refund says why)."""
         with self._operation():
             self._answer_a_retry(request_id)
             shift = self._require_open_shift()
-            self._check_refundable(items, payments, sale_fiscal_num)
+            left = self._check_refundable(items, payments, sale_fiscal_num, check_amount=not round_cash)
             taxes = self._core.taxes
+
+            def build(head: docs.DocHead) -> docs.Check:
+                doc = docs.refund(
+                    head, items, payments, taxes, sale_fiscal_num, round_cash=round_cash, adjustments=adjustments
+                )
+                if round_cash:
+                    # the rounded sum is known only now; still before anything is written
+                    refunds.check_total(doc.total or Decimal(0), left, sale_fiscal_num)
+                return doc
+
             return self._fiscalize(
                 Request(
-                    lambda head: docs.refund(head, items, payments, taxes, sale_fiscal_num),
+                    build,
                     cashier=cashier,
                     request_id=request_id,
                     shift_id=shift.id,
@@ -366,8 +400,13 @@ class CashRegister:
             )
 
     def _check_refundable(
-        self, items: Sequence[docs.Item], payments: Sequence[docs.Payment], sale_fiscal_num: str
-    ) -> None:
+        self,
+        items: Sequence[docs.Item],
+        payments: Sequence[docs.Payment],
+        sale_fiscal_num: str,
+        *,
+        check_amount: bool = True,
+    ) -> refunds.Left:
         journal = self._core.journal
         sale_entry = journal.by_fiscal_num(sale_fiscal_num)
         is_sale = sale_entry is not None and check_kind(sale_entry) == (
@@ -383,7 +422,9 @@ class CashRegister:
             document = docs.parse(previous.xml)
             assert isinstance(document, docs.Check)
             earlier.append(document)
-        refunds.check_refund(items, payments, refunds.left_of(sale, earlier), sale_fiscal_num)
+        left = refunds.left_of(sale, earlier)
+        refunds.check_refund(items, payments, left, sale_fiscal_num, check_amount=check_amount)
+        return left
 
     def cash_in(
         self, amount: Decimal, *, cashier: str | None = None, request_id: str | None = None
@@ -486,6 +527,18 @@ class CashRegister:
         if entry is None or entry.state not in (REGISTERED, OFFLINE):
             return None
         return self._pipeline.result(entry)
+
+    def receipts(self, where: DocumentFilter, page: Page) -> list[Fiscalized]:
+        """A page of the receipts that count: sales, returns, service in and out, as ``get`` gives each."""
+        return [self._pipeline.result(entry) for entry in self._core.journal.receipts(where, page)]
+
+    def z_reports(self, where: DocumentFilter, page: Page) -> list[tuple[int, datetime]]:
+        """A page of the Z reports that count, as (shift, the Z's date); ``shift_view`` gives each one."""
+        return self._core.journal.z_reports(where, page)
+
+    def shift_ids(self, page: Page, *, is_open: bool | None = None) -> list[int]:
+        """A page of the shifts by number (only the open or the closed ones when asked)."""
+        return self._core.journal.shift_ids(page, is_open=is_open)
 
     def status(self) -> RegisterStatus:
         with self._core.lock:

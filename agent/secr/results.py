@@ -76,6 +76,8 @@ class ShiftView:
     open_fiscal_num: str | None
     z: Fiscalized | None
     figures: docs.ZReport | None  # the totals so far (the Z's own when closed); None unless asked for
+    open_uid: str | None = None  # the open-shift document's UID and local number
+    open_local_num: int | None = None
 
 
 @dataclass(frozen=True)

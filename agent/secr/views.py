@@ -70,6 +70,8 @@ def shift_view(core: Core, pipeline: Pipeline, shift: Shift, *, with_figures: bo
         open_fiscal_num=opened.fiscal_num if opened else None,
         z=z,
         figures=figures,
+        open_uid=opened.uid if opened else None,
+        open_local_num=opened.local_num if opened else None,
     )
 
 

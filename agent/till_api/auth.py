@@ -34,6 +34,10 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
+    @property
+    def cashiers(self) -> tuple[Cashier, ...]:
+        return tuple(self._cashiers)
+
     def sign_in_password(self, login: str, password: str) -> Session | None:
         for cashier in self._cashiers:
             if cashier.login == login and cashier.verify_password(password):

@@ -20,6 +20,7 @@ from agent.receipts import Layout
 from agent.secr import documents as docs
 from agent.secr.register import CashRegister
 from agent.till_api.auth import Sessions
+from agent.till_api.facts import BoxFacts
 from agent.till_api.ids import IdScheme
 
 API = "/api/v1"
@@ -40,9 +41,27 @@ class ApiContext:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     reports_lock: threading.Lock = field(default_factory=threading.Lock)
     ids: IdScheme = field(init=False, repr=False)
+    _facts: BoxFacts | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.ids = IdScheme.of(self.fiscal_number)
+
+    @property
+    def facts(self) -> BoxFacts:
+        """The box as Checkbox's records; made anew only when the registration data changes (learned
+        from the server after a start without it)."""
+        seller = self.register.seller()
+        if self._facts is None or self._facts.seller != seller:
+            self._facts = BoxFacts(
+                ids=self.ids,
+                fiscal_number=self.fiscal_number,
+                seller=seller,
+                since=self.register.records_since(),
+                key_id=self.register.signer.subject_key_id or "",
+                cashiers=self.sessions.cashiers,
+                taxes=self.taxes,
+            )
+        return self._facts
 
 
 def install(app: FastAPI, ctx: ApiContext) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from agent.secr import documents as docs
-from agent.secr.errors import InvalidInput, NotSupported
+from agent.secr.errors import InvalidInput
 from agent.till_api import models
 
 KOP = Decimal("100")
@@ -22,50 +22,86 @@ def money(kopecks: int) -> Decimal:
     return (Decimal(kopecks) / KOP).quantize(docs.KOPECK)
 
 
+# Names the receipts of tills that key them by an x-request-id header that is not a UUID.
+_HEADER_IDS = uuid.UUID("0b7f3c52-8d1e-4f63-a1b0-5d2c9e4f7a18")
+
+
 def receipt_id(body_id: str | None, header_id: str | None) -> str:
-    """The idempotency key: the body's id, else the x-request-id header, else a new one."""
-    return body_id or header_id or str(uuid.uuid4())
+    """The idempotency key, always a UUID (the receipt's id in every answer): the body's id (checked to be
+    one), else the x-request-id header (one derived from it when it is not a UUID: the same header, the
+    same id), else a new one."""
+    if body_id:
+        return body_id
+    if header_id:
+        try:
+            return str(uuid.UUID(header_id))
+        except ValueError:
+            return str(uuid.uuid5(_HEADER_IDS, header_id))
+    return str(uuid.uuid4())
 
 
 def tax_letters(taxes: Mapping[int, docs.Tax]) -> dict[str, int]:
     return {t.letter: t.code for t in taxes.values()}
 
 
+def _tax_code(tax: int | str, letters: Mapping[str, int], fld: str) -> int:
+    if isinstance(tax, int):
+        return tax
+    if tax in letters:
+        return letters[tax]
+    raise InvalidInput(f"unknown tax letter {tax!r}", field=fld)
+
+
 def tax_codes(good: models.Good, letters: Mapping[str, int], index: int) -> tuple[int, ...]:
     """Tills name a tax by its code or by its letter (`letters`: letter → code); the register takes codes."""
-    codes: list[int] = []
-    for tax in good.tax:
-        if isinstance(tax, int):
-            codes.append(tax)
-        elif tax in letters:
-            codes.append(letters[tax])
-        else:
-            raise InvalidInput(f"unknown tax letter {tax!r}", field=f"goods[{index}].good.tax")
-    return tuple(codes)
+    return tuple(_tax_code(tax, letters, f"goods[{index}].good.tax") for tax in good.tax)
+
+
+def _value(d: models.Discount, fld: str, *, percent_places: bool) -> Decimal:
+    """A discount's value as the document takes it: kopecks → hryvnias (VALUE), or the percent."""
+    try:
+        if d.mode == "VALUE":
+            if not isinstance(d.value, int) and d.value != int(d.value):
+                raise InvalidInput(f"a VALUE discount is whole kopecks, got {d.value!r}", field=fld)
+            return money(int(d.value))
+        percent = Decimal(str(d.value))
+    except (ArithmeticError, ValueError) as exc:  # decimal's InvalidOperation is both
+        raise InvalidInput(
+            f"the discount {d.value!r} cannot be applied: {type(exc).__name__}", field=fld
+        ) from exc
+    if percent_places and percent != percent.quantize(docs.KOPECK):
+        # DISCOUNTPERCENT is a two-place decimal: 33.333 % cannot be written as what was applied
+        raise InvalidInput(f"a discount percent has at most 2 decimal places, got {d.value!r}", field=fld)
+    return percent
 
 
 def line_discount(
     price: Decimal, quantity: Decimal, discounts: Sequence[models.Discount], index: int = 0
-) -> Decimal:
-    """The amount off a line: VALUE discounts in kopecks, PERCENT ones of the line's cost, each rounded."""
-    discount = Decimal(0)
+) -> tuple[Decimal, Decimal | None]:
+    """The line's own discount, signed (an EXTRA_CHARGE counts negative), and its percent when it is one.
+
+    VALUE discounts are kopecks, PERCENT ones of the line's cost, each rounded half up. The percent
+    goes into the document (DISCOUNTTYPE 1) only when a single PERCENT entry made the whole sum.
+    """
+    cost = (price * quantity).quantize(docs.KOPECK, ROUND_HALF_UP)
+    total = Decimal("0.00")
+    percents: list[Decimal | None] = []
     for number, d in enumerate(discounts):
-        if d.type != "DISCOUNT":
-            raise NotSupported(
-                "extra charges are not supported", what_to_do="put the charge into the price instead"
-            )
-        try:
-            if d.mode == "VALUE":
-                discount += money(int(d.value))
-            else:
-                cost = (price * quantity).quantize(docs.KOPECK, ROUND_HALF_UP)
-                discount += (cost * Decimal(str(d.value)) / 100).quantize(docs.KOPECK, ROUND_HALF_UP)
-        except (ArithmeticError, ValueError) as exc:  # decimal's InvalidOperation is both
-            raise InvalidInput(
-                f"the discount {d.value!r} cannot be applied: {type(exc).__name__}",
-                field=f"goods[{index}].discounts[{number}].value",
-            ) from exc
-    return discount
+        fld = f"goods[{index}].discounts[{number}].value"
+        value = _value(d, fld, percent_places=True)
+        if d.mode == "PERCENT" and d.type == "DISCOUNT" and value > 100:
+            raise InvalidInput(f"a discount of {value} % is more than the whole line", field=fld)
+        amount = value if d.mode == "VALUE" else (cost * value / 100).quantize(docs.KOPECK, ROUND_HALF_UP)
+        sign = 1 if d.type == "DISCOUNT" else -1
+        total += sign * amount
+        percents.append(sign * value if d.mode == "PERCENT" else None)
+    if total > cost:
+        raise InvalidInput(
+            f"the discounts of goods[{index}] ({total}) are more than the line costs ({cost})",
+            field=f"goods[{index}].discounts",
+        )
+    percent = percents[0] if len(percents) == 1 else None
+    return total, percent
 
 
 def to_item(good_item: models.GoodItem, letters: Mapping[str, int], index: int) -> docs.Item:
@@ -73,6 +109,7 @@ def to_item(good_item: models.GoodItem, letters: Mapping[str, int], index: int) 
     codes = tax_codes(good, letters, index)
     price = money(good.price)
     quantity = Decimal(good_item.quantity) / THOUSAND
+    discount, percent = line_discount(price, quantity, good_item.discounts, index)
     return docs.Item(
         name=good.name,
         quantity=quantity,
@@ -81,8 +118,31 @@ def to_item(good_item: models.GoodItem, letters: Mapping[str, int], index: int) 
         code=good.code,
         barcode=good.barcode,
         uktzed=good.uktzed,
-        discount=line_discount(price, quantity, good_item.discounts, index),
+        discount=discount,
+        discount_percent=percent,
     )
+
+
+def to_adjustments(
+    discounts: Sequence[models.Discount], taxes: Mapping[int, docs.Tax]
+) -> list[docs.Adjustment]:
+    """Receipt-level discounts and extra charges; the register spreads them over the lines."""
+    letters = tax_letters(taxes)
+    out: list[docs.Adjustment] = []
+    for number, d in enumerate(discounts):
+        fld = f"discounts[{number}]"
+        named = ([d.tax_code] if d.tax_code is not None else []) + list(d.tax_codes)
+        codes = tuple(_tax_code(t, letters, f"{fld}.tax_codes") for t in named)
+        out.append(
+            docs.Adjustment(
+                kind=d.type,
+                mode=d.mode,
+                value=_value(d, f"{fld}.value", percent_places=True),
+                tax_codes=codes,
+                name=d.name,
+            )
+        )
+    return out
 
 
 def to_items(goods: Sequence[models.GoodItem], taxes: Mapping[int, docs.Tax]) -> list[docs.Item]:

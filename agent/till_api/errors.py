@@ -101,9 +101,15 @@ def from_box_error(exc: FiscalBoxError) -> ApiError:
 
 
 def validation_body(errors: Any) -> dict[str, Any]:
-    """FastAPI's 422 rows, with a message that names the first fields (the till shows only the message)."""
+    """FastAPI's 422 rows, with a message that names the first fields (the till shows only the message).
+
+    A list index in `loc` is written as text ("0"): Checkbox's description types `loc` as strings."""
     detail = [
-        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": [str(part) for part in e.get("loc", [])],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]
     fields = ", ".join(".".join(str(p) for p in d["loc"][1:]) or "body" for d in detail[:5])

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 SHIFT = "0000-4000-8000"
 Z_REPORT = "0000-4000-9000"
 CASH_REGISTER = "0000-4000-a000"
+ORGANIZATION = "0000-4000-b000"
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def prefix_of(fiscal_number: str) -> str:
@@ -71,3 +80,12 @@ class IdScheme:
 
     def z_shift_number(self, value: str) -> int | None:
         return z_shift_number(self.prefix, value)
+
+    @staticmethod
+    def organization(tin: str) -> str:
+        """The organization (the taxpayer) whose registrar this box is, named by its tax number (ЄДРПОУ or
+        РНОКПП): the prefix is derived from the tax number, not from the box's fiscal number, so every box of
+        one organization gives it the same id, and the last group carries the number itself (digits only;
+        another form of number leaves it 0 and is still told apart by the prefix)."""
+        prefix = hashlib.sha256(f"fiscal-box-organization:{tin}".encode()).hexdigest()[:8]
+        return record_uuid(prefix, ORGANIZATION, int(tin) % 16**12 if tin.isdigit() else 0)

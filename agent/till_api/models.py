@@ -6,13 +6,28 @@ the field instead of a rounding the till did not ask for.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 Kopecks = Annotated[StrictInt, Field(ge=0, le=100_000_000_00)]
 Thousandths = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
 Text128 = Annotated[str, Field(max_length=128)]
+
+
+def _a_uuid(value: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValueError(
+            "must be a UUID (as Checkbox's ids are), e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6"
+        ) from None
+    return value
+
+
+# A till's id for what it asks the box to make: the idempotency key, a UUID as Checkbox requires.
+RequestId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_a_uuid)]
 
 
 class _Body(BaseModel):
@@ -53,6 +68,11 @@ class Discount(_Body):
     mode: Literal["PERCENT", "VALUE"] = "VALUE"
     value: DiscountValue
     name: Text128 | None = None
+    # receipt-level only: the discount applies to the goods of these taxes (code or letter), as Checkbox's
+    tax_code: StrictInt | Annotated[str, Field(min_length=1, max_length=1)] | None = None
+    tax_codes: list[StrictInt | Annotated[str, Field(min_length=1, max_length=1)]] = Field(
+        default_factory=list, max_length=8
+    )
 
 
 class GoodItem(_Body):
@@ -87,7 +107,7 @@ class Payment(_Body):
 
 
 class ReceiptSell(_Body):
-    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    id: RequestId | None = None
     cashier_name: Text128 | None = None
     goods: Annotated[list[GoodItem], Field(min_length=1, max_length=500)]
     payments: Annotated[list[Payment], Field(min_length=1, max_length=10)]
@@ -104,12 +124,12 @@ class ServicePayment(_Body):
 
 
 class ReceiptService(_Body):
-    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    id: RequestId | None = None
     payment: ServicePayment
 
 
 class ShiftOpen(_Body):
-    id: Annotated[str, Field(max_length=64)] | None = None
+    id: RequestId | None = None
 
 
 class Empty(_Body):

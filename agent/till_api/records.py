@@ -6,11 +6,20 @@ route never builds JSON itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agent.receipts import to_text
+from agent.receipts.periodic import Period, layout_periodic_report, period_totals
 from agent.secr import documents as docs
+from agent.secr.errors import FiscalBoxError
+from agent.secr.journal import DocumentFilter, Page
 from agent.secr.register import Fiscalized
 from agent.till_api import views
 from agent.till_api.context import ApiContext
 from agent.till_api.errors import ApiError
+from agent.till_api.pages import number
 from agent.till_api.views import Json
 
 
@@ -18,7 +27,7 @@ def shift(ctx: ApiContext, shift_id: int, *, with_balance: bool = True) -> Json 
     view = ctx.register.shift_view(shift_id, with_figures=with_balance)
     if view is None:
         return None
-    return views.shift_json(view, ids=ctx.ids, fiscal_number=ctx.fiscal_number)
+    return views.shift_json(view, ctx.facts)
 
 
 def open_shift(ctx: ApiContext) -> Json | None:
@@ -41,10 +50,30 @@ def receipt_of(ctx: ApiContext, receipt_id: str) -> Fiscalized:
     return result
 
 
-def receipt(ctx: ApiContext, result: Fiscalized) -> Json:
+def receipt(ctx: ApiContext, result: Fiscalized, *, shifts: dict[int, Json | None] | None = None) -> Json:
+    """``shifts``: the shifts already read for a list of receipts, by number (filled as they are read)."""
     # The receipt's shift without its figures: those cost a parse of every document of the shift.
-    in_shift = shift(ctx, result.shift_id, with_balance=False) if result.shift_id is not None else None
-    return views.receipt_json(result, taxes=ctx.taxes, shift=in_shift)
+    assert result.shift_id is not None  # every check is made in a shift
+    in_shift = shifts.get(result.shift_id) if shifts is not None else None
+    if in_shift is None:
+        in_shift = shift(ctx, result.shift_id, with_balance=False)
+        assert in_shift is not None
+        if shifts is not None:
+            shifts[result.shift_id] = in_shift
+    return views.receipt_json(result, facts=ctx.facts, shift=in_shift)
+
+
+def last_z_serial(ctx: ApiContext) -> int | None:
+    """The serial of the last Z report (its shift's number: a Z report per shift): of the last shift, else
+    of the one before (still open)."""
+    last = ctx.register.shift_view()
+    while last is not None:
+        if last.z is not None:
+            return last.id
+        if last.closed_at is not None or last.id <= 1:
+            return None
+        last = ctx.register.shift_view(last.id - 1)
+    return None
 
 
 def cash_register(ctx: ApiContext) -> Json:
@@ -52,7 +81,134 @@ def cash_register(ctx: ApiContext) -> Json:
     return views.register_json(
         status,
         open_shift(ctx),
-        ids=ctx.ids,
-        fiscal_number=ctx.fiscal_number,
+        facts=ctx.facts,
+        testing=ctx.register.registrar.testing,
+        last_z_serial=last_z_serial(ctx),
+    )
+
+
+# --- lists and look-ups --------------------------------------------------------------------------
+
+
+def _meta(page: Page) -> dict[str, int]:
+    assert page.limit is not None  # a till's page is always bounded
+    return {"limit": page.limit, "offset": page.offset}
+
+
+def receipts_page(ctx: ApiContext, where: DocumentFilter, page: Page) -> Json:
+    """A page of receipts, each as GET /receipts/{id} answers it."""
+    shifts: dict[int, Json | None] = {}
+    results = [receipt(ctx, r, shifts=shifts) for r in ctx.register.receipts(where, page)]
+    return views.page_json(results, **_meta(page))
+
+
+def shifts_page(ctx: ApiContext, page: Page, *, is_open: bool | None) -> Json:
+    """A page of shifts, each as GET /shifts/{id} answers it, with its cash register."""
+    results = []
+    for shift_id in ctx.register.shift_ids(page, is_open=is_open):
+        found = shift(ctx, shift_id)
+        if found is not None:
+            results.append(found)  # it carries its cash register, as ShiftWithCashRegisterModel needs
+    return views.page_json(results, **_meta(page))
+
+
+def z_report(ctx: ApiContext, shift_id: int) -> Json | None:
+    """A shift's Z report as GET /reports/{id} answers it, or None."""
+    view = ctx.register.shift_view(shift_id)
+    return views.shift_z_json(view, ctx.facts) if view is not None else None
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What GET /reports is narrowed to. ``shifts`` None: every shift; ``serial``: a Z report's is its
+    shift's number (one Z per shift), an X report's what its answer says; ``is_z`` None: both kinds."""
+
+    shifts: tuple[int, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    serial: str | None = None
+    is_z: bool | None = None
+
+    def z_filter(self) -> DocumentFilter:
+        shifts = self.shifts
+        if self.serial is not None:
+            n = number(self.serial)
+            shifts = () if n is None or (shifts is not None and n not in shifts) else (n,)
+        return DocumentFilter(shift_ids=shifts, since=self.since, until=self.until)
+
+    def takes_x(self, kept: dict[str, Any]) -> bool:
+        at: datetime = kept["_at"]
+        return not (
+            (self.shifts is not None and kept["_shift"] not in self.shifts)
+            or (self.since is not None and at < self.since)
+            or (self.until is not None and at > self.until)
+            or (self.serial is not None and str(kept.get("serial")) != self.serial)
+        )
+
+
+def _public(kept: dict[str, Any]) -> Json:
+    return {k: v for k, v in kept.items() if not k.startswith("_")}
+
+
+def reports_page(ctx: ApiContext, query: ReportQuery, page: Page) -> Json:
+    """A page of reports by date: the shifts' Z reports from the journal and, unless only Z reports are
+    asked for, the X reports the box keeps in memory (the most recent ones, routes/reports.py)."""
+    assert page.limit is not None
+    register = ctx.register
+    if query.is_z:
+        found = [z_report(ctx, s) for s, _ in register.z_reports(query.z_filter(), page)]
+        return views.page_json([z for z in found if z is not None], **_meta(page))
+    # Both kinds, merged by date: no more Z reports are read than the page can reach.
+    reach = Page(limit=page.offset + page.limit, desc=page.desc)
+    zs = [] if query.is_z is False else register.z_reports(query.z_filter(), reach)
+    with ctx.reports_lock:
+        xs = [kept for kept in ctx.reports.values() if query.takes_x(kept)]
+    merged: list[tuple[datetime, int, int | dict[str, Any]]] = [(at, 0, s) for s, at in zs]
+    merged += [(kept["_at"], 1, kept) for kept in xs]
+    merged.sort(key=lambda e: (e[0], e[1]), reverse=page.desc)
+    results = []
+    for _at, _kind, item in merged[page.offset : page.offset + page.limit]:
+        body = z_report(ctx, item) if isinstance(item, int) else _public(item)
+        if body is not None:
+            results.append(body)
+    return views.page_json(results, **_meta(page))
+
+
+def periodic_report(ctx: ApiContext, since: datetime, until: datetime, width: int) -> str:
+    """The periodic report's text: the Z reports made from ``since`` to ``until`` (both included), summed."""
+    reports: list[docs.ZReport] = []
+    numbers: list[str] = []
+    for shift_id, _at in ctx.register.z_reports(DocumentFilter(since=since, until=until), Page(limit=None)):
+        view = ctx.register.shift_view(shift_id)
+        if view is not None and view.z is not None and isinstance(view.z.document, docs.ZReport):
+            reports.append(view.z.document)
+            numbers.append(view.z.fiscal_num)
+    now = ctx.clock.now()
+    head = docs.DocHead(
+        uid="periodic-report",
+        seller=ctx.register.seller(),
+        when=now,
+        order_num=0,
         testing=ctx.register.registrar.testing,
     )
+    layout = layout_periodic_report(
+        period_totals(reports, head), Period(since, until, tuple(numbers)), printed_at=now, width_chars=width
+    )
+    return to_text(layout)
+
+
+def signature_status(ctx: ApiContext) -> Json:
+    """The box's own signer (AGENT): online when its key answers; a shift can be opened when none is
+    open and nothing blocks the register."""
+    try:
+        online = bool(ctx.register.signer.subject_key_id)
+    except (FiscalBoxError, OSError, ValueError):
+        online = False
+    status = ctx.register.status()
+    return views.signature_status_json(
+        online=online, can_open_shift=not status.shift_open and status.blocked_reason is None
+    )
+
+
+def receipt_config(ctx: ApiContext) -> Json:
+    return views.receipt_config_json(ctx.facts)

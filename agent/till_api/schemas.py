@@ -35,83 +35,171 @@ class Token(_Out):
     access_token: str
 
 
+Rate = int | float  # Checkbox types a rate as an integer: whole rates are written 20, not 20.0
+
+
+class Permissions(_Out):
+    orders: bool = False
+
+
 class CashierOut(_Out):
+    """Checkbox's CashierModel."""
+
     id: str
     full_name: str
-    login: str
-    key_id: str | None = None
+    nin: str
+    key_id: str
     signature_type: str
-    permissions: dict[str, Any]
-    blocked: Any = None
+    permissions: Permissions | None = None
+    created_at: str
+    updated_at: str | None = None
+    certificate_end: str | None = None
+    blocked: str | None = None
+
+
+class Organization(_Out):
+    id: str
+    title: str
+    edrpou: str
+    tax_number: str
+    created_at: str | None = None
+
+
+class DetailedCashier(CashierOut):
+    """Checkbox's DetailedCashierModel: the signed-in cashier, with the organization."""
+
+    organization: Organization
 
 
 class Transaction(_Out):
+    """Checkbox's ShortTransaction: a document's delivery (on the box: the document itself)."""
+
+    id: str
     type: str
+    serial: int
     status: str
+    request_signed_at: str | None = None
+    request_received_at: str | None = None
     response_status: str | None = None
     response_error_message: str | None = None
     response_id: str | None = None
+    offline_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    previous_hash: str | None = None
 
 
 class ReportPayment(_Out):
+    id: str
+    code: int | None = None
     type: str
     label: str
-    sell_sum: int = 0
-    return_sum: int = 0
-    service_in: int = 0
-    service_out: int = 0
+    sell_sum: int
+    return_sum: int
+    service_in: int
+    service_out: int
+    cash_withdrawal: int
+    cash_withdrawal_commission: int
 
 
 class ReportTax(_Out):
-    symbol: str
+    id: str
+    code: int
     label: str
+    symbol: str
     rate: float
     sell_sum: int
     return_sum: int
     sales_turnover: int
     returns_turnover: int
+    no_vat: bool | None = None
+    created_at: str
+    setup_date: str
 
 
 class Report(_Out):
-    """An X report (is_z_report false) or a shift's Z report. Money in kopecks."""
+    """Checkbox's ReportModel: an X report (is_z_report false) or a shift's Z report. Money in kopecks."""
 
     id: str
-    shift_id: str
+    serial: int
+    shift_id: str | None = None
     fiscal_code: str | None = None
     is_z_report: bool
     payments: list[ReportPayment]
     taxes: list[ReportTax]
     sell_receipts_count: int
     return_receipts_count: int
-    sell_sum: int
-    return_sum: int
-    service_in: int
-    service_out: int
+    cash_withdrawal_receipts_count: int
+    transfers_count: int
+    transfers_sum: int
     balance: int
-    created_at: str | None = None
+    initial: int
+    created_at: str
+    updated_at: str | None = None
+    discounts_sum: int | None = None
+    extra_charge_sum: int | None = None
 
 
 class ShiftBalance(_Out):
+    """Checkbox's BalanceModel: the shift's cash figures."""
+
     initial: int
     balance: int
+    cash_sales: int
+    card_sales: int
+    discounts_sum: int | None = None
+    extra_charge_sum: int | None = None
+    cash_returns: int
+    card_returns: int
     service_in: int
     service_out: int
-    sell_sum: int
+    updated_at: str | None = None
+
+
+class ShiftTax(_Out):
+    id: str
+    code: int
+    label: str
+    symbol: str
+    rate: Rate
+    included: bool
+    created_at: str
+    sales: int
+    returns: int
+    sales_turnover: int
+    returns_turnover: int
+
+
+class CashRegisterShort(_Out):
+    """Checkbox's CashRegisterModel."""
+
+    id: str
+    fiscal_number: str
+    active: bool
+    created_at: str
+    updated_at: str | None = None
+    number: str | None = None
 
 
 class Shift(_Out):
+    """Checkbox's ShiftWithCashierAndCashRegister. OPENED or CLOSED: the box answers the final state at once."""
+
     id: str
     serial: int
-    status: str  # OPENED | CLOSED: the box answers with the final state at once
+    status: str
     z_report: Report | None = None
     opened_at: str | None = None
     closed_at: str | None = None
     initial_transaction: Transaction | None = None
     closing_transaction: Transaction | None = None
-    balance: ShiftBalance
-    taxes: list[Any] = []
-    cashier_name: str | None = None
-    fiscal_number: str
+    created_at: str
+    updated_at: str | None = None
+    balance: ShiftBalance | None = None  # None in a receipt's shift: its figures are not read there
+    taxes: list[ShiftTax]
+    emergency_close: bool | None = None
+    emergency_close_details: str | None = None
+    cash_register: CashRegisterShort
+    cashier: CashierOut
 
 
 class GoodOut(_Out):
@@ -122,13 +210,37 @@ class GoodOut(_Out):
     uktzed: str | None = None
 
 
+class GoodTaxOut(_Out):
+    """Checkbox's GoodTax: a tax and its sum on the receipt (or the line)."""
+
+    id: str
+    code: int
+    label: str
+    symbol: str
+    rate: Rate
+    included: bool
+    created_at: str
+    no_vat: bool | None = None
+    value: int
+    extra_value: int
+
+
+class DiscountOut(_Out):
+    type: str  # DISCOUNT | EXTRA_CHARGE
+    mode: str  # PERCENT | VALUE
+    value: float
+    name: str | None = None
+    sum: int
+
+
 class GoodItemOut(_Out):
     good: GoodOut
     quantity: int  # thousandths
     sum: int
-    total_sum: int
+    total_sum: int | None = None
     is_return: bool
-    discounts: list[dict[str, Any]] = []
+    taxes: list[GoodTaxOut]
+    discounts: list[DiscountOut] | None = None
 
 
 class PaymentOut(_Out):
@@ -137,50 +249,53 @@ class PaymentOut(_Out):
     label: str
 
 
-class TaxOut(_Out):
-    code: int | None = None
-    label: str
-    symbol: str
-    rate: float
-    included: bool
-    value: int
-    sales_turnover: int
-
-
 class Receipt(_Out):
-    """A fiscalized receipt: DONE at once, online or offline (is_created_offline, control_number)."""
+    """Checkbox's ReceiptModel: DONE at once, online or offline (is_created_offline, control_number)."""
 
     id: str
     type: str  # SELL | RETURN | SERVICE_IN | SERVICE_OUT
-    status: str
+    transaction: Transaction | None = None
     serial: int
-    fiscal_code: str
-    fiscal_date: str | None = None
-    delivered_at: str | None = None
-    created_at: str | None = None
+    status: str
     goods: list[GoodItemOut]
     payments: list[PaymentOut]
     total_sum: int
     total_payment: int
     total_rest: int
-    taxes: list[TaxOut]
+    round_sum: int | None = None
+    fiscal_code: str | None = None
+    fiscal_date: str | None = None
+    delivered_at: str | None = None
+    created_at: str
+    updated_at: str | None = None
+    taxes: list[GoodTaxOut]
+    discounts: list[DiscountOut] | None = None
     is_created_offline: bool
     is_sent_dps: bool
-    control_number: str | None = None
+    sent_dps_at: str | None = None
     tax_url: str | None = None
-    transaction: Transaction
-    shift: Shift | None = None
+    related_receipt_id: str | None = None
+    shift: Shift
+    control_number: str | None = None
 
 
-class CashRegister(_Out):
-    id: str
-    fiscal_number: str
+class DocumentsState(_Out):
+    last_receipt_code: int
+    last_report_code: int
+    last_z_report_code: int
+
+
+class CashRegister(CashRegisterShort):
+    """Checkbox's CashRegisterDeviceModel (GET cash-registers/info), also DetailedCashRegisterModel."""
+
+    address: str
+    title: str
     offline_mode: bool
     stay_offline: bool
     has_shift: bool
+    documents_state: DocumentsState
     shift: Shift | None = None
     is_test: bool
-    active: bool
 
 
 class Ok(_Out):
@@ -206,12 +321,16 @@ class OfflineTime(_Out):
 
 
 class TaxInfo(_Out):
+    """Checkbox's TaxModel."""
+
+    id: str
     code: int
     label: str
     symbol: str
-    rate: float
+    rate: Rate
     included: bool
-    no_vat: bool
+    created_at: str
+    no_vat: bool | None = None
 
 
 class BoxStatus(_Out):

@@ -22,6 +22,12 @@ Tax arithmetic follows the official examples ("Знижки", "Два подат
   turnover minus the included non-VAT taxes on the same lines ("Два податки": excise 5 % of 259.90 is
   12.38, VAT is 20/120 of 247.52).
 * Every sum is rounded ROUND_HALF_UP per tax row to the kopeck.
+* Discounts and extra charges: an extra charge is a negative discount (DISCOUNTSUM is "сума
+  знижки/націнки", a signed DGDecimal2). A line's own one is ``Item.discount``; receipt-level ones
+  (``adjustments=``) are spread over the lines in proportion to what each costs after its own, the
+  kopecks left over one each to the lines with the largest remainders, so the parts sum exactly
+  (``Line.share``; USAGETYPE 1 / SUBTOTAL in the XML, CHECKTOTAL USAGETYPE/SUBCHECK/DISCOUNTTYPE/
+  DISCOUNTPERCENT). Taxes are taken from what the lines cost after both.
 * ``sale``/``refund`` with ``round_cash=True`` round the cash part of the total to 10 kopecks and carry
   RNDSUM/NORNDSUM ("Заокруглення"); taxes stay on the unrounded sum.
 * The Z sums the documents' own rows (never recomputes from turnover), pay forms per (code, name).
@@ -49,6 +55,7 @@ from .control import control_sum
 from .model import (
     KOPECK,
     QTY_STEP,
+    Adjustment,
     Check,
     DocHead,
     DocSubType,
@@ -60,6 +67,7 @@ from .model import (
     PayForm,
     PayFormTotal,
     Payment,
+    ReceiptDiscount,
     Seller,
     Tax,
     TaxRow,
@@ -74,6 +82,7 @@ from .zreport import z_report
 __all__ = [
     "KOPECK",
     "QTY_STEP",
+    "Adjustment",
     "Check",
     "DocHead",
     "DocSubType",
@@ -85,6 +94,7 @@ __all__ = [
     "PayForm",
     "PayFormTotal",
     "Payment",
+    "ReceiptDiscount",
     "Seller",
     "Tax",
     "TaxRow",

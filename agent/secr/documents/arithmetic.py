@@ -109,6 +109,15 @@ def _keep(payments: Sequence[Payment], amounts: Sequence[Decimal], total: Decima
     return kept
 
 
+# The National Bank's rule (in force since 1 July 2018, when it stopped issuing the 1, 2, 5 and
+# 25 kopeck coins; NBU press release of 26.06.2018, https://espreso.tv/news/2018/06/26/
+# bez_dribyazku_z_1_lypnya_v_ukrayini_diyatymut_novi_pravyla_zaokruglennya_gotivky and the other
+# reports of it): the *total* of a receipt settled in cash is rounded to 10 kopecks, a sum ending in 1-4
+# kopecks down to 0, one ending in 5-9 up to the next 10; cashless payments are never rounded. That is
+# ROUND_HALF_UP to 0.1. The print form has the matching row 23 «Заокруглення», "when the cash part is
+# not a multiple of the smallest coin", after the tax rows (reference §6.1, order 13 II п. 9).
+# [UNCERTAIN] the NBU's withdrawal of the 10 kopeck coin from 1 October 2025 keeps 10 kopecks legal
+# tender; should rounding to 50 kopecks become the rule, this step is the one place to change.
 _CASH_STEP = Decimal("0.1")  # quantize takes the exponent, so "0.10" would mean kopecks
 
 
@@ -125,3 +134,22 @@ def _round_cash_total(payments: Sequence[Payment], total: Decimal) -> Decimal:
     if not has_cash or cash_due <= 0:
         return total  # nothing is paid in cash; _settle reports whatever else is wrong
     return total - cash_due + cash_due.quantize(_CASH_STEP, rounding=ROUND_HALF_UP).quantize(KOPECK)
+
+
+def _round_payments(payments: Sequence[Payment], total: Decimal, rounded: Decimal) -> list[Payment]:
+    """The payments once the total is rounded: a till that paid exactly the unrounded total (it did not
+    know the rounding) has its last cash row moved by the rounding; any other payment is left as given
+    (more cash is change, less is refused by ``_settle``)."""
+    pays = list(payments)
+    amounts = [p.amount for p in pays if isinstance(p, Payment) and isinstance(p.amount, Decimal)]
+    if len(amounts) != len(pays) or sum(amounts, Decimal("0.00")) != total:
+        return pays
+    for i in reversed(range(len(pays))):
+        if pays[i].form == PayForm.CASH:
+            amount = pays[i].amount + rounded - total
+            if amount > 0 or len(pays) == 1:
+                pays[i] = replace(pays[i], amount=amount)
+            else:
+                del pays[i]  # the rounding took the whole cash row (e.g. 0.03 of cash rounded to 0.00)
+            break
+    return pays

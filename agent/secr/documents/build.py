@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
-from .arithmetic import _compute_taxes, _round, _round_cash_total, _settle
+from . import discounts
+from .arithmetic import _compute_taxes, _round, _round_cash_total, _round_payments, _settle
 from .checks import (
     _bad,
     _check_head,
@@ -17,7 +18,7 @@ from .checks import (
     _money,
     _req_text,
 )
-from .model import Check, DocHead, DocSubType, DocType, Item, Line, Payment, Tax
+from .model import Adjustment, Check, DocHead, DocSubType, DocType, Item, Line, Payment, Tax
 
 
 def _goods(
@@ -28,6 +29,7 @@ def _goods(
     subtype: DocSubType,
     ret_num: str | None,
     round_cash: bool = False,
+    adjustments: Sequence[Adjustment] = (),
 ) -> Check:
     _check_head(head)
     _check_no_revoke(head)
@@ -36,25 +38,23 @@ def _goods(
     _check_taxes(taxes)
     if not items:
         raise _bad("the receipt has no items; add at least one item", "items")
-    lines: list[Line] = []
-    line_taxes: list[tuple[Sequence[Tax], Decimal, Decimal]] = []
-    discount_total = Decimal("0.00")
-    for i, item in enumerate(items):
-        line, line_tax = _line(i, item, taxes)
-        discount = line.item.discount
-        discount_total += discount
-        lines.append(line)
-        line_taxes.append((line_tax, line.cost, line.cost - discount))
+    checked = [_line(i, item, taxes) for i, item in enumerate(items)]
+    lines, receipt_discount = discounts.apply([line for line, _ in checked], adjustments)
+    line_taxes: list[tuple[Sequence[Tax], Decimal, Decimal]] = [
+        (line_tax, line.cost, line.net) for line, (_, line_tax) in zip(lines, checked, strict=True)
+    ]
     tax_rows, not_included = _compute_taxes(line_taxes)
-    total = sum((d for _, _, d in line_taxes), Decimal("0.00")) + not_included
+    total = sum((line.net for line in lines), Decimal("0.00")) + not_included
     round_sum = no_round_sum = None
     if round_cash:
         rounded = _round_cash_total(payments, total)
         if rounded != total:
             # Taxes stay on the unrounded sum; the document says by how much the cash part moved
-            # ("Заокруглення": SUM 12.60, RNDSUM -0.03, NORNDSUM 12.57).
+            # ("Заокруглення": SUM 12.60, RNDSUM -0.03, NORNDSUM 12.57: RNDSUM = NORNDSUM - SUM).
+            payments = _round_payments(payments, total, rounded)
             no_round_sum, round_sum, total = total, total - rounded, rounded
     pays = _settle(payments, total)
+    adjusted = any(line.adjustment != 0 or line.share is not None for line in lines)
     return Check(
         head=head,
         doc_type=DocType.SALE_GOODS,
@@ -63,10 +63,12 @@ def _goods(
         payments=pays,
         taxes=tax_rows,
         total=total,
-        discount_sum=discount_total if discount_total > 0 else None,
+        # the total of every line's DISCOUNTSUM, signed, as in the official "Знижки" example
+        discount_sum=sum((line.adjustment for line in lines), Decimal("0.00")) if adjusted else None,
         ret_num=ret_num,
         round_sum=round_sum,
         no_round_sum=no_round_sum,
+        receipt_discount=receipt_discount,
     )
 
 
@@ -79,6 +81,14 @@ def _line(i: int, item: Item, taxes: Mapping[int, Tax]) -> tuple[Line, list[Tax]
         raise _bad(
             f"items[{i}].discount ({discount}) is larger than the line cost ({cost})",
             f"items[{i}].discount",
+        )
+    pct = item.discount_percent
+    if pct is not None and discounts.percent_of(cost, pct) != discount:
+        # DISCOUNTTYPE 1 says the sum is the percent of COST; the emulator checks it so, and so may the server
+        raise _bad(
+            f"items[{i}].discount ({discount}) is not {pct} % of the line cost ({cost}): "
+            f"expected {discounts.percent_of(cost, pct)}",
+            f"items[{i}].discount_percent",
         )
     line = Line(
         item=replace(item, quantity=qty, price=price, discount=discount),
@@ -95,9 +105,11 @@ def sale(
     taxes: Mapping[int, Tax],
     *,
     round_cash: bool = False,
+    adjustments: Sequence[Adjustment] = (),
 ) -> Check:
-    """A sale receipt. ``round_cash`` rounds the part paid in cash to 10 kopecks (RNDSUM/NORNDSUM)."""
-    return _goods(head, items, payments, taxes, DocSubType.CHECK_GOODS, None, round_cash)
+    """A sale receipt. ``round_cash`` rounds the part paid in cash to 10 kopecks (RNDSUM/NORNDSUM);
+    ``adjustments`` are the receipt-level discounts and extra charges, spread over the lines."""
+    return _goods(head, items, payments, taxes, DocSubType.CHECK_GOODS, None, round_cash, adjustments)
 
 
 def refund(
@@ -108,10 +120,18 @@ def refund(
     ret_num: str,
     *,
     round_cash: bool = False,
+    adjustments: Sequence[Adjustment] = (),
 ) -> Check:
-    """A return receipt for the sale with fiscal number ``ret_num``."""
+    """A return receipt for the sale with fiscal number ``ret_num``.
+
+    ``round_cash`` rounds the cash paid back as a sale's cash is rounded: the National Bank's rule is
+    about settling in cash without the small coins, whichever way the money goes, and check01 carries
+    RNDSUM/NORNDSUM on any goods check. A return of a rounded sale is not rounded by itself: the till
+    asks for it (Checkbox's `rounding` is per receipt), and what is paid back never exceeds what is left
+    of the sale's rounded total (refunds.py), so a sale rounded down is returned with rounding too.
+    """
     num = _req_text(ret_num, "ret_num", max_len=128)
-    return _goods(head, items, payments, taxes, DocSubType.CHECK_RETURN, num, round_cash)
+    return _goods(head, items, payments, taxes, DocSubType.CHECK_RETURN, num, round_cash, adjustments)
 
 
 def _service(head: DocHead, amount: Decimal, subtype: DocSubType) -> Check:

@@ -19,6 +19,7 @@ _DKPP_RE = re.compile(
     r"([\d]{2}\.[\d]{2}\.[\d]{2}-[\d]{2}(\.[\d]{1,2})*)|([\d]{2}\.[\d]{2}\.[\d]{2}(-[\d]{1,2})*)"
     r"|([\d]{2}\.[\d]{2}(\.[\d]{1,2})*)"
 )
+MIN_PERCENT = Decimal("-1000")  # the largest extra charge by percent, as a negative discount percent
 # XML 1.0 cannot carry most control characters at all, not even escaped.
 _BAD_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -64,13 +65,13 @@ def _decimal(value: object, fld: str) -> Decimal:
     return dec
 
 
-def _money(value: object, fld: str, *, positive: bool = False) -> Decimal:
+def _money(value: object, fld: str, *, positive: bool = False, signed: bool = False) -> Decimal:
     dec = _decimal(value, fld)
     if dec != dec.quantize(KOPECK, rounding=ROUND_HALF_UP):
         raise _bad(f"{fld} is {dec}: money may have at most 2 decimal places (kopecks)", fld)
     if positive and dec <= 0:
         raise _bad(f"{fld} is {dec}; expected an amount greater than 0.00", fld)
-    if dec < 0:
+    if dec < 0 and not signed:
         raise _bad(f"{fld} is {dec}; negative amounts are not allowed", fld)
     return dec.quantize(KOPECK)
 
@@ -142,7 +143,8 @@ def _check_item(i: int, item: Item) -> tuple[Decimal, Decimal, Decimal]:
     if qty != qty.quantize(QTY_STEP, rounding=ROUND_HALF_UP):
         raise _bad(f"{p}.quantity is {qty}: at most 3 decimal places are allowed", f"{p}.quantity")
     price = _money(item.price, f"{p}.price")
-    discount = _money(item.discount, f"{p}.discount")
+    # signed: a negative discount is an extra charge (see Item.discount)
+    discount = _money(item.discount, f"{p}.discount", signed=True)
     _text(item.code, f"{p}.code", max_len=64, required=False)
     _text(item.barcode, f"{p}.barcode", max_len=64, required=False)
     _check_classifier(p, item)
@@ -150,9 +152,18 @@ def _check_item(i: int, item: Item) -> tuple[Decimal, Decimal, Decimal]:
         _int(item.unit_code, f"{p}.unit_code", minimum=1, maximum=99999)
     _text(item.unit_name, f"{p}.unit_name", max_len=64, required=False)
     if item.discount_percent is not None:
-        pct = _money(item.discount_percent, f"{p}.discount_percent")
-        if pct > 100:
-            raise _bad(f"{p}.discount_percent is {pct}; expected 0..100", f"{p}.discount_percent")
+        pct = _money(item.discount_percent, f"{p}.discount_percent", signed=True)
+        # a discount takes at most the whole line; an extra charge (negative) of over 1000 % is a price
+        if not MIN_PERCENT <= pct <= 100:
+            raise _bad(
+                f"{p}.discount_percent is {pct}; expected {MIN_PERCENT}..100 (negative: an extra charge)",
+                f"{p}.discount_percent",
+            )
+        if (pct < 0) != (discount < 0):
+            raise _bad(
+                f"{p}.discount_percent ({pct}) and {p}.discount ({discount}) must have the same sign",
+                f"{p}.discount_percent",
+            )
     for j, label in enumerate(item.excise_labels):
         _req_text(label, f"{p}.excise_labels[{j}]", max_len=64)
     return qty, price, discount

@@ -79,9 +79,14 @@ class Item:
     uktzed: str | None = None
     unit_code: int | None = None
     unit_name: str | None = None
-    discount: Decimal = Decimal("0.00")  # amount off this line (>= 0)
+    # The line's own discount, signed: positive is an amount off, negative an extra charge (the XSD's
+    # DISCOUNTSUM is "сума знижки/націнки", discount *or* mark-up, in one signed DGDecimal2; see
+    # ``Line.share`` for the line's part of a receipt-level one).
+    discount: Decimal = Decimal("0.00")
     # added by the documents work:
-    discount_percent: Decimal | None = None  # informational: the percent that produced ``discount``
+    # the percent that produced ``discount`` (DISCOUNTTYPE 1), signed like it: -5.00 is a 5 % extra charge;
+    # the builder checks that ``discount`` is ``cost * discount_percent / 100`` rounded half up
+    discount_percent: Decimal | None = None
     excise_labels: tuple[str, ...] = ()  # EXCISELABELS/ROW/EXCISELABEL (excise stamp series+number)
     dkpp: str | None = None  # the XSD's alternative to UKTZED for services
 
@@ -145,6 +150,44 @@ class Line:
     item: Item
     letters: str
     cost: Decimal  # quantity * price rounded to the kopeck, before discount
+    # The line's part of the receipt-level discounts and extra charges (signed like ``item.discount``);
+    # None when the line took no part in one. In the XML: USAGETYPE 1 ("проміжний підсумок") and
+    # SUBTOTAL = cost - item.discount (the amount the receipt-level part was charged on), DISCOUNTSUM =
+    # item.discount + share; so parse gets both parts back from what render wrote.
+    share: Decimal | None = None
+
+    @property
+    def adjustment(self) -> Decimal:
+        """Everything off this line (signed): its own discount or charge plus its receipt-level part."""
+        return self.item.discount + (self.share or Decimal("0.00"))
+
+    @property
+    def net(self) -> Decimal:
+        """What the line costs after every discount and extra charge: the tax base of its letters."""
+        return self.cost - self.adjustment
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A receipt-level discount or extra charge as the till asks for it (Checkbox's DiscountPayload)."""
+
+    kind: str  # "DISCOUNT" | "EXTRA_CHARGE"
+    mode: str  # "PERCENT" | "VALUE"
+    value: Decimal  # the percent (PERCENT) or the amount in hryvnias (VALUE), >= 0
+    tax_codes: tuple[int, ...] = ()  # only the lines carrying one of these taxes; () = every line
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiptDiscount:
+    """CHECKTOTAL's description of the receipt-level part (USAGETYPE 1, SUBCHECK, DISCOUNTTYPE/PERCENT).
+
+    Its sum is the lines' shares (``receipt_discount_sum``); CHECKTOTAL/DISCOUNTSUM stays the total of
+    every line's DISCOUNTSUM, as in the official "Знижки" example (90.00 = 50.00 + 40.00).
+    """
+
+    subtotal: Decimal  # SUBCHECK: what the receipt-level part was charged on (sum of the lines' SUBTOTAL)
+    percent: Decimal | None = None  # DISCOUNTPERCENT, signed (negative: extra charge), when one percent
 
 
 @dataclass(frozen=True)
@@ -181,6 +224,12 @@ class Check:
     # added by the documents work (parsed documents; the builders do not round):
     round_sum: Decimal | None = None  # CHECKTOTAL/RNDSUM, signed
     no_round_sum: Decimal | None = None  # CHECKTOTAL/NORNDSUM
+    receipt_discount: ReceiptDiscount | None = None  # the receipt-level discount/charge, when there is one
+
+    @property
+    def receipt_discount_sum(self) -> Decimal:
+        """The receipt-level discounts less extra charges: the sum of the lines' shares."""
+        return sum((ln.share for ln in self.lines if ln.share is not None), Decimal("0.00"))
 
 
 @dataclass(frozen=True)
@@ -199,6 +248,12 @@ class ZPay:
     # added by the documents work:
     round_sum: Decimal | None = None  # RNDSUM
     no_round_sum: Decimal | None = None  # NORNDSUM
+    # Not in zrep01 (it has no such elements): known where the Z was summed from its checks (z_report,
+    # the X report), None on a parsed Z. compare=False, so a Z equals its parsed document.
+    discounts_sum: Decimal | None = field(default=None, compare=False)  # every DISCOUNTSUM > 0, summed
+    extra_charge_sum: Decimal | None = field(default=None, compare=False)  # every DISCOUNTSUM < 0, negated
+    round_up: Decimal | None = field(default=None, compare=False)  # the roundings up (RNDSUM < 0), negated
+    round_down: Decimal | None = field(default=None, compare=False)  # the roundings down (RNDSUM > 0)
 
 
 @dataclass(frozen=True)

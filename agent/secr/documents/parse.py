@@ -25,6 +25,7 @@ from .model import (
     OfflineMark,
     PayFormTotal,
     Payment,
+    ReceiptDiscount,
     Seller,
     TaxRow,
     ZPay,
@@ -233,7 +234,9 @@ def _head_extra(
     return extra
 
 
-_TOTAL_TAGS = frozenset({"SUM", "RNDSUM", "NORNDSUM", "DISCOUNTSUM"})
+_TOTAL_TAGS = frozenset(
+    {"SUM", "RNDSUM", "NORNDSUM", "USAGETYPE", "SUBCHECK", "DISCOUNTTYPE", "DISCOUNTPERCENT", "DISCOUNTSUM"}
+)
 _PAY_TAGS = frozenset({"PAYFORMCD", "PAYFORMNM", "SUM", "PROVIDED", "REMAINS", "PAYSYS"})
 # What render writes into a PAYSYS row (Payment's comments name each element); TAXNUM, ACQUIREPN and
 # POSTRANSDATE have no field and stay unsupported rather than dropped.
@@ -268,6 +271,8 @@ _BODY_TAGS = frozenset(
         "PRICE",
         "LETTERS",
         "COST",
+        "USAGETYPE",
+        "SUBTOTAL",
         "DISCOUNTTYPE",
         "DISCOUNTPERCENT",
         "DISCOUNTSUM",
@@ -360,6 +365,8 @@ def _parse_line(row: etree._Element) -> Line:
             raise NotSupported(f"goods line without {tag} not supported: <{path}>")
     labels = _parse_excise_labels(r["EXCISELABELS"], path) if "EXCISELABELS" in r else ()
     dpct = _parse_discount_percent(r, path)
+    cost = Decimal(_need(r, "COST", path))
+    own, share = _parse_line_discount(r, path, cost)
     unit = _get(r, "UNITCD")
     item = Item(
         name=_need(r, "NAME", path),
@@ -371,11 +378,37 @@ def _parse_line(row: etree._Element) -> Line:
         dkpp=_get(r, "DKPP"),
         unit_code=int(unit) if unit is not None else None,
         unit_name=_get(r, "UNITNM"),
-        discount=_dec_or_none(r, "DISCOUNTSUM") or Decimal("0.00"),
+        discount=own,
         discount_percent=dpct,
         excise_labels=labels,
     )
-    return Line(item=item, letters=_get(r, "LETTERS") or "", cost=Decimal(_need(r, "COST", path)))
+    return Line(item=item, letters=_get(r, "LETTERS") or "", cost=cost, share=share)
+
+
+def _usage_subtotal(r: Mapping[str, etree._Element], path: str, sub_tag: str) -> Decimal | None:
+    """The subtotal a receipt-level discount was charged on: USAGETYPE 1 with its SUBTOTAL/SUBCHECK."""
+    usage = _get(r, "USAGETYPE")
+    subtotal = _dec_or_none(r, sub_tag)
+    if usage is None and subtotal is None:
+        return None
+    if usage is None or usage.strip() != "1" or subtotal is None:
+        # 0 "попередній продаж" and 2 "спеціальна" are not what the box writes; the model cannot carry them
+        raise NotSupported(
+            f"discount usage other than USAGETYPE 1 with {sub_tag} not supported: <{path}/USAGETYPE>"
+        )
+    return subtotal
+
+
+def _parse_line_discount(
+    r: Mapping[str, etree._Element], path: str, cost: Decimal
+) -> tuple[Decimal, Decimal | None]:
+    """(the line's own discount, its share of the receipt-level one) from DISCOUNTSUM and SUBTOTAL."""
+    total = _dec_or_none(r, "DISCOUNTSUM") or Decimal("0.00")
+    subtotal = _usage_subtotal(r, path, "SUBTOTAL")
+    if subtotal is None:
+        return total, None
+    own = cost - subtotal
+    return own, total - own
 
 
 def _parse_excise_labels(node: etree._Element, path: str) -> tuple[str, ...]:
@@ -425,6 +458,7 @@ def _parse_check(root: etree._Element) -> Check:
     t = _children(sections["CHECKTOTAL"], _TOTAL_TAGS, "CHECKTOTAL") if "CHECKTOTAL" in sections else {}
     total, round_sum = _dec_or_none(t, "SUM"), _dec_or_none(t, "RNDSUM")
     no_round_sum, discount_sum = _dec_or_none(t, "NORNDSUM"), _dec_or_none(t, "DISCOUNTSUM")
+    receipt_discount = _parse_receipt_discount(t)
     return Check(
         head=head,
         doc_type=doc_type,
@@ -439,7 +473,22 @@ def _parse_check(root: etree._Element) -> Check:
         extra=extra,
         round_sum=round_sum,
         no_round_sum=no_round_sum,
+        receipt_discount=receipt_discount,
     )
+
+
+def _parse_receipt_discount(t: Mapping[str, etree._Element]) -> ReceiptDiscount | None:
+    path = "CHECKTOTAL"
+    subtotal = _usage_subtotal(t, path, "SUBCHECK")
+    kind = _get(t, "DISCOUNTTYPE")
+    percent = _dec_or_none(t, "DISCOUNTPERCENT")
+    if subtotal is None:
+        if kind is not None or percent is not None:
+            raise NotSupported(f"a receipt discount type without USAGETYPE/SUBCHECK not supported: <{path}>")
+        return None
+    if kind is None or kind.strip() not in ("0", "1") or (kind.strip() == "1") != (percent is not None):
+        raise NotSupported(f"discount type {kind} with percent {percent} not supported: <{path}/DISCOUNTTYPE>")
+    return ReceiptDiscount(subtotal=subtotal, percent=percent)
 
 
 def _parse_doc_type(h: Mapping[str, etree._Element]) -> DocType:

@@ -166,7 +166,14 @@ def _render_check_head(out: list[str], doc: Check) -> None:
 
 def _render_check_total(out: list[str], doc: Check) -> None:
     # A zero DISCOUNTSUM alone opens no CHECKTOTAL (a falsy Decimal), but is written inside one.
-    if doc.total is None and doc.round_sum is None and doc.no_round_sum is None and not doc.discount_sum:
+    rd = doc.receipt_discount
+    if (
+        doc.total is None
+        and doc.round_sum is None
+        and doc.no_round_sum is None
+        and not doc.discount_sum
+        and rd is None
+    ):
         return
     out.append("<CHECKTOTAL>")
     if doc.total is not None:
@@ -175,6 +182,14 @@ def _render_check_total(out: list[str], doc: Check) -> None:
         out.append(f"<RNDSUM>{_m(doc.round_sum)}</RNDSUM>")
     if doc.no_round_sum is not None:
         out.append(f"<NORNDSUM>{_m(doc.no_round_sum)}</NORNDSUM>")
+    if rd is not None:
+        # The receipt-level part: USAGETYPE 1 "проміжний підсумок" (a discount on the subtotal),
+        # SUBCHECK the sum it was charged on, DISCOUNTTYPE 0 by sum / 1 by percent (XSD CTotal).
+        out.append(f"<USAGETYPE>1</USAGETYPE><SUBCHECK>{_m(rd.subtotal)}</SUBCHECK>")
+        if rd.percent is not None:
+            out.append(f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(rd.percent)}</DISCOUNTPERCENT>")
+        else:
+            out.append("<DISCOUNTTYPE>0</DISCOUNTTYPE>")
     if doc.discount_sum is not None:
         out.append(f"<DISCOUNTSUM>{_m(doc.discount_sum)}</DISCOUNTSUM>")
     out.append("</CHECKTOTAL>")
@@ -224,13 +239,21 @@ def _render_line(out: list[str], n: int, line: Line) -> None:
     if line.letters:
         out.append(f"<LETTERS>{_esc(line.letters)}</LETTERS>")
     out.append(f"<COST>{_m(line.cost)}</COST>")
+    # XSD order: USAGETYPE, DISCOUNTTYPE, SUBTOTAL, DISCOUNTPERCENT, DISCOUNTSUM. DISCOUNTSUM is all that
+    # is off the line (its own and its share of the receipt-level part, signed: negative is a mark-up);
+    # SUBTOTAL, with USAGETYPE 1, is what the receipt-level share was charged on: COST - the line's own.
+    if line.share is not None:
+        out.append("<USAGETYPE>1</USAGETYPE>")
     if it.discount_percent is not None:
-        out.append(
-            f"<DISCOUNTTYPE>1</DISCOUNTTYPE><DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>"
-            f"<DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>"
-        )
-    elif it.discount:
-        out.append(f"<DISCOUNTTYPE>0</DISCOUNTTYPE><DISCOUNTSUM>{_m(it.discount)}</DISCOUNTSUM>")
+        out.append("<DISCOUNTTYPE>1</DISCOUNTTYPE>")
+    elif line.adjustment or line.share is not None:
+        out.append("<DISCOUNTTYPE>0</DISCOUNTTYPE>")
+    if line.share is not None:
+        out.append(f"<SUBTOTAL>{_m(line.cost - it.discount)}</SUBTOTAL>")
+    if it.discount_percent is not None:
+        out.append(f"<DISCOUNTPERCENT>{_m(it.discount_percent)}</DISCOUNTPERCENT>")
+    if it.discount_percent is not None or line.adjustment or line.share is not None:
+        out.append(f"<DISCOUNTSUM>{_m(line.adjustment)}</DISCOUNTSUM>")
     if it.excise_labels:
         out.append("<EXCISELABELS>")
         for k, label in enumerate(it.excise_labels, 1):

@@ -23,12 +23,28 @@ class _ZAcc:
         self.no_round_sum = Decimal("0.00")  # reported only when some document was rounded
         self.forms: dict[tuple[int, str], Decimal] = {}
         self.taxes: dict[_TaxKey, list[TaxRow]] = {}
+        # not in zrep01; for the till's report answers (Checkbox's discounts_sum, *_round_up/down)
+        self.discounts = Decimal("0.00")
+        self.charges = Decimal("0.00")
+        self.round_up = Decimal("0.00")
+        self.round_down = Decimal("0.00")
 
     def add(self, check: Check) -> None:
         self.count += 1
         self.sum += check.total if check.total is not None else Decimal("0.00")
         if check.round_sum is not None:
             self.round_sum = (self.round_sum or Decimal("0.00")) + check.round_sum
+            # RNDSUM = NORNDSUM - SUM ("Заокруглення": -0.03 for 12.57 paid as 12.60): negative is up
+            if check.round_sum < 0:
+                self.round_up -= check.round_sum
+            else:
+                self.round_down += check.round_sum
+        for line in check.lines:
+            for part in (line.item.discount, line.share or Decimal("0.00")):
+                if part > 0:
+                    self.discounts += part
+                else:
+                    self.charges -= part
         if check.no_round_sum is not None:
             self.no_round_sum += check.no_round_sum
         else:
@@ -79,6 +95,10 @@ class _ZAcc:
             taxes=tuple(taxes),
             round_sum=self.round_sum,
             no_round_sum=self.no_round_sum if self.round_sum is not None else None,
+            discounts_sum=self.discounts,
+            extra_charge_sum=self.charges,
+            round_up=self.round_up,
+            round_down=self.round_down,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent.till_api.routes import box, cash_registers, cashier, receipts, reports, shifts, tax
+from agent.till_api.routes import box, cash_registers, cashier, organization, receipts, reports, shifts, tax
 
 ROUTERS: tuple[APIRouter, ...] = (
     cashier.router,
@@ -13,5 +13,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     tax.router,
     cash_registers.router,
+    organization.router,
     box.router,
 )

@@ -1,4 +1,5 @@
-"""cashier: sign-in by login and password or by PIN, sign-out, who is signed in, the open shift."""
+"""cashier: sign-in by login and password or by PIN, sign-out, who is signed in, the open shift, the
+signature status."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from agent.till_api import models, records, schemas, views
+from agent.till_api import models, pages, records, schemas, views
 from agent.till_api.access import Authed, check_license, issue_token
 from agent.till_api.context import API, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -45,11 +46,16 @@ def signout(ctx: Ctx, s: Authed) -> dict[str, Any]:
     return {}  # a JSON body, not a 204: the SDK parses the answer
 
 
-@router.get("/cashier/me", response_model=schemas.CashierOut)
+@router.get("/cashier/me", response_model=schemas.DetailedCashier)
 def me(ctx: Ctx, s: Authed) -> dict[str, Any]:
-    return views.cashier_json(s, ctx.register.signer.subject_key_id)
+    return views.me_json(s, ctx.facts)
 
 
 @router.get("/cashier/shift", response_model=schemas.Shift | None)
 def cashier_shift(ctx: Ctx, _: Authed) -> dict[str, Any] | None:
     return records.open_shift(ctx)
+
+
+@router.get("/cashier/check-signature", response_model=pages.CashierSignatureStatus)
+def check_signature(ctx: Ctx, _: Authed) -> dict[str, Any]:
+    return records.signature_status(ctx)

@@ -1,5 +1,5 @@
-"""receipts: sell and return, service in and out, and a receipt read back as JSON, text, HTML, PNG,
-the registered XML or its QR code.
+"""receipts: sell and return, service in and out, a receipt read back as JSON, text, HTML, PNG, the
+registered XML or its QR code, and the receipts listed and searched.
 
 A receipt's id is its idempotency key (contract §3): the register makes one document per id, whatever
 the till retries.
@@ -7,7 +7,9 @@ the till retries.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -16,8 +18,9 @@ from fastapi.responses import Response
 from agent.receipts import Layout, layout_receipt, qr_png, to_html, to_png, to_text
 from agent.secr import documents as docs
 from agent.secr.errors import InvalidInput, NotSupported
+from agent.secr.journal import DocumentFilter, Page
 from agent.secr.register import DuplicateRequest, Fiscalized
-from agent.till_api import convert, models, records, schemas, views
+from agent.till_api import convert, models, pages, records, schemas, views
 from agent.till_api.access import Authed
 from agent.till_api.context import API, ApiContext, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -37,6 +40,14 @@ def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) ->
         ) from exc
 
 
+def request_key(ctx: ApiContext, body_id: str | None, header_id: str | None) -> str:
+    """The receipt's idempotency key (convert.receipt_id); a non-UUID x-request-id that a box before
+    issue 10 took as it was keeps naming its receipt, so that a retry across the upgrade is not a second sale."""
+    if not body_id and header_id and ctx.register.get(header_id) is not None:
+        return header_id
+    return convert.receipt_id(body_id, header_id)
+
+
 def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
     """The fiscal number of the sale a return receipt refunds; a receipt either sells or returns."""
     if not all(g.is_return for g in body.goods):
@@ -53,18 +64,15 @@ def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
     return sale.fiscal_num
 
 
-@router.post("/receipts/sell", response_model=schemas.Receipt)
+@router.post("/receipts/sell", response_model=schemas.Receipt, status_code=201)
 def sell(
     body: models.ReceiptSell, ctx: Ctx, s: Authed, x_request_id: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
-    if body.discounts:
-        raise NotSupported(
-            "receipt-level discounts are not supported",
-            what_to_do="give the discount on the goods instead",
-        )
     items = convert.to_items(body.goods, ctx.taxes)
+    adjustments = convert.to_adjustments(body.discounts, ctx.taxes)
+    rounding = body.rounding
     payments = convert.to_payments(body.payments)
-    rid = convert.receipt_id(body.id, x_request_id)
+    rid = request_key(ctx, body.id, x_request_id)
     cashier = body.cashier_name or s.cashier.name
     register = ctx.register
     if any(g.is_return for g in body.goods):
@@ -72,14 +80,26 @@ def sell(
         return fiscalize(
             ctx,
             lambda r: register.refund(
-                items, payments, sale_fiscal_num=sale_num, cashier=cashier, request_id=r
+                items,
+                payments,
+                sale_fiscal_num=sale_num,
+                cashier=cashier,
+                request_id=r,
+                adjustments=adjustments,
+                round_cash=rounding,
             ),
             rid,
         )
-    return fiscalize(ctx, lambda r: register.sell(items, payments, cashier=cashier, request_id=r), rid)
+    return fiscalize(
+        ctx,
+        lambda r: register.sell(
+            items, payments, cashier=cashier, request_id=r, adjustments=adjustments, round_cash=rounding
+        ),
+        rid,
+    )
 
 
-@router.post("/receipts/service", response_model=schemas.Receipt)
+@router.post("/receipts/service", response_model=schemas.Receipt, status_code=201)
 def service(
     body: models.ReceiptService, ctx: Ctx, s: Authed, x_request_id: Annotated[str | None, Header()] = None
 ) -> dict[str, Any]:
@@ -88,12 +108,84 @@ def service(
         raise InvalidInput("a service receipt of 0.00 is meaningless", field="payment.value")
     if body.payment.type != "CASH":
         raise NotSupported("service receipts move cash only", what_to_do="use payment.type CASH")
-    rid = convert.receipt_id(body.id, x_request_id)
+    rid = request_key(ctx, body.id, x_request_id)
     amount = convert.money(abs(value))
     register = ctx.register
     if value > 0:
         return fiscalize(ctx, lambda r: register.cash_in(amount, cashier=s.cashier.name, request_id=r), rid)
     return fiscalize(ctx, lambda r: register.cash_out(amount, cashier=s.cashier.name, request_id=r), rid)
+
+
+def receipt_filter(
+    ctx: ApiContext,
+    *,
+    fiscal_code: str | None = None,
+    serial: str | None = None,
+    shift_id: list[uuid.UUID] | None = None,
+    from_date: datetime | None = None,
+    to_date: datetime | None = None,
+) -> DocumentFilter:
+    """A serial that is no number, or shifts none of which are this box's, match nothing (an empty page)."""
+    shifts: tuple[int, ...] | None = None
+    if shift_id is not None:
+        shifts = tuple(n for n in (ctx.ids.shift_number(str(s)) for s in shift_id) if n is not None)
+    local_num = pages.number(serial)
+    if serial is not None and local_num is None:
+        shifts = ()
+    return DocumentFilter(
+        fiscal_num=fiscal_code,
+        local_num=local_num,
+        shift_ids=shifts,
+        since=pages.instant(from_date),
+        until=pages.instant(to_date),
+    )
+
+
+# The lists before /receipts/{receipt_id}, which would take "search" for an id.
+@router.get("/receipts", response_model=pages.Page)
+def list_receipts(
+    ctx: Ctx,
+    _: Authed,
+    fiscal_code: str | None = None,
+    serial: str | None = None,
+    desc: pages.Desc = False,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """Sales, returns, service in and out, in the order they were made; ``serial`` is the local number."""
+    where = receipt_filter(ctx, fiscal_code=fiscal_code, serial=serial)
+    return records.receipts_page(ctx, where, Page(limit, offset, desc))
+
+
+@router.get("/receipts/search", response_model=pages.Page)
+def search_receipts(
+    ctx: Ctx,
+    _: Authed,
+    fiscal_code: str | None = None,
+    barcode: str | None = None,
+    shift_id: pages.Uuids = None,
+    branch_id: pages.Uuids = None,
+    cash_register_id: pages.Uuids = None,
+    from_date: pages.When = None,
+    to_date: pages.When = None,
+    desc: pages.Desc = False,
+    self_receipts: bool = False,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """As GET /receipts, narrowed. The box keeps no receipt barcode (a barcode finds nothing) and is one
+    point of sale (branch_id narrows nothing); another cash register's receipts are none of this box's.
+    self_receipts narrows nothing: the box signs every cashier's receipts with its own key."""
+    page = Page(limit, offset, desc)
+    other_register = bool(cash_register_id) and ctx.ids.cash_register not in {
+        str(c) for c in cash_register_id or ()
+    }
+    if barcode is not None or other_register:
+        return views.page_json([], limit=limit, offset=offset)
+    where = receipt_filter(
+        ctx, fiscal_code=fiscal_code, shift_id=shift_id, from_date=from_date, to_date=to_date
+    )
+    return records.receipts_page(ctx, where, page)
 
 
 @router.get("/receipts/{receipt_id}", response_model=schemas.Receipt)

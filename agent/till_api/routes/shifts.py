@@ -1,13 +1,14 @@
-"""shifts: open, look up, close (the Z report and the close-shift document)."""
+"""shifts: open, look up, close (the Z report and the close-shift document), and the shifts listed."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from agent.till_api import models, records, schemas
+from agent.secr.journal import Page
+from agent.till_api import models, pages, records, schemas, views
 from agent.till_api.access import Authed
 from agent.till_api.context import API, ApiContext, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -15,7 +16,7 @@ from agent.till_api.errors import RESPONSES, ApiError
 router = APIRouter(prefix=API, tags=["shifts"], responses=RESPONSES)
 
 
-@router.post("/shifts", response_model=schemas.Shift)
+@router.post("/shifts", response_model=schemas.Shift, status_code=202)
 def open_shift(ctx: Ctx, s: Authed, body: models.ShiftOpen | None = None) -> dict[str, Any]:
     result = ctx.register.open_shift(cashier=s.cashier.name)
     assert result.shift_id is not None
@@ -41,8 +42,29 @@ def get_shift(shift_id: str, ctx: Ctx, _: Authed) -> dict[str, Any]:
     return shift
 
 
-@router.post("/shifts/close", response_model=schemas.Shift)
+@router.post("/shifts/close", response_model=schemas.Shift, status_code=202)
 def close_shift(ctx: Ctx, s: Authed, body: models.Empty | None = None) -> dict[str, Any]:
     z, _close = ctx.register.close_shift(cashier=s.cashier.name)
     assert z.shift_id is not None
     return records.existing_shift(ctx, z.shift_id)
+
+
+@router.get("/shifts", response_model=pages.Page)
+def list_shifts(
+    ctx: Ctx,
+    _: Authed,
+    statuses: Annotated[list[pages.ShiftStatus] | None, Query()] = None,
+    desc: pages.Desc = False,
+    limit: pages.Limit = pages.DEFAULT_LIMIT,
+    offset: pages.Offset = 0,
+) -> dict[str, Any]:
+    """The shifts in the order they were opened. The box's shifts are OPENED or CLOSED (it answers with
+    the final state at once), so CREATED, OPENING and CLOSING alone find none."""
+    page = Page(limit, offset, desc)
+    if statuses is None:
+        return records.shifts_page(ctx, page, is_open=None)
+    wanted = {pages.ShiftStatus.OPENED, pages.ShiftStatus.CLOSED} & set(statuses)
+    if not wanted:
+        return views.page_json([], limit=limit, offset=offset)
+    is_open = None if len(wanted) == 2 else pages.ShiftStatus.OPENED in wanted
+    return records.shifts_page(ctx, page, is_open=is_open)

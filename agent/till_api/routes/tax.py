@@ -16,4 +16,4 @@ router = APIRouter(prefix=API, tags=["tax"], responses=RESPONSES)
 
 @router.get("/tax", response_model=list[schemas.TaxInfo])
 def taxes(ctx: Ctx, _: Authed) -> list[dict[str, Any]]:
-    return views.taxes_json(ctx.taxes)
+    return views.taxes_json(ctx.facts)
