@@ -176,7 +176,7 @@ def requests() -> st.SearchStrategy[tuple[str, Any]]:
     sell = st.one_of(generated[SELL], realistic_sell(), realistic_sell(), realistic_return())
     service = st.one_of(generated[SERVICE], realistic_service())
     # Hypothesis's one_of does not pick its branches evenly; a weighted path does: sales most of the time,
-    # a shift closed about one time in twelve (and opened again as often, by a sale's 400 or not).
+    # a shift closed about one time in twelve (the run opens the next when a sale is told none is open).
     bodies = {SELL: sell, SERVICE: service, OPEN: st.one_of(generated[OPEN], st.just({})), CLOSE: generated[CLOSE]}
     paths = [SELL] * 7 + [SERVICE] * 2 + [OPEN] * 2 + [CLOSE]
     return st.sampled_from(paths).flatmap(lambda path: st.tuples(st.just(path), bodies[path]))
