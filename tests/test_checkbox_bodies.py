@@ -88,6 +88,19 @@ def card_details(draw: st.DrawFn) -> dict[str, Any]:
     return details
 
 
+def discounts() -> st.SearchStrategy[dict[str, Any]]:
+    """A discount or extra charge a till gives: a few percent, or some kopecks."""
+    return st.fixed_dictionaries(
+        {"type": st.sampled_from(["DISCOUNT", "DISCOUNT", "EXTRA_CHARGE"])},
+        optional={"name": _bounded(20)},
+    ).flatmap(
+        lambda d: st.one_of(
+            st.builds(lambda v: {**d, "mode": "PERCENT", "value": v}, st.sampled_from([1, 5, 10, 12.5, 50])),
+            st.builds(lambda v: {**d, "mode": "VALUE", "value": v}, st.integers(1, 300)),
+        )
+    )
+
+
 @st.composite
 def realistic_sell(draw: st.DrawFn) -> dict[str, Any]:
     goods = []
@@ -104,16 +117,25 @@ def realistic_sell(draw: st.DrawFn) -> dict[str, Any]:
             }
         )
         total += (price * quantity + 500) // 1000  # the line's cost, rounded half up to the kopeck
-    how = draw(st.sampled_from(["cash", "card", "split"]))
+    how = draw(st.sampled_from(["cash", "cash", "card", "split"]))
     payments: list[dict[str, Any]]
-    if how == "cash":
+    extra: dict[str, Any] = {}
+    if how == "cash" and draw(st.booleans()):
+        # Discounts, extra charges and rounding, which the box spreads over the lines itself: cash handed
+        # over generously covers whatever the total becomes (the change is given back).
+        extra["rounding"] = draw(st.booleans())
+        extra["discounts"] = draw(st.lists(discounts(), max_size=2))
+        for line in goods:
+            line["discounts"] = draw(st.lists(discounts(), max_size=1))
+        payments = [{"type": "CASH", "value": 2 * total + 10_000}]
+    elif how == "cash":
         payments = [{"type": "CASH", "value": total + draw(st.sampled_from([0, 0, 1, 500, 10_000]))}]
     elif how == "card":
         payments = [{"type": draw(st.sampled_from(["CASHLESS", "CARD"])), "value": total, **draw(card_details())}]
     else:
         cash = draw(st.integers(0, total))
         payments = [{"type": "CASH", "value": cash}, {"type": "CASHLESS", "value": total - cash, **draw(card_details())}]
-    body: dict[str, Any] = {"goods": goods, "payments": payments}
+    body: dict[str, Any] = {"goods": goods, "payments": payments, **extra}
     if draw(st.integers(0, 9)):  # mostly with the till's id, as the SDK sends it
         body["id"] = draw(_IDS)
     return body
