@@ -18,7 +18,7 @@ from agent.receipts import layout_receipt, to_text
 from agent.secr import documents as d
 from agent.secr.documents.discounts import percent_of, spread
 from agent.secr.errors import InvalidInput
-from agent.till_api import views
+from agent.till_api import adjustments, views
 from tests.conftest import TAXES, Box, card, cash
 
 D = Decimal
@@ -335,11 +335,11 @@ def test_the_z_equals_its_shift_to_the_kopeck_with_discounts_charges_and_roundin
     assert z.realiz is not None and z.ret is not None
     assert z.realiz.round_sum == server.real.rnd_sum and z.ret.round_sum == server.ret.rnd_sum
     # the figures the till gets: the splits are exact from the checks, and add up to the net
-    figures = views.report_rounding_json(z)
+    figures = adjustments.report_rounding_json(z)
     sales = [c for c in checks if c.doc_subtype == d.DocSubType.CHECK_GOODS]
-    assert figures["sales_round_down"] - figures["sales_round_up"] == views.kop(z.realiz.round_sum)
+    assert figures["sales_round_down"] - figures["sales_round_up"] == adjustments.kop(z.realiz.round_sum)
     assert figures["discounts_sum"] - figures["extra_charge_sum"] == sum(
-        views.kop(c.discount_sum) for c in sales if c.discount_sum is not None
+        adjustments.kop(c.discount_sum) for c in sales if c.discount_sum is not None
     )
     # a Z whose rounding disagrees with its shift is refused
     assert z.realiz.round_sum is not None
@@ -354,7 +354,7 @@ def test_report_rounding_json_of_a_parsed_z_takes_the_net_figures() -> None:
         d.sale(head(3), [item("А", "10.00", discount="1.00")], [card("9.00")], TAXES),
     ]
     z = d.z_report(head(9), checks)
-    exact = views.report_rounding_json(z)
+    exact = adjustments.report_rounding_json(z)
     assert exact == {
         "discounts_sum": 100,
         "extra_charge_sum": 0,
@@ -365,7 +365,7 @@ def test_report_rounding_json_of_a_parsed_z_takes_the_net_figures() -> None:
     }
     parsed = d.parse(d.render(z))
     assert isinstance(parsed, d.ZReport) and parsed == z
-    net = views.report_rounding_json(parsed)
+    net = adjustments.report_rounding_json(parsed)
     assert net["sales_round_down"] == 1 and net["sales_round_up"] == 0 and net["discounts_sum"] == 100
 
 
@@ -417,11 +417,11 @@ def test_answers_show_discounts_and_round_sum_from_the_document() -> None:
         {"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 200, "sum": 200, "name": None}
     ]
     assert bread["total_sum"] == 2200
-    assert views.receipt_discounts_json(doc) == [
+    assert adjustments.receipt_discounts_json(doc) == [
         {"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 103, "sum": 103, "name": None}
     ]
     # 90.00 + 22.00 + 1.03 = 113.03 → 113.00 in cash: rounded down 3
-    assert doc.total == D("113.00") and views.round_sum_json(doc) == -3
+    assert doc.total == D("113.00") and adjustments.round_sum_json(doc) == -3
 
 
 def test_a_rounded_sale_is_returned_with_rounding_through_the_register(box: Box) -> None:

@@ -369,6 +369,60 @@ def test_card_fields_go_to_paysys() -> None:
     assert isinstance(back, d.Check) and back.payments == c.payments
 
 
+def test_every_card_detail_has_its_paysys_element_in_schema_order() -> None:
+    p = card(
+        "10.00",
+        payment_system="Mastercard",
+        acquirer_id="S1234567",
+        acquirer="АТ КБ ПриватБанк",
+        rrn="000111222333",
+        pos_receipt_no="0042",
+        terminal="T0001",
+        card_mask="5168********1234",
+        auth_code="A1",
+        client_info="IVANENKO IVAN",
+        commission=D("0.15"),
+    )
+    c = d.sale(head(), [item()], [p], TAXES)
+    text = d.render(c).decode("cp1251")
+    # check01.xsd TROWSPAYSYS order: NAME, ACQUIREID, ACQUIRENM, ACQUIRETRANSID, POSTRANSNUM, DEVICEID,
+    # EPZDETAILS, AUTHCD, CLIENTINFO, SUM, COMMISSION (roundtrip validates against the XSD too).
+    assert (
+        '<PAYSYS><ROW ROWNUM="1"><NAME>Mastercard</NAME><ACQUIREID>S1234567</ACQUIREID>'
+        "<ACQUIRENM>АТ КБ ПриватБанк</ACQUIRENM><ACQUIRETRANSID>000111222333</ACQUIRETRANSID>"
+        "<POSTRANSNUM>0042</POSTRANSNUM><DEVICEID>T0001</DEVICEID><EPZDETAILS>5168********1234</EPZDETAILS>"
+        "<AUTHCD>A1</AUTHCD><CLIENTINFO>IVANENKO IVAN</CLIENTINFO><SUM>10.00</SUM>"
+        "<COMMISSION>0.15</COMMISSION></ROW></PAYSYS>"
+    ) in text
+    back = roundtrip(c)
+    assert isinstance(back, d.Check) and back.payments == c.payments
+
+
+def test_a_commission_alone_makes_a_paysys_row() -> None:
+    c = d.sale(head(), [item()], [card("10.00", commission=D("0.00"))], TAXES)
+    assert b"<PAYSYS><ROW ROWNUM=\"1\"><SUM>10.00</SUM><COMMISSION>0.00</COMMISSION></ROW></PAYSYS>" in d.render(c)
+    back = roundtrip(c)
+    assert isinstance(back, d.Check) and back.payments == c.payments
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("acquirer_id", "x" * 129),
+        ("pos_receipt_no", "x" * 129),
+        ("client_info", "x" * 257),
+        ("client_info", "a\x01b"),
+        ("pos_receipt_no", " "),
+        ("commission", D("-0.01")),
+        ("commission", D("0.001")),
+    ],
+)
+def test_card_details_out_of_the_schema_are_refused(field: str, value: object) -> None:
+    with pytest.raises(InvalidInput) as err:
+        d.sale(head(), [item()], [card("10.00", **{field: value})], TAXES)
+    assert err.value.field == f"payments[0].{field}"
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 

@@ -78,6 +78,42 @@ def test_a_card_sale_does_not_open_the_drawer(shop: Shop) -> None:
     assert "drawer" not in [kind for kind, _ in events]
 
 
+def test_card_details_reach_the_paper_and_the_answer(shop: Shop) -> None:
+    """The till's card details go through the registered XML to rows 12-17 of the paper and back to the
+    answer, as Checkbox echoes them (CardPaymentPayload)."""
+    body = sale_body(4, card=True)
+    details = {
+        "bank_name": "АТ КБ ПриватБанк",
+        "acquirer_and_seller": "S1234567",
+        "terminal": "T0001",
+        "commission": 38,
+        "receipt_no": "0042",
+        "owner_name": "IVANENKO IVAN",
+    }
+    body["payments"][0].update(details)
+    start = len(shop.printer.output)
+    receipt = shop.http.post("/api/v1/receipts/sell", json=body).json()
+    text, _ = printed_since(shop, start)
+    (paid,) = receipt["payments"]
+    sent = body["payments"][0]
+    assert {k: paid[k] for k in sent} == {**sent, "type": "CASHLESS"}
+    assert paid["acquiring"] == "S1234567"  # Checkbox's obsolete name of acquirer_and_seller
+    lines = text.replace("І", "I").splitlines()  # CP866 prints І as Latin I
+    for wanted in (
+        "ЕКВАЙР АТ КБ ПриватБанк",
+        "ЕКВАЙР ТА ТОРГОВЕЦЬ S1234567",
+        "ТЕРМIНАЛ T0001",
+        "ЕПЗ 4111****1111",
+        "ПЛАТIЖНА СИСТЕМА VISA",
+        "КОД АВТ. A1B2C3",
+        "RRN 123456789012",
+        "ЧЕК ТЕРМIНАЛУ 0042",
+    ):
+        assert any(wanted in line for line in lines), (wanted, text)
+    assert any("КОМIСIЯ" in line and "0.38" in line for line in lines), text
+    assert "IVANENKO" not in text
+
+
 def test_reprint_slip_and_drawer(shop: Shop) -> None:
     receipt = shop.http.post("/api/v1/receipts/sell", json=sale_body(3)).json()
     shop.printing.drain()

@@ -84,6 +84,10 @@ def card_sale(**head_kw: Any) -> d.Document:
         rrn="000111222333",
         terminal="T0001",
         acquirer="АТ КБ ПриватБанк",
+        acquirer_id="S1234567",
+        pos_receipt_no="0042",
+        client_info="IVANENKO IVAN",
+        commission=D("0.38"),
     )
     return registered(d.sale(head(3, **head_kw), [item("Хліб", "1", "25.00")], [pay], TAXES))
 
@@ -162,13 +166,17 @@ def test_card_sale_has_card_block_and_cashless_form() -> None:
         [
             *HEADER,
             "Хліб",
-            "ЕКВАЙР АТ КБ ПриватБанк",
-            "ТЕРМІНАЛ T0001",
+            "ЕКВАЙР АТ КБ ПриватБанк",  # row 12: ACQUIRENM
+            "ЕКВАЙР ТА ТОРГОВЕЦЬ S1234567",  # row 12: ACQUIREID
+            "ТЕРМІНАЛ T0001",  # row 13: DEVICEID
+            "КОМІСІЯ",  # row 14: COMMISSION
+            "0.38",
             "ВИД ОПЕРАЦІЇ ОПЛАТА",
-            "ЕПЗ 4111********1111",
-            "ПЛАТІЖНА СИСТЕМА VISA",
+            "ЕПЗ 4111********1111",  # row 16: EPZDETAILS
+            "ПЛАТІЖНА СИСТЕМА VISA",  # row 17: NAME, AUTHCD, ACQUIRETRANSID, POSTRANSNUM
             "КОД АВТ. 123456",
             "RRN 000111222333",
+            "ЧЕК ТЕРМІНАЛУ 0042",
             "БЕЗГОТІВКОВА",
             "Платіжна картка",  # row 19: the means
             "СУМА",
@@ -180,6 +188,7 @@ def test_card_sale_has_card_block_and_cashless_form() -> None:
         ],
     )
     assert "РЕШТА" not in text  # change is for cash payments only
+    assert "IVANENKO" not in text  # CLIENTINFO, the holder's name, is no requisite of order 13
 
 
 def test_offline_sale_rows() -> None:
@@ -539,3 +548,17 @@ def test_text_width_override_and_layout_type() -> None:
     layout = layout_receipt(cash_sale(), fiscal_num=ONLINE_NUM, offline=False, width_chars=48)
     assert isinstance(layout, Layout) and layout.width_chars == 48
     assert max(len(line) for line in to_text(layout, 32).splitlines()) <= 32
+
+
+@pytest.mark.parametrize("odd", ["\x85", "\u2028", "\u2029", "\r", "\x7f", "\x9f"])
+def test_a_registered_receipt_with_characters_the_shaper_refuses_still_has_its_picture(odd: str) -> None:
+    """XML carries U+0085, U+2028/9 and CR (&#13;), so a registered receipt may hold them in a goods name or
+    a card detail; its PNG was a 500 ("raqm_layout() failed") for every till that asked for it."""
+    pay = d.Payment(form=1, name="Картка", amount=D("10.00"), card_mask=f"4111{odd}1111", auth_code=f"A{odd}")
+    doc = registered(d.sale(head(5), [item(f"Хліб{odd}житній")], [pay], TAXES))
+    assert isinstance(doc, d.Check) and odd in doc.lines[0].item.name  # it is in the document
+    for width in (32, 48):
+        layout = layout_receipt(doc, fiscal_num="1000000001", offline=False, width_chars=width)
+        img = Image.open(io.BytesIO(to_png(layout)))
+        assert img.format == "PNG" and img.height > 100
+

@@ -85,6 +85,36 @@ def test_a_discount_no_till_would_give_is_refused_naming_it(
     assert "discount" in str(body).lower()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("card_mask", "4" * 20),  # Checkbox's CardPaymentPayload: maxLength 19
+        ("auth_code", "A" * 65),  # check01.xsd AUTHCD: Str64Column
+        ("rrn", "1" * 129),  # ACQUIRETRANSID: Str128Column
+        ("terminal", "T" * 129),  # DEVICEID
+        ("receipt_no", "9" * 129),  # POSTRANSNUM
+        ("acquirer_and_seller", "S" * 129),  # ACQUIREID
+        ("acquiring", "S" * 129),
+        ("bank_name", "Б" * 129),
+        ("payment_system", "V" * 129),
+        ("owner_name", "I" * 257),  # CLIENTINFO: Str256Column
+        ("commission", -1),
+        ("commission", 1.5),
+    ],
+)
+def test_a_card_detail_out_of_bounds_is_a_422_naming_it(
+    till: tuple[str, dict[str, str]], field: str, value: Any
+) -> None:
+    url, headers = till
+    answer = httpx.post(
+        f"{url}/api/v1/receipts/sell",
+        json={"goods": [good("Хліб", 1000)], "payments": [{"type": "CASHLESS", "value": 1000, field: value}]},
+        headers=headers,
+    )
+    body = assert_error_body(answer, 422)
+    assert any(row["loc"][-1] == field for row in body["detail"]), body
+
+
 def test_a_body_too_large_is_answered_413_and_not_a_reset(till: tuple[str, dict[str, str]]) -> None:
     url, headers = till
     huge = b'{"goods": [' + b" " * (4 * MAX_BODY_BYTES) + b"]}"
@@ -130,6 +160,26 @@ def test_a_defect_of_the_box_is_a_500_with_the_json_body(live: Live, monkeypatch
     assert body["code"] == "internal_error" and "same id" in body["message"]
     assert_error_body(httpx.get(f"{url}/api/v1/no-such-thing", headers=headers), 404)
     assert_error_body(httpx.put(f"{url}/api/v1/receipts/sell", headers=headers), 405)
+
+
+def test_after_a_defect_the_till_s_next_request_is_answered(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500 ends its connection (uvicorn closes it once the exception is re-raised): it says so, or a
+    keep-alive client's next request met a reset instead of an answer."""
+    box, url, headers = live.box, live.url, live.headers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a defect")
+
+    monkeypatch.setattr(box.register, "sell", broken)
+    with httpx.Client(base_url=url, headers=headers) as till:
+        for _ in range(3):
+            answer = till.post(
+                "/api/v1/receipts/sell",
+                json={"goods": [good("Хліб", 1000)], "payments": [{"type": "CASH", "value": 1000}]},
+            )
+            assert assert_error_body(answer, 500)["code"] == "internal_error"
+            assert till.get("/api/v1/cashier/me").status_code == 200  # was a ReadError: connection reset
+            assert answer.headers["connection"] == "close"
 
 
 def sell(url: str, headers: dict[str, str], content: bytes) -> httpx.Response:

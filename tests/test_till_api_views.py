@@ -17,7 +17,7 @@ from agent.config import Cashier
 from agent.secr import documents as d
 from agent.secr.errors import InvalidInput, OfflineProhibited, RetryLater, ShiftNotOpen
 from agent.secr.register import DuplicateRequest, Fiscalized, Mode, RegisterStatus, ShiftView
-from agent.till_api import convert, errors, ids, models, schemas, views
+from agent.till_api import convert, errors, ids, models, offline_views, schemas, views
 from agent.till_api.auth import Session, cashier_id
 from agent.till_api.facts import BoxFacts
 from tests import checkbox_openapi
@@ -161,16 +161,8 @@ def test_a_cash_sale_with_change() -> None:
     assert body["total_sum"] == 3999
     # what was handed over, and the change given back
     assert body["payments"] == [
-        {
-            "type": "CASH",
-            "value": 5000,
-            "label": "ГОТІВКА",
-            "card_mask": None,
-            "auth_code": None,
-            "rrn": None,
-            "payment_system": None,
-        }
-    ]
+        {"type": "CASH", "pawnshop_is_return": None, "value": 5000, "label": "ГОТІВКА"}
+    ]  # Checkbox's CashPaymentPayload: no card fields on cash
     assert body["total_payment"] == 5000 and body["total_rest"] == 1001
     first, second = body["goods"]
     assert first["good"] == {"code": "b1", "name": "Хліб", "price": 1250, "barcode": None, "uktzed": None}
@@ -236,15 +228,66 @@ def test_a_card_sale() -> None:
     assert body["payments"] == [
         {
             "type": "CASHLESS",
+            "pawnshop_is_return": None,
+            "code": None,
             "value": 1250,
+            "commission": None,
             "label": "КАРТКА",
             "card_mask": "4111****1111",
+            "bank_name": None,
             "auth_code": "A1B2C3",
             "rrn": "123456789012",
             "payment_system": "VISA",
+            "owner_name": None,
+            "terminal": None,
+            "acquiring": None,
+            "acquirer_and_seller": None,
+            "receipt_no": None,
+            "signature_required": None,
         }
     ]
     assert body["total_payment"] == 1250 and body["total_rest"] == 0
+
+
+def test_card_details_are_read_back_from_the_registered_document() -> None:
+    """Every CardPaymentPayload field the till sent comes back from the parsed XML, not from the request."""
+    sent = models.Payment(
+        type="CASHLESS",
+        value=1250,
+        label="Картка",
+        card_mask="5168********1234",
+        bank_name="АТ КБ ПриватБанк",
+        auth_code="A1B2C3",
+        rrn="000111222333",
+        payment_system="Mastercard",
+        owner_name="IVANENKO IVAN",
+        terminal="T0001",
+        acquiring="old-style id",
+        acquirer_and_seller="S1234567",
+        receipt_no="0042",
+        commission=15,
+    )
+    doc = d.parse(d.render(d.sale(head(), [bread("1")], [convert.to_payment(sent)], TAXES)))
+    (back,) = receipt(fiscalized(doc))["payments"]
+    echoed = {k: v for k, v in back.items() if v is not None}
+    expected = sent.model_dump(exclude_none=True)
+    # `acquiring` is the obsolete name of acquirer_and_seller: the document keeps one ACQUIREID.
+    expected["acquiring"] = expected["acquirer_and_seller"]
+    assert echoed == expected
+
+
+def test_obsolete_acquiring_alone_is_the_acquirer_id() -> None:
+    pay = convert.to_payment(models.Payment(type="CARD", value=1, acquiring="A-77"))
+    assert pay.acquirer_id == "A-77" and pay.acquirer is None
+    (back,) = receipt(fiscalized(d.sale(head(), [bread("1")], [replace(pay, amount=D("12.50"))], TAXES)))[
+        "payments"
+    ]
+    assert back["acquirer_and_seller"] == back["acquiring"] == "A-77"
+
+
+def test_blank_card_details_are_absent_details() -> None:
+    pay = convert.to_payment(models.Payment(type="CARD", value=100, card_mask="", rrn="  ", owner_name=""))
+    assert not pay.has_paysys()
 
 
 def test_a_return() -> None:
@@ -527,25 +570,25 @@ def test_the_cash_register() -> None:
 
 
 def test_the_offline_figures() -> None:
-    assert views.offline_codes_count_json(status()) == {
+    assert offline_views.offline_codes_count_json(status()) == {
         "available": 1_000_000,
         "unlimited": True,
         "used": 0,
         "enough_offline_codes": True,
     }
-    finite = views.offline_codes_count_json(status(numbers_left=12, offline_allowed=False))
+    finite = offline_views.offline_codes_count_json(status(numbers_left=12, offline_allowed=False))
     assert (
         finite["available"] == 12 and finite["unlimited"] is False and finite["enough_offline_codes"] is False
     )
-    blocked = views.offline_codes_count_json(status(blocked_reason="offline_prohibited"))
+    blocked = offline_views.offline_codes_count_json(status(blocked_reason="offline_prohibited"))
     assert blocked["enough_offline_codes"] is False
-    assert views.offline_time_json(status(session_minutes=5)) == {
+    assert offline_views.offline_time_json(status(session_minutes=5)) == {
         "status": {"current": 300, "total": 5400},
         "limits": {"session": 259200, "month": 604800},
         "sessions": [],
     }
-    assert views.go_offline_json(status(mode=Mode.OFFLINE))["message"] == "the box is offline"
-    assert views.go_offline_json(status())["mode"] == "online"
+    assert offline_views.go_offline_json(status(mode=Mode.OFFLINE))["message"] == "the box is offline"
+    assert offline_views.go_offline_json(status())["mode"] == "online"
 
 
 def test_the_cashier() -> None:

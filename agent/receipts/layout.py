@@ -177,12 +177,6 @@ def control_number(fiscal_num: str) -> str:
     return fiscal_num.rsplit(".", 1)[-1]
 
 
-def _has_card_data(p: Payment) -> bool:
-    return any(
-        v is not None for v in (p.payment_system, p.card_mask, p.auth_code, p.rrn, p.terminal, p.acquirer)
-    )
-
-
 # ------------------------------------------------------------------------------------------------
 # blocks
 # ------------------------------------------------------------------------------------------------
@@ -251,22 +245,33 @@ def signed_money(discount: Decimal) -> str:
 
 
 def _card_block(out: Layout, payments: Sequence[Payment], operation: str) -> None:
+    """Rows 12-17 of ФКЧ-1 (§6.1) from the payment's PAYSYS row, per card used (II п. 5)."""
     for p in payments:
-        if not _has_card_data(p):
+        if not p.has_paysys():
             continue
+        # Row 12: the acquirer and merchant, by name (ACQUIRENM) and identifier (ACQUIREID).
         if p.acquirer:
             out.add(Text(f"ЕКВАЙР {p.acquirer}", row=12))
+        if p.acquirer_id:
+            out.add(Text(f"ЕКВАЙР ТА ТОРГОВЕЦЬ {p.acquirer_id}", row=12))
         if p.terminal:
-            out.add(Text(f"ТЕРМІНАЛ {p.terminal}", row=13))
+            out.add(Text(f"ТЕРМІНАЛ {p.terminal}", row=13))  # DEVICEID
+        if p.commission is not None:
+            out.add(Pair("КОМІСІЯ", money(p.commission), row=14))
         out.add(Text(f"ВИД ОПЕРАЦІЇ {operation}", row=15))
         if p.card_mask:
             out.add(Text(f"ЕПЗ {p.card_mask}", row=16))
         system = f" {p.payment_system}" if p.payment_system else ""
         out.add(Pair(f"ПЛАТІЖНА СИСТЕМА{system}", money(p.amount), row=17))
+        # Row 17 also takes "the authorisation code or other operation/transaction code, with its
+        # value": AUTHCD, ACQUIRETRANSID (RRN) and POSTRANSNUM. CLIENTINFO (the card holder's name) is
+        # no requisite of order 13 and stays off the paper.
         if p.auth_code:
             out.add(Text(f"КОД АВТ. {p.auth_code}", row=17))
         if p.rrn:
             out.add(Text(f"RRN {p.rrn}", row=17))
+        if p.pos_receipt_no:
+            out.add(Text(f"ЧЕК ТЕРМІНАЛУ {p.pos_receipt_no}", row=17))
         out.add(Separator())
 
 

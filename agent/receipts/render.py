@@ -129,6 +129,13 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
+# What the font's shaper (Pillow's raqm layout) refuses outright, RuntimeError "raqm_layout() failed":
+# the carriage return, the C0 and C1 control characters and the line and paragraph separators. A registered
+# document may carry some of them (XML allows U+0085 and U+2028/9, and CR as &#13;), so the picture
+# draws a space there, as the printer does for a control character.
+_UNDRAWABLE = {cp: " " for cp in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
 def default_width_px(width_chars: int) -> int:
     return WIDTH_PX_58MM if width_chars <= 32 else WIDTH_PX_80MM
 
@@ -179,7 +186,7 @@ def to_png(
             image.paste(what.convert("L"), ((width - what.width) // 2, top))
             continue
         font = _font(bold if is_bold else regular, size * 2 if double else size)
-        draw.text((margin, top), what, font=font, fill=0)
+        draw.text((margin, top), what.translate(_UNDRAWABLE), font=font, fill=0)
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

@@ -150,18 +150,30 @@ def to_items(goods: Sequence[models.GoodItem], taxes: Mapping[int, docs.Tax]) ->
     return [to_item(good_item, letters, index) for index, good_item in enumerate(goods)]
 
 
+def _detail(value: str | None) -> str | None:
+    # Tills fill the card fields they have no value for with "": that is an absent detail, not a blank
+    # element on the fiscal document (which the register's checks refuse).
+    return value if value is not None and value.strip() else None
+
+
 def to_payment(p: models.Payment) -> docs.Payment:
+    """The card details go to the document's PAYSYS row, each to its own element (docs.Payment names it)."""
     cash = p.type == "CASH"
     return docs.Payment(
         form=docs.PayForm.CASH if cash else docs.PayForm.CARD,
         name=p.label or ("ГОТІВКА" if cash else "КАРТКА"),
         amount=money(p.value),
-        payment_system=p.payment_system,
-        card_mask=p.card_mask,
-        auth_code=p.auth_code,
-        rrn=p.rrn,
-        terminal=p.terminal,
-        acquirer=p.acquirer_and_seller or p.bank_name,
+        payment_system=_detail(p.payment_system),
+        card_mask=_detail(p.card_mask),
+        auth_code=_detail(p.auth_code),
+        rrn=_detail(p.rrn),
+        terminal=_detail(p.terminal),
+        acquirer=_detail(p.bank_name),
+        # `acquiring` is Checkbox's obsolete name of acquirer_and_seller: the newer one wins.
+        acquirer_id=_detail(p.acquirer_and_seller) or _detail(p.acquiring),
+        pos_receipt_no=_detail(p.receipt_no),
+        client_info=_detail(p.owner_name),
+        commission=money(p.commission) if p.commission is not None else None,
     )
 
 

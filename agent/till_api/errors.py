@@ -152,6 +152,10 @@ async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
             " made twice; if it repeats, call support",
         ),
         status_code=500,
+        # Starlette re-raises the exception after this answer and uvicorn then closes the connection: said
+        # so, a till's keep-alive client opens a new one, where it would otherwise send its next request
+        # (a sale, perhaps) into the closed one and get a reset instead of an answer.
+        headers={"Connection": "close"},
     )
 
 

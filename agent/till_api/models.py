@@ -82,17 +82,28 @@ class GoodItem(_Body):
     discounts: list[Discount] = Field(default_factory=list, max_length=4)
 
 
+# Card details as Checkbox's CardPaymentPayload names them. Checkbox bounds only card_mask (maxLength 19);
+# the rest are bounded by the check01.xsd element each one goes to (docs/checkbox-compat.md, "Card
+# payment details"), so that a longer one is a 422 naming the field, not a document the XSD refuses.
+Str64 = Annotated[str, Field(max_length=64)]
+Str128 = Annotated[str, Field(max_length=128)]
+
+
 class Payment(_Body):
     type: Literal["CASH", "CASHLESS", "CARD"] = "CASH"
     value: Kopecks
     label: Text128 | None = None
-    card_mask: Annotated[str, Field(max_length=64)] | None = None
-    bank_name: Text128 | None = None
-    auth_code: Annotated[str, Field(max_length=64)] | None = None
-    rrn: Annotated[str, Field(max_length=64)] | None = None
-    payment_system: Text128 | None = None
-    terminal: Annotated[str, Field(max_length=64)] | None = None
-    acquirer_and_seller: Text128 | None = None
+    card_mask: Annotated[str, Field(max_length=19)] | None = None  # EPZDETAILS
+    bank_name: Str128 | None = None  # ACQUIRENM
+    auth_code: Str64 | None = None  # AUTHCD (Str64Column)
+    rrn: Str128 | None = None  # ACQUIRETRANSID
+    payment_system: Str128 | None = None  # NAME
+    owner_name: Annotated[str, Field(max_length=256)] | None = None  # CLIENTINFO (Str256Column)
+    terminal: Str128 | None = None  # DEVICEID
+    acquiring: Str128 | None = None  # Checkbox: obsolete, "use acquirer_and_seller"; ACQUIREID when alone
+    acquirer_and_seller: Str128 | None = None  # ACQUIREID
+    receipt_no: Str128 | None = None  # POSTRANSNUM
+    commission: Kopecks | None = None  # COMMISSION
 
 
 class ReceiptSell(_Body):

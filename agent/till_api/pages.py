@@ -19,6 +19,8 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
 from agent.clock import KYIV
+from agent.till_api.facts import BoxFacts
+from agent.till_api.views import organization_json
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -122,3 +124,24 @@ __all__ = [
     "instant",
     "number",
 ]
+
+
+def page_json(results: list[dict[str, Any]], *, limit: int, offset: int) -> dict[str, Any]:
+    """A page as Checkbox paginates (PaginatedResult_X_): the limit and offset asked for, then the results."""
+    return {"meta": {"limit": limit, "offset": offset}, "results": results}
+
+
+def signature_status_json(*, online: bool, can_open_shift: bool) -> dict[str, Any]:
+    """GET cashier/check-signature: the box signs itself (AGENT), with its own key."""
+    return {"online": online, "type": "AGENT", "shift_open_possibility": can_open_shift}
+
+
+def receipt_config_json(facts: BoxFacts) -> dict[str, Any]:
+    """GET organization/receipt-config: the taxpayer as registered; the box adds no text of its own to
+    receipts, so the header and footer are null."""
+    organization = organization_json(facts)
+    return {
+        "organization": {k: organization[k] for k in ("id", "title", "edrpou", "tax_number")},
+        "text_global_header": None,
+        "text_global_footer": None,
+    }

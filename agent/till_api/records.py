@@ -16,7 +16,7 @@ from agent.secr import documents as docs
 from agent.secr.errors import FiscalBoxError
 from agent.secr.journal import DocumentFilter, Page
 from agent.secr.register import Fiscalized
-from agent.till_api import views
+from agent.till_api import pages, views
 from agent.till_api.context import ApiContext
 from agent.till_api.errors import ApiError
 from agent.till_api.pages import number
@@ -99,7 +99,7 @@ def receipts_page(ctx: ApiContext, where: DocumentFilter, page: Page) -> Json:
     """A page of receipts, each as GET /receipts/{id} answers it."""
     shifts: dict[int, Json | None] = {}
     results = [receipt(ctx, r, shifts=shifts) for r in ctx.register.receipts(where, page)]
-    return views.page_json(results, **_meta(page))
+    return pages.page_json(results, **_meta(page))
 
 
 def shifts_page(ctx: ApiContext, page: Page, *, is_open: bool | None) -> Json:
@@ -109,7 +109,7 @@ def shifts_page(ctx: ApiContext, page: Page, *, is_open: bool | None) -> Json:
         found = shift(ctx, shift_id)
         if found is not None:
             results.append(found)  # it carries its cash register, as ShiftWithCashRegisterModel needs
-    return views.page_json(results, **_meta(page))
+    return pages.page_json(results, **_meta(page))
 
 
 def z_report(ctx: ApiContext, shift_id: int) -> Json | None:
@@ -157,7 +157,7 @@ def reports_page(ctx: ApiContext, query: ReportQuery, page: Page) -> Json:
     register = ctx.register
     if query.is_z:
         found = [z_report(ctx, s) for s, _ in register.z_reports(query.z_filter(), page)]
-        return views.page_json([z for z in found if z is not None], **_meta(page))
+        return pages.page_json([z for z in found if z is not None], **_meta(page))
     # Both kinds, merged by date: no more Z reports are read than the page can reach.
     reach = Page(limit=page.offset + page.limit, desc=page.desc)
     zs = [] if query.is_z is False else register.z_reports(query.z_filter(), reach)
@@ -171,7 +171,7 @@ def reports_page(ctx: ApiContext, query: ReportQuery, page: Page) -> Json:
         body = z_report(ctx, item) if isinstance(item, int) else _public(item)
         if body is not None:
             results.append(body)
-    return views.page_json(results, **_meta(page))
+    return pages.page_json(results, **_meta(page))
 
 
 def periodic_report(ctx: ApiContext, since: datetime, until: datetime, width: int) -> str:
@@ -205,10 +205,10 @@ def signature_status(ctx: ApiContext) -> Json:
     except (FiscalBoxError, OSError, ValueError):
         online = False
     status = ctx.register.status()
-    return views.signature_status_json(
+    return pages.signature_status_json(
         online=online, can_open_shift=not status.shift_open and status.blocked_reason is None
     )
 
 
 def receipt_config(ctx: ApiContext) -> Json:
-    return views.receipt_config_json(ctx.facts)
+    return pages.receipt_config_json(ctx.facts)

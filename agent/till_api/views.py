@@ -15,10 +15,16 @@ from typing import Any
 from agent.receipts import qr_url
 from agent.secr import documents as docs
 from agent.secr.register import Fiscalized, RegisterStatus, ShiftView
+from agent.till_api.adjustments import (
+    good_discounts_json,
+    kop,
+    receipt_discounts_json,
+    report_rounding_json,
+    round_sum_json,
+)
 from agent.till_api.auth import Session
 from agent.till_api.facts import BoxFacts, derived_uuid
 
-KOP = Decimal("100")
 THOUSAND = Decimal("1000")
 Json = dict[str, Any]
 
@@ -27,10 +33,6 @@ RECEIPT_KINDS: Mapping[int, str] = {
     docs.DocSubType.SERVICE_DEPOSIT: "SERVICE_IN",
     docs.DocSubType.SERVICE_ISSUE: "SERVICE_OUT",
 }
-
-
-def kop(value: Decimal | None) -> int:
-    return int((value or Decimal(0)) * KOP)
 
 
 def iso(when: datetime | None) -> str | None:
@@ -164,15 +166,36 @@ def good_json(line: docs.Line, *, is_return: bool, facts: BoxFacts | None = None
 
 
 def payment_json(payment: docs.Payment) -> Json:
-    """What the customer handed over (cash with change shows the note given, not the price)."""
+    """What the customer handed over (cash with change shows the note given, not the price).
+
+    Shaped as Checkbox's ReceiptModel.payments: CashPaymentPayload for cash, CardPaymentPayload for the
+    rest, its card details read back from the registered document's PAYSYS row (docs.Payment names each
+    element). `acquiring`, Checkbox's obsolete name of acquirer_and_seller, echoes the same value; `code`
+    and `signature_required` have no place in the document and are null.
+    """
+    value = kop(payment.provided if payment.provided is not None else payment.amount)
+    # Checkbox's label has minLength 1; a document from elsewhere may carry an empty PAYFORMNM.
+    label = payment.name or ("Готівка" if payment.form == docs.PayForm.CASH else "Картка")
+    if payment.form == docs.PayForm.CASH and not payment.has_paysys():
+        return {"type": "CASH", "pawnshop_is_return": None, "value": value, "label": label}
     return {
         "type": pay_type(payment.form),
-        "value": kop(payment.provided if payment.provided is not None else payment.amount),
-        "label": payment.name or ("Готівка" if payment.form == docs.PayForm.CASH else "Картка"),
+        "pawnshop_is_return": None,
+        "code": None,
+        "value": value,
+        "commission": kop(payment.commission) if payment.commission is not None else None,
+        "label": label,
         "card_mask": payment.card_mask,
+        "bank_name": payment.acquirer,
         "auth_code": payment.auth_code,
         "rrn": payment.rrn,
         "payment_system": payment.payment_system,
+        "owner_name": payment.client_info,
+        "terminal": payment.terminal,
+        "acquiring": payment.acquirer_id,
+        "acquirer_and_seller": payment.acquirer_id,
+        "receipt_no": payment.pos_receipt_no,
+        "signature_required": None,
     }
 
 
@@ -556,148 +579,4 @@ def register_json(
         "shift": shift,
         "is_test": testing,
         "type": 0,
-    }
-
-
-def go_offline_json(status: RegisterStatus) -> Json:
-    # The law allows offline only while the server cannot be reached; the box decides that itself.
-    message = (
-        "the box is offline"
-        if status.mode != "online"
-        else "the box goes offline by itself when the fiscal server cannot be reached; the server answers now"
-    )
-    return {"status": "ok", "mode": status.mode.value, "message": message}
-
-
-def offline_codes_count_json(status: RegisterStatus) -> Json:
-    # EVPZ issues no codes in advance: the range is the session id and seed. Where the server gives
-    # a finite reserve the count is real; otherwise the range is unlimited.
-    left = status.numbers_left
-    return {
-        "available": left if left is not None else 1_000_000,
-        "unlimited": left is None,
-        "used": 0,
-        "enough_offline_codes": status.blocked_reason is None and status.offline_allowed is not False,
-    }
-
-
-def offline_time_json(status: RegisterStatus) -> Json:
-    return {
-        "status": {"current": status.session_minutes * 60, "total": status.month_minutes * 60},
-        "limits": {"session": status.max_session_minutes * 60, "month": status.max_month_minutes * 60},
-        "sessions": [],
-    }
-
-
-# --- lists and look-ups --------------------------------------------------------------------------
-
-
-def page_json(results: list[Json], *, limit: int, offset: int) -> Json:
-    """A page as Checkbox paginates (PaginatedResult_X_): the limit and offset asked for, then the results."""
-    return {"meta": {"limit": limit, "offset": offset}, "results": results}
-
-
-def signature_status_json(*, online: bool, can_open_shift: bool) -> Json:
-    """GET cashier/check-signature: the box signs itself (AGENT), with its own key."""
-    return {"online": online, "type": "AGENT", "shift_open_possibility": can_open_shift}
-
-
-def receipt_config_json(facts: BoxFacts) -> Json:
-    """GET organization/receipt-config: the taxpayer as registered; the box adds no text of its own to
-    receipts, so the header and footer are null."""
-    organization = organization_json(facts)
-    return {
-        "organization": {k: organization[k] for k in ("id", "title", "edrpou", "tax_number")},
-        "text_global_header": None,
-        "text_global_footer": None,
-    }
-
-
-# --- discounts, extra charges and rounding (read back from the registered document) ----------------
-
-
-def discount_json(amount: Decimal, percent: Decimal | None) -> Json:
-    """Checkbox's DiscountModel of a signed document sum (negative: an extra charge, as DISCOUNTSUM).
-
-    The document keeps one net sum per line and one receipt-level description, not the till's list,
-    so several entries come back as one, and the name the till gave is not kept (check01 has no place
-    for it).
-    """
-    return {
-        "type": "DISCOUNT" if amount >= 0 else "EXTRA_CHARGE",
-        "mode": "PERCENT" if percent is not None else "VALUE",
-        "value": float(abs(percent)) if percent is not None else kop(abs(amount)),
-        "sum": kop(abs(amount)),
-        "name": None,
-    }
-
-
-def good_discounts_json(line: docs.Line) -> list[Json]:
-    """The line's own discount or extra charge; its part of a receipt-level one is the receipt's."""
-    item = line.item
-    if not item.discount and item.discount_percent is None:
-        return []
-    return [discount_json(item.discount, item.discount_percent)]
-
-
-def receipt_discounts_json(doc: docs.Check) -> list[Json]:
-    rd = doc.receipt_discount
-    if rd is None:
-        return []
-    return [discount_json(doc.receipt_discount_sum, rd.percent)]
-
-
-def round_sum_json(doc: docs.Check) -> int:
-    """What the rounding added to the payable sum, in kopecks: SUM - NORNDSUM, i.e. -RNDSUM.
-
-    The document's RNDSUM is signed the other way ("Заокруглення": 12.57 paid as 12.60 has RNDSUM
-    -0.03); a till adds round_sum to the goods' total to get what is paid, so 12.57 → 12.60 is +3.
-    """
-    return -kop(doc.round_sum) if doc.round_sum is not None else 0
-
-
-def _section_rounding(block: docs.ZPay | None) -> tuple[int, int]:
-    """(rounded up, rounded down) of a Z section, in kopecks, both >= 0."""
-    if block is None:
-        return 0, 0
-    if block.round_up is not None and block.round_down is not None:
-        return kop(block.round_up), kop(block.round_down)
-    # a parsed Z carries only the net RNDSUM (negative: rounded up); the split is not in zrep01
-    net = block.round_sum or Decimal(0)
-    return (kop(-net), 0) if net < 0 else (0, kop(net))
-
-
-def _section_adjustments(block: docs.ZPay | None) -> tuple[int, int]:
-    """(discounts, extra charges) of a Z section, in kopecks, both >= 0."""
-    if block is None:
-        return 0, 0
-    if block.discounts_sum is not None and block.extra_charge_sum is not None:
-        return kop(block.discounts_sum), kop(block.extra_charge_sum)
-    # zrep01 has no discount sums: a parsed Z gives the net of its VAT rows (turnover less turnover
-    # after discounts; every line has one VAT rate at most), split by its sign
-    net = sum(
-        (r.turnover - r.turnover_discount for r in block.taxes if r.type == 0 and r.turnover_discount is not None),
-        Decimal(0),
-    )
-    return (kop(net), 0) if net >= 0 else (0, kop(-net))
-
-
-def report_rounding_json(report: docs.ZReport) -> Json:
-    """The Z/X report's discount, extra-charge and rounding figures, Checkbox's ReportModel keys.
-
-    Exact for a report summed from its checks (the X report, ``docs.z_report``); for a Z read back
-    from its document the splits zrep01 does not carry are taken from its net figures (see above).
-    discounts_sum/extra_charge_sum are the sales' (what was given off or charged on selling); Checkbox
-    documents them only as "Сума знижок"/"Сума надбавок", so returns are left out [our reading].
-    """
-    sales_up, sales_down = _section_rounding(report.realiz)
-    returns_up, returns_down = _section_rounding(report.ret)
-    sales_disc, sales_charge = _section_adjustments(report.realiz)
-    return {
-        "discounts_sum": sales_disc,
-        "extra_charge_sum": sales_charge,
-        "sales_round_up": sales_up,
-        "sales_round_down": sales_down,
-        "returns_round_up": returns_up,
-        "returns_round_down": returns_down,
     }

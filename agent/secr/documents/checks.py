@@ -258,4 +258,10 @@ def _check_payment(i: int, pay: Payment, total: Decimal) -> tuple[Decimal, Decim
     _text(pay.rrn, f"{p}.rrn", max_len=128, required=False)
     _text(pay.terminal, f"{p}.terminal", max_len=128, required=False)
     _text(pay.acquirer, f"{p}.acquirer", max_len=256, required=False)
+    # check01.xsd TROWSPAYSYS: ACQUIREID and POSTRANSNUM are Str128Column, CLIENTINFO Str256Column.
+    _text(pay.acquirer_id, f"{p}.acquirer_id", max_len=128, required=False)
+    _text(pay.pos_receipt_no, f"{p}.pos_receipt_no", max_len=128, required=False)
+    _text(pay.client_info, f"{p}.client_info", max_len=256, required=False)
+    if pay.commission is not None:
+        _money(pay.commission, f"{p}.commission")
     return amount, provided

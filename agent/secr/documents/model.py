@@ -97,13 +97,35 @@ class Payment:
     name: str  # PAYFORMNM, e.g. "ГОТІВКА", "КАРТКА"
     amount: Decimal
     provided: Decimal | None = None  # cash handed over, when there is change
-    # card fields (CHECKPAY/ROW/PAYSYS/ROW), all optional
-    payment_system: str | None = None
-    card_mask: str | None = None
-    auth_code: str | None = None
-    rrn: str | None = None
-    terminal: str | None = None
-    acquirer: str | None = None
+    # card fields, all optional: the one CHECKPAY/ROW/PAYSYS/ROW of check01.xsd TROWSPAYSYS, element named
+    payment_system: str | None = None  # NAME: «Найменування платіжної системи»
+    card_mask: str | None = None  # EPZDETAILS: «Реквізити електронного платіжного засобу»
+    auth_code: str | None = None  # AUTHCD: «Код авторизації»
+    rrn: str | None = None  # ACQUIRETRANSID: the acquirer's transaction id
+    terminal: str | None = None  # DEVICEID: «Ідентифікатор платіжного пристрою»
+    acquirer: str | None = None  # ACQUIRENM: «Найменування еквайра торговця»
+    acquirer_id: str | None = None  # ACQUIREID: «Ідентифікатор еквайра торговця»
+    pos_receipt_no: str | None = None  # POSTRANSNUM: «POS-термінал. Номер чека транзакції»
+    client_info: str | None = None  # CLIENTINFO: «Дані клієнта (ПІБ …)»
+    commission: Decimal | None = None  # COMMISSION: «Сума комісії»
+
+    def has_paysys(self) -> bool:
+        """Whether anything goes into a PAYSYS row: render writes one, parse reads it, the print's card block shows it."""
+        return any(
+            v is not None
+            for v in (
+                self.payment_system,
+                self.card_mask,
+                self.auth_code,
+                self.rrn,
+                self.terminal,
+                self.acquirer,
+                self.acquirer_id,
+                self.pos_receipt_no,
+                self.client_info,
+                self.commission,
+            )
+        )
 
 
 @dataclass(frozen=True)

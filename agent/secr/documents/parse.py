@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -237,7 +238,23 @@ _TOTAL_TAGS = frozenset(
     {"SUM", "RNDSUM", "NORNDSUM", "USAGETYPE", "SUBCHECK", "DISCOUNTTYPE", "DISCOUNTPERCENT", "DISCOUNTSUM"}
 )
 _PAY_TAGS = frozenset({"PAYFORMCD", "PAYFORMNM", "SUM", "PROVIDED", "REMAINS", "PAYSYS"})
-_PAYSYS_TAGS = frozenset({"NAME", "ACQUIRENM", "ACQUIRETRANSID", "DEVICEID", "EPZDETAILS", "AUTHCD", "SUM"})
+# What render writes into a PAYSYS row (Payment's comments name each element); TAXNUM, ACQUIREPN and
+# POSTRANSDATE have no field and stay unsupported rather than dropped.
+_PAYSYS_TAGS = frozenset(
+    {
+        "NAME",
+        "ACQUIREID",
+        "ACQUIRENM",
+        "ACQUIRETRANSID",
+        "POSTRANSNUM",
+        "DEVICEID",
+        "EPZDETAILS",
+        "AUTHCD",
+        "CLIENTINFO",
+        "SUM",
+        "COMMISSION",
+    }
+)
 _TAX_TAGS = frozenset(
     {"TYPE", "NAME", "LETTER", "PRC", "SIGN", "TURNOVER", "TURNOVERDISCOUNT", "SOURCESUM", "SUM"}
 )
@@ -300,39 +317,38 @@ def _parse_payment(row: etree._Element) -> Payment:
     expected = provided - amount if provided is not None else None
     if remains is not None and remains != expected:
         raise NotSupported(f"REMAINS other than PROVIDED - SUM not supported: <{path}/REMAINS>")
-    card = _parse_paysys(r["PAYSYS"], path, amount) if "PAYSYS" in r else {}
-    return Payment(
+    pay = Payment(
         form=_int_text(_need(r, "PAYFORMCD", path)),
         name=_need(r, "PAYFORMNM", path),
         amount=amount,
         provided=provided,
-        payment_system=card.get("payment_system"),
-        card_mask=card.get("card_mask"),
-        auth_code=card.get("auth_code"),
-        rrn=card.get("rrn"),
-        terminal=card.get("terminal"),
-        acquirer=card.get("acquirer"),
     )
+    return _parse_paysys(r["PAYSYS"], path, pay) if "PAYSYS" in r else pay
 
 
-def _parse_paysys(node: etree._Element, path: str, amount: Decimal) -> dict[str, str | None]:
-    """The card fields of a payment row's one PAYSYS row, named as Payment names them."""
+def _parse_paysys(node: etree._Element, path: str, pay: Payment) -> Payment:
+    """The payment with the card fields of its row's one PAYSYS row."""
     sys_rows = _rows(node, f"{path}/PAYSYS")
     if len(sys_rows) > 1:
         raise NotSupported(f"several payment systems in one payment row not supported: <{path}/PAYSYS>")
     s = _children(sys_rows[0], _PAYSYS_TAGS, f"{path}/PAYSYS/ROW")
     sys_sum = _dec_or_none(s, "SUM")
-    if sys_sum is not None and sys_sum != amount:
+    if sys_sum is not None and sys_sum != pay.amount:
         raise NotSupported(f"PAYSYS sum other than the payment sum not supported: <{path}/PAYSYS/ROW/SUM>")
-    card = {
-        "payment_system": _get(s, "NAME"),
-        "acquirer": _get(s, "ACQUIRENM"),
-        "rrn": _get(s, "ACQUIRETRANSID"),
-        "terminal": _get(s, "DEVICEID"),
-        "card_mask": _get(s, "EPZDETAILS"),
-        "auth_code": _get(s, "AUTHCD"),
-    }
-    if all(v is None for v in card.values()):
+    card = replace(
+        pay,
+        payment_system=_get(s, "NAME"),
+        acquirer_id=_get(s, "ACQUIREID"),
+        acquirer=_get(s, "ACQUIRENM"),
+        rrn=_get(s, "ACQUIRETRANSID"),
+        pos_receipt_no=_get(s, "POSTRANSNUM"),
+        terminal=_get(s, "DEVICEID"),
+        card_mask=_get(s, "EPZDETAILS"),
+        auth_code=_get(s, "AUTHCD"),
+        client_info=_get(s, "CLIENTINFO"),
+        commission=_dec_or_none(s, "COMMISSION"),
+    )
+    if not card.has_paysys():
         raise NotSupported(f"an empty payment-system row not supported: <{path}/PAYSYS/ROW>")
     return card
 

@@ -204,22 +204,23 @@ def _render_payment(out: list[str], n: int, p: Payment) -> None:
         out.append(f"<PROVIDED>{_m(p.provided)}</PROVIDED>")
         if p.provided > p.amount:
             out.append(f"<REMAINS>{_m(p.provided - p.amount)}</REMAINS>")
-    if (
-        p.payment_system is not None
-        or p.acquirer is not None
-        or p.rrn is not None
-        or p.terminal is not None
-        or p.card_mask is not None
-        or p.auth_code is not None
-    ):
+    if p.has_paysys():
+        # One PAYSYS row per payment row, its elements in check01.xsd TROWSPAYSYS order (TAXNUM,
+        # ACQUIREPN and POSTRANSDATE have no Checkbox field and are never written).
         out.append('<PAYSYS><ROW ROWNUM="1">')
         _opt(out, "NAME", p.payment_system)
+        _opt(out, "ACQUIREID", p.acquirer_id)
         _opt(out, "ACQUIRENM", p.acquirer)
         _opt(out, "ACQUIRETRANSID", p.rrn)
+        _opt(out, "POSTRANSNUM", p.pos_receipt_no)
         _opt(out, "DEVICEID", p.terminal)
         _opt(out, "EPZDETAILS", p.card_mask)
         _opt(out, "AUTHCD", p.auth_code)
-        out.append(f"<SUM>{_m(p.amount)}</SUM></ROW></PAYSYS>")
+        _opt(out, "CLIENTINFO", p.client_info)
+        out.append(f"<SUM>{_m(p.amount)}</SUM>")
+        if p.commission is not None:
+            out.append(f"<COMMISSION>{_m(p.commission)}</COMMISSION>")
+        out.append("</ROW></PAYSYS>")
     out.append("</ROW>")
 
 

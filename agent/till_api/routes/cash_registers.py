@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from agent.secr.errors import FiscalBoxError
-from agent.till_api import models, pages, records, schemas, views
+from agent.till_api import models, offline_views, pages, records, schemas
 from agent.till_api.access import Authed
 from agent.till_api.context import API, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -31,7 +31,7 @@ def list_cash_registers(
     on it, false while none is."""
     register = records.cash_register(ctx)
     listed = in_use is None or in_use == register["has_shift"]
-    return views.page_json([register] if listed and offset == 0 else [], limit=limit, offset=offset)
+    return pages.page_json([register] if listed and offset == 0 else [], limit=limit, offset=offset)
 
 
 @router.get("/cash-registers/info", response_model=schemas.CashRegister)
@@ -51,7 +51,7 @@ def go_online(ctx: Ctx, _: Authed, body: models.Empty | None = None) -> dict[str
 
 @router.post("/cash-registers/go-offline", response_model=schemas.Ok)
 def go_offline(ctx: Ctx, _: Authed, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return views.go_offline_json(ctx.register.status())
+    return offline_views.go_offline_json(ctx.register.status())
 
 
 @router.post("/cash-registers/ping-tax-service", response_model=schemas.Ping)
@@ -65,7 +65,7 @@ def ping(ctx: Ctx, _: Authed, body: models.Empty | None = None) -> dict[str, Any
 
 @router.get("/cash-registers/get-offline-codes-count", response_model=schemas.OfflineCodesCount)
 def offline_codes_count(ctx: Ctx, _: Authed) -> dict[str, Any]:
-    return views.offline_codes_count_json(ctx.register.status())
+    return offline_views.offline_codes_count_json(ctx.register.status())
 
 
 @router.get("/cash-registers/ask-offline-codes", response_model=schemas.Ok)
@@ -83,7 +83,7 @@ def offline_codes(_: Authed, count: int = 2000) -> list[dict[str, Any]]:
 def offline_time(
     ctx: Ctx, _: Authed, from_date: str | None = None, to_date: str | None = None
 ) -> dict[str, Any]:
-    return views.offline_time_json(ctx.register.status())
+    return offline_views.offline_time_json(ctx.register.status())
 
 
 # Last in the router: a path parameter would swallow the fixed paths above.

@@ -181,7 +181,7 @@ def search_receipts(
         str(c) for c in cash_register_id or ()
     }
     if barcode is not None or other_register:
-        return views.page_json([], limit=limit, offset=offset)
+        return pages.page_json([], limit=limit, offset=offset)
     where = receipt_filter(
         ctx, fiscal_code=fiscal_code, shift_id=shift_id, from_date=from_date, to_date=to_date
     )

@@ -152,7 +152,7 @@ def search_reports(
     """The reports of every shift; another cash register's are none of this box's."""
     page = Page(limit, offset, desc)
     if cash_register_id and ctx.ids.cash_register not in {str(c) for c in cash_register_id}:
-        return views.page_json([], limit=limit, offset=offset)
+        return pages.page_json([], limit=limit, offset=offset)
     return records.reports_page(
         ctx, report_query(ctx, shift_id, from_date, to_date, serial, is_z_report), page
     )

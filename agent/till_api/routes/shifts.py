@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from agent.secr.journal import Page
-from agent.till_api import models, pages, records, schemas, views
+from agent.till_api import models, pages, records, schemas
 from agent.till_api.access import Authed
 from agent.till_api.context import API, ApiContext, Ctx
 from agent.till_api.errors import RESPONSES, ApiError
@@ -80,6 +80,6 @@ def list_shifts(
         return records.shifts_page(ctx, page, is_open=None)
     wanted = {pages.ShiftStatus.OPENED, pages.ShiftStatus.CLOSED} & set(statuses)
     if not wanted:
-        return views.page_json([], limit=limit, offset=offset)
+        return pages.page_json([], limit=limit, offset=offset)
     is_open = None if len(wanted) == 2 else pages.ShiftStatus.OPENED in wanted
     return records.shifts_page(ctx, page, is_open=is_open)
