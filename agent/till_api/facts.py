@@ -41,20 +41,36 @@ class BoxFacts:
     key_id: str
     cashiers: Sequence[Cashier] = ()
     taxes: Mapping[int, docs.Tax] = field(default_factory=dict)
+    # Worked out once: every answer names its taxes and cashier, and a UUID5 is a SHA-1.
+    _tax_ids: dict[int, str] = field(init=False, repr=False, compare=False)
+    _by_letter: dict[str, docs.Tax] = field(init=False, repr=False, compare=False)
+    _cashier_ids: dict[str, str] = field(init=False, repr=False, compare=False)
 
-    def tax_id(self, code: int) -> str:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tax_ids", {code: self._tax_uuid(code) for code in self.taxes})
+        by_letter: dict[str, docs.Tax] = {}
+        for tax in self.taxes.values():
+            by_letter.setdefault(tax.letter, tax)
+        object.__setattr__(self, "_by_letter", by_letter)
+        ids: dict[str, str] = {}
+        for cashier in self.cashiers:
+            ids.setdefault(cashier.name, cashier_id(cashier))
+        object.__setattr__(self, "_cashier_ids", ids)
+
+    def _tax_uuid(self, code: int) -> str:
         return derived_uuid(self.ids.prefix, "tax", code)
 
+    def tax_id(self, code: int) -> str:
+        return self._tax_ids.get(code) or self._tax_uuid(code)
+
     def tax_by_letter(self, letter: str) -> docs.Tax | None:
-        return next((t for t in self.taxes.values() if t.letter == letter), None)
+        return self._by_letter.get(letter)
 
     def cashier_id(self, name: str | None) -> str:
         """A configured cashier's id (the one sign-in gives); a cashier no longer configured keeps one by
         name."""
-        for cashier in self.cashiers:
-            if cashier.name == name:
-                return cashier_id(cashier)
-        return derived_uuid(self.ids.prefix, "cashier", name or "")
+        known = self._cashier_ids.get(name or "")
+        return known or derived_uuid(self.ids.prefix, "cashier", name or "")
 
     @property
     def organization_id(self) -> str:
