@@ -30,7 +30,7 @@ from agent.config import Cashier
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
-from tests.conftest import FISCAL_NUMBER, REGISTRAR, TAXES, Box, EmulatorHandle, post_json
+from tests.conftest import FISCAL_NUMBER, REGISTRAR, TAXES, Box, EmulatorHandle, cash, item, post_json
 from tests.test_offline import dead_url
 from tests.test_register import assert_emulator_numbering
 
@@ -436,3 +436,19 @@ def test_a_sale_with_discounts_extra_charges_and_rounding_end_to_end(
     assert zroot.findtext("ZREPREALIZ/SUM") == f"{Decimal(sum(sums)) / 100:.2f}"
     assert zroot.findtext("ZREPREALIZ/RNDSUM") == "-0.07"
     assert zroot.findtext("ZREPREALIZ/NORNDSUM") == f"{Decimal(sum(sums) - 7) / 100:.2f}"
+
+
+def test_a_receipt_made_without_a_till_id_is_found_by_the_id_it_is_answered_with(api: TillApi) -> None:
+    """A receipt the box made itself (the demo, a technician) has no till id: its answers name it by its
+    document's UID, and that id finds it again."""
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+    made = api.box.register.sell([item()], [cash("10.00")])
+    assert made.request_id is None
+    with httpx.Client(base_url=api.url, headers={"X-License-Key": LICENSE}) as raw:
+        raw.headers["Authorization"] = f"Bearer {client.storage.token}"
+        listed = raw.get("/api/v1/receipts", params={"fiscal_code": made.fiscal_num}).json()["results"]
+        assert [r["id"] for r in listed] == [made.uid]
+        found = raw.get(f"/api/v1/receipts/{made.uid}")
+        assert found.status_code == 200 and found.json()["fiscal_code"] == made.fiscal_num

@@ -528,6 +528,13 @@ class CashRegister:
             return None
         return self._pipeline.result(entry)
 
+    def get_by_uid(self, uid: str) -> Fiscalized | None:
+        """A fiscal document by its own UID (what the till API names a receipt made without a till's id)."""
+        entry = self._core.journal.by_uid(uid)
+        if entry is None or entry.state not in (REGISTERED, OFFLINE):
+            return None
+        return self._pipeline.result(entry)
+
     def receipts(self, where: DocumentFilter, page: Page) -> list[Fiscalized]:
         """A page of the receipts that count: sales, returns, service in and out, as ``get`` gives each."""
         return [self._pipeline.result(entry) for entry in self._core.journal.receipts(where, page)]

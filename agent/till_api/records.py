@@ -44,7 +44,8 @@ def existing_shift(ctx: ApiContext, shift_id: int) -> Json:
 
 
 def receipt_of(ctx: ApiContext, receipt_id: str) -> Fiscalized:
-    result = ctx.register.get(receipt_id)
+    # A receipt is named by the till's id, or by its document's UID when it was made without one.
+    result = ctx.register.get(receipt_id) or ctx.register.get_by_uid(receipt_id)
     if result is None or not isinstance(result.document, docs.Check):
         raise ApiError(404, "receipt.not_found", f"no receipt with id {receipt_id}")
     return result
