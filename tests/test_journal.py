@@ -169,11 +169,29 @@ def test_a_journal_of_schema_3_learns_the_list_indexes(tmp_path: Path) -> None:
         conn.execute("DROP INDEX documents_z_reports")
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     journal = Journal(path)
-    assert journal.get("schema_version") == str(SCHEMA_VERSION) == "4"
+    assert journal.get("schema_version") == str(SCHEMA_VERSION)
     indexes = {r[0] for r in journal._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"documents_receipts", "documents_z_reports"} <= indexes
     [entry] = journal.receipts(DocumentFilter(), Page(limit=25))
     assert entry.local_num == 1 and entry.fiscal_num == "FN1"
+    journal.close()
+
+
+def test_a_journal_of_schema_4_learns_where_to_keep_the_z_figures(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    shift = journal.new_shift(WHEN, "Касир")
+    journal.close()
+    # What version 4 left on disk: shifts without z_figures.
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE shifts DROP COLUMN z_figures")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    journal = Journal(path)
+    assert journal.get("schema_version") == str(SCHEMA_VERSION) == "5"
+    found = journal.shift(shift)
+    assert found is not None and found.z_figures is None and found.cashier == "Касир"
+    journal.update_shift(shift, z_figures='{"realiz": {}}')
+    assert (journal.shift(shift) or found).z_figures == '{"realiz": {}}'
     journal.close()
 
 

@@ -452,3 +452,53 @@ def test_a_receipt_made_without_a_till_id_is_found_by_the_id_it_is_answered_with
         assert [r["id"] for r in listed] == [made.uid]
         found = raw.get(f"/api/v1/receipts/{made.uid}")
         assert found.status_code == 200 and found.json()["fiscal_code"] == made.fiscal_num
+
+
+def test_the_z_answers_roundings_up_and_down_and_discounts_and_charges_apart(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """zrep01 carries only the net rounding and no discount sums; the Z's answer still gives each apart
+    (summed from the shift's checks once, kept in the journal), the same after a restart."""
+    box = Box(tmp_path / "box", emulator.fs_url)
+    box.register.start()
+    api = TillApi(box)
+    client = api.client()
+    client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+    client.shifts.create_shift(timeout=10)
+
+    def sale(goods: list[dict[str, Any]], value: int) -> dict[str, Any]:
+        body = {"id": str(uuid.uuid4()), "goods": goods, "payments": [{"type": "CASH", "value": value}]}
+        receipt: dict[str, Any] = client.receipts.create_receipt(receipt=body | {"rounding": True}, timeout=10)
+        return receipt
+
+    up = sale([good("Кава", 4567)], 5000)  # 45.67 → 45.70: 3 up
+    down = sale([good("Чай", 1232)], 2000)  # 12.32 → 12.30: 2 down
+    off = good("Сир", 10000) | {"discounts": [{"type": "DISCOUNT", "mode": "VALUE", "value": 500}]}
+    on = good("Хліб", 2000) | {"discounts": [{"type": "EXTRA_CHARGE", "mode": "VALUE", "value": 200}]}
+    sale([off, on], 12000)  # 95.00 + 22.00 = 117.00, nothing to round
+    assert (up["round_sum"], down["round_sum"]) == (3, -2)
+    z = client.shifts.close_shift(timeout=10)
+    assert z is not None
+    expected = {
+        "sales_round_up": 3,
+        "sales_round_down": 2,
+        "discounts_sum": 500,
+        "extra_charge_sum": 200,
+        "returns_round_up": 0,
+        "returns_round_down": 0,
+    }
+    assert {k: z[k] for k in expected} == expected
+    api.server.stop()
+    box.close()
+
+    again = Box(tmp_path / "box", emulator.fs_url)
+    again.register.start()
+    api = TillApi(again)
+    try:
+        client = api.client()
+        client.cashier.authenticate_pin_code("1234", license_key=LICENSE)
+        report = client.reports.get_report(z["id"])
+        assert {k: report[k] for k in expected} == expected
+    finally:
+        api.server.stop()
+        again.close()

@@ -38,15 +38,16 @@ from agent.secr.errors import JournalFull, JournalLocked, JournalMismatch, Journ
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: what each schema version adds, applied in order to an older journal (never anything destructive)
 _MIGRATIONS: dict[int, str] = {
     2: "",  # the prints table: created by _SCHEMA; documents fiscalized before it are not queued
     3: "",  # prints.started_at: added by _add_missing_columns (a journal older than 2 has it from _SCHEMA)
     4: "",  # documents_receipts, documents_z_reports (the till API's lists): created by _SCHEMA
+    5: "",  # shifts.z_figures: added by _add_missing_columns
 }
 #: columns later versions added to a table _SCHEMA creates: (table, column, declaration)
-_ADDED_COLUMNS = (("prints", "started_at", "TEXT"),)
+_ADDED_COLUMNS = (("prints", "started_at", "TEXT"), ("shifts", "z_figures", "TEXT"))
 
 #: how long a write waits for another process's lock before the sale is refused saying so: rides out a
 #: short lock (a backup tool), never holds a till for long
@@ -85,7 +86,8 @@ CREATE TABLE IF NOT EXISTS shifts (
     open_doc INTEGER,
     z_doc INTEGER,
     close_doc INTEGER,
-    closed_at TEXT
+    closed_at TEXT,
+    z_figures TEXT                    -- what the Z's zrep01 cannot carry (JSON), worked out once
 );
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
@@ -265,6 +267,7 @@ class Shift:
     z_doc: int | None
     close_doc: int | None
     closed_at: str | None
+    z_figures: str | None = None
 
 
 def journal_error(exc: sqlite3.Error, path: Path) -> JournalUnavailable:
@@ -824,7 +827,7 @@ class Journal:
         return int(cursor.lastrowid or 0)
 
     def update_shift(self, shift_id: int, **fields: Any) -> None:
-        allowed = {"open_doc", "z_doc", "close_doc", "closed_at", "cashier"}
+        allowed = {"open_doc", "z_doc", "close_doc", "closed_at", "cashier", "z_figures"}
         assert set(fields) <= allowed, fields
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         self._exec(f"UPDATE shifts SET {assignments} WHERE id = :id", {**fields, "id": shift_id})

@@ -3,12 +3,16 @@ shift's view and its figures. The caller holds the register's lock."""
 
 from __future__ import annotations
 
+import json
+from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from agent.secr import documents as docs
 from agent.secr import offline
 from agent.secr.context import Core
-from agent.secr.errors import IdentityMismatch
+from agent.secr.errors import FiscalBoxError, IdentityMismatch
 from agent.secr.journal import Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
@@ -50,11 +54,48 @@ def x_report(core: Core, shift: Shift) -> ShiftReport:
     )
 
 
+#: the figures of a Z section that zrep01 has no place for (the till API answers them), kept per shift
+_Z_FIGURES = ("discounts_sum", "extra_charge_sum", "round_up", "round_down")
+
+
+def _z_figures_of(report: docs.ZReport) -> str:
+    sections = {"realiz": report.realiz, "ret": report.ret}
+    return json.dumps(
+        {
+            name: {key: str(getattr(block, key)) for key in _Z_FIGURES if getattr(block, key) is not None}
+            for name, block in sections.items()
+            if block is not None
+        }
+    )
+
+
+def with_z_figures(core: Core, shift: Shift, z: docs.ZReport) -> docs.ZReport:
+    """The registered Z with the figures zrep01 cannot carry — discounts and extra charges apart, roundings
+    up and down apart, where the document has only net sums — summed once from the shift's checks (those
+    the Z counted: a closed shift's do not change) and kept in the journal beside the shift."""
+    kept = shift.z_figures
+    if kept is None:
+        head = docs.DocHead(uid="z-figures", seller=core.seller(), when=z.head.when, order_num=1)
+        kept = _z_figures_of(docs.z_report(head, shift_checks(core, shift.id)))
+        with suppress(FiscalBoxError):  # a journal that cannot be written now: summed again next time
+            core.journal.update_shift(shift.id, z_figures=kept)
+    figures = json.loads(kept)
+    out = z
+    for name in ("realiz", "ret"):
+        block = getattr(z, name)
+        if block is not None and name in figures:
+            values = {key: Decimal(value) for key, value in figures[name].items()}
+            out = replace(out, **{name: replace(block, **values)})
+    return out
+
+
 def shift_view(core: Core, pipeline: Pipeline, shift: Shift, *, with_figures: bool) -> ShiftView:
     journal = core.journal
     opened = journal.document(shift.open_doc) if shift.open_doc else None
     z_entry = journal.document(shift.z_doc) if shift.z_doc else None
     z = pipeline.result(z_entry) if z_entry is not None and z_entry.fiscal_num else None
+    if z is not None and isinstance(z.document, docs.ZReport):
+        z = replace(z, document=with_z_figures(core, shift, z.document))
     figures: docs.ZReport | None = None
     if with_figures:
         if z is not None and isinstance(z.document, docs.ZReport):
