@@ -85,8 +85,9 @@ def _section_adjustments(block: docs.ZPay | None) -> tuple[int, int]:
 def report_rounding_json(report: docs.ZReport) -> Json:
     """The Z/X report's discount, extra-charge and rounding figures, Checkbox's ReportModel keys.
 
-    Exact for a report summed from its checks (the X report, ``docs.z_report``); for a Z read back
-    from its document the splits zrep01 does not carry are taken from its net figures (see above).
+    Exact for a report summed from its checks (the X report, ``docs.z_report``) and for a shift's Z, which
+    the register gives with the splits kept beside the shift (secr/views.with_z_figures); only a Z bare
+    from its document falls back to its net figures (see above).
     discounts_sum/extra_charge_sum are the sales' (what was given off or charged on selling); Checkbox
     documents them only as "Сума знижок"/"Сума надбавок", so returns are left out [our reading].
     """
