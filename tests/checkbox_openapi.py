@@ -138,17 +138,20 @@ def operation(method: str, path: str) -> Operation | None:
     return None
 
 
+@cache
+def _model_validator(model: str) -> jsonschema_rs.Draft4Validator:
+    return jsonschema_rs.Draft4Validator(json_schema({"$ref": f"#/components/schemas/{model}"}))
+
+
 def error_problems(status: int, body: Any) -> list[str]:
     """Every refusal is Checkbox's HTTPError (or HTTPValidationError for a 422)."""
     name = "HTTPValidationError" if status == 422 else "HTTPError"
-    validator = jsonschema_rs.Draft4Validator(json_schema({"$ref": f"#/components/schemas/{name}"}))
-    return [f"{status} as {name}: {e.message[:300]}" for e in validator.iter_errors(body)]
+    return [f"{status} as {name}: {e.message[:300]}" for e in _model_validator(name).iter_errors(body)]
 
 
 def problems_of(body: Any, model: str) -> list[str]:
     """What in `body` Checkbox's schema `model` (a components/schemas name) refuses."""
-    validator = jsonschema_rs.Draft4Validator(json_schema({"$ref": f"#/components/schemas/{model}"}))
     return [
         f"{model} at /{'/'.join(map(str, e.instance_path))}: {e.message[:300]}"
-        for e in validator.iter_errors(body)
+        for e in _model_validator(model).iter_errors(body)
     ]
