@@ -91,7 +91,7 @@ def line_discount(
         value = _value(d, fld, percent_places=True)
         if d.mode == "PERCENT" and d.type == "DISCOUNT" and value > 100:
             raise InvalidInput(f"a discount of {value} % is more than the whole line", field=fld)
-        amount = value if d.mode == "VALUE" else (cost * value / 100).quantize(docs.KOPECK, ROUND_HALF_UP)
+        amount = value if d.mode == "VALUE" else docs.percent_of(cost, value)
         sign = 1 if d.type == "DISCOUNT" else -1
         total += sign * amount
         percents.append(sign * value if d.mode == "PERCENT" else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from agent.receipts import qr_url
@@ -103,14 +103,7 @@ def line_tax_json(line: docs.Line, facts: BoxFacts) -> list[Json]:
         tax = facts.tax_by_letter(letter)
         if tax is None:
             continue
-        share = cost * tax.rate / (100 + tax.rate) if tax.included else cost * tax.rate / 100
-        out.append(
-            {
-                **tax_json(tax, facts),
-                "value": kop(share.quantize(docs.KOPECK, ROUND_HALF_UP)),
-                "extra_value": 0,
-            }
-        )
+        out.append({**tax_json(tax, facts), "value": kop(docs.tax_of(cost, tax)), "extra_value": 0})
     return out
 
 
@@ -313,33 +306,42 @@ def report_payments(report: docs.ZReport, rid: str = "") -> list[Json]:
     return list(pay.values())
 
 
-def report_taxes(report: docs.ZReport, rid: str = "", facts: BoxFacts | None = None) -> list[Json]:
-    """One row per tax letter, sales and returns side by side."""
-    taxes: dict[str, Json] = {}
+def _tax_totals(report: docs.ZReport) -> list[tuple[docs.TaxRow, dict[str, int]]]:
+    """Per tax letter: its first row (what the tax is) and its sums, sales and returns side by side."""
+    totals: dict[str, tuple[docs.TaxRow, dict[str, int]]] = {}
     for block, key, turnover in _blocks(report):
         for row in block.taxes if block else ():
-            tax = facts.tax_by_letter(row.letter) if facts else None
-            t = taxes.setdefault(
+            _first, sums = totals.setdefault(
                 row.letter,
-                {
-                    "id": derived_uuid(rid, "tax", row.letter),
-                    "code": tax.code if tax else 0,
-                    "label": row.name,
-                    "symbol": row.letter,
-                    "rate": float(row.rate),
-                    "sell_sum": 0,
-                    "return_sum": 0,
-                    "sales_turnover": 0,
-                    "returns_turnover": 0,
-                    "no_vat": row.type != 0,
-                    "advanced_code": None,
-                    "created_at": iso(report.head.when),
-                    "setup_date": iso(facts.since) if facts else iso(report.head.when),
-                },
+                (row, {"sell_sum": 0, "return_sum": 0, "sales_turnover": 0, "returns_turnover": 0}),
             )
-            t[key] += kop(row.sum)
-            t[turnover] += kop(row.turnover)
-    return list(taxes.values())
+            sums[key] += kop(row.sum)
+            sums[turnover] += kop(row.turnover)
+    return list(totals.values())
+
+
+def _tax_code(letter: str, facts: BoxFacts | None) -> int:
+    tax = facts.tax_by_letter(letter) if facts else None
+    return tax.code if tax else 0
+
+
+def report_taxes(report: docs.ZReport, rid: str = "", facts: BoxFacts | None = None) -> list[Json]:
+    """One row per tax letter, sales and returns side by side, as ReportTaxesModel."""
+    return [
+        {
+            "id": derived_uuid(rid, "tax", row.letter),
+            "code": _tax_code(row.letter, facts),
+            "label": row.name,
+            "symbol": row.letter,
+            "rate": float(row.rate),
+            **sums,
+            "no_vat": row.type != 0,
+            "advanced_code": None,
+            "created_at": iso(report.head.when),
+            "setup_date": iso(facts.since) if facts else iso(report.head.when),
+        }
+        for row, sums in _tax_totals(report)
+    ]
 
 
 def _cash(block: docs.ZPay | None) -> int:
@@ -425,25 +427,25 @@ def shift_taxes(figures: docs.ZReport | None, facts: BoxFacts, shift_uuid: str) 
     if figures is None:
         return []
     out = []
-    for row in report_taxes(figures, shift_uuid, facts):
-        tax = facts.tax_by_letter(row["symbol"])
+    for row, sums in _tax_totals(figures):
+        tax = facts.tax_by_letter(row.letter)
         out.append(
             {
-                "id": row["id"],
-                "code": row["code"],
-                "label": row["label"],
-                "symbol": row["symbol"],
-                "rate": rate_json(Decimal(str(row["rate"]))),
+                "id": derived_uuid(shift_uuid, "tax", row.letter),
+                "code": tax.code if tax else 0,
+                "label": row.name,
+                "symbol": row.letter,
+                "rate": rate_json(row.rate),
                 "extra_rate": None,
                 "included": tax.included if tax else True,
                 "created_at": iso(facts.since),
                 "updated_at": None,
-                "no_vat": row["no_vat"],
+                "no_vat": row.type != 0,
                 "advanced_code": None,
-                "sales": row["sell_sum"],
-                "returns": row["return_sum"],
-                "sales_turnover": row["sales_turnover"],
-                "returns_turnover": row["returns_turnover"],
+                "sales": sums["sell_sum"],
+                "returns": sums["return_sum"],
+                "sales_turnover": sums["sales_turnover"],
+                "returns_turnover": sums["returns_turnover"],
             }
         )
     return out

@@ -40,6 +40,7 @@ the modules are its inside.
 
 from __future__ import annotations
 
+from .arithmetic import tax_of
 from .build import (
     close_shift,
     offline_begin,
@@ -52,6 +53,7 @@ from .build import (
     storno,
 )
 from .control import control_sum
+from .discounts import percent_of
 from .model import (
     KOPECK,
     QTY_STEP,
@@ -106,12 +108,14 @@ __all__ = [
     "offline_end",
     "open_shift",
     "parse",
+    "percent_of",
     "refund",
     "render",
     "sale",
     "service_deposit",
     "service_issue",
     "storno",
+    "tax_of",
     "validate",
     "z_report",
 ]

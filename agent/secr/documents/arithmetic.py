@@ -14,6 +14,13 @@ def _round(value: Decimal) -> Decimal:
     return value.quantize(KOPECK, rounding=ROUND_HALF_UP)
 
 
+def tax_of(amount: Decimal, tax: Tax) -> Decimal:
+    """The tax ``tax`` on ``amount``, to the kopeck: taken out of it when included, added on top when not."""
+    if tax.included:
+        return _round(amount * tax.rate / (100 + tax.rate))
+    return _round(amount * tax.rate / 100)
+
+
 def _compute_taxes(
     line_taxes: Sequence[tuple[Sequence[Tax], Decimal, Decimal]],
 ) -> tuple[tuple[TaxRow, ...], Decimal]:
@@ -40,10 +47,8 @@ def _compute_taxes(
             for other in others.values():
                 both = sum((d for ts, _, d in mine if any(t.code == other.code for t in ts)), Decimal("0.00"))
                 source -= _round(both * other.rate / (100 + other.rate))
-        if tax.included:
-            tax_sum = _round(source * tax.rate / (100 + tax.rate))
-        else:
-            tax_sum = _round(source * tax.rate / 100)
+        tax_sum = tax_of(source, tax)
+        if not tax.included:
             extra_total += tax_sum
         rows.append(
             TaxRow(
