@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # The middle groups say what the UUID names; the last group carries the number.
@@ -16,14 +17,6 @@ SHIFT = "0000-4000-8000"
 Z_REPORT = "0000-4000-9000"
 CASH_REGISTER = "0000-4000-a000"
 ORGANIZATION = "0000-4000-b000"
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def prefix_of(fiscal_number: str) -> str:
@@ -80,6 +73,18 @@ class IdScheme:
 
     def z_shift_number(self, value: str) -> int | None:
         return z_shift_number(self.prefix, value)
+
+    def shift_numbers(self, values: Iterable[uuid.UUID] | None) -> tuple[int, ...] | None:
+        """The shifts a list's filter names, by number (None: no filter); another box's match nothing."""
+        if values is None:
+            return None
+        numbers = (self.shift_number(str(value)) for value in values)
+        return tuple(n for n in numbers if n is not None)
+
+    def names_only_other_registers(self, values: Iterable[uuid.UUID] | None) -> bool:
+        """A list's cash_register_id filter that leaves this box's register out (an empty page)."""
+        wanted = {str(value) for value in values or ()}
+        return bool(wanted) and self.cash_register not in wanted
 
     @staticmethod
     def organization(tin: str) -> str:

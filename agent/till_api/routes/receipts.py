@@ -41,11 +41,13 @@ def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) ->
 
 
 def request_key(ctx: ApiContext, body_id: str | None, header_id: str | None) -> str:
-    """The receipt's idempotency key (convert.receipt_id); a non-UUID x-request-id that a box before
-    issue 10 took as it was keeps naming its receipt, so that a retry across the upgrade is not a second sale."""
-    if not body_id and header_id and ctx.register.get(header_id) is not None:
+    """The receipt's idempotency key (convert.receipt_id); an x-request-id that is no UUID as written, which
+    a box before issue 10 took as it was, keeps naming its receipt, so that a retry across the upgrade is not
+    a second sale. Only such a header is looked up: a UUID header is its own key, with no read per sale."""
+    key = convert.receipt_id(body_id, header_id)
+    if not body_id and header_id and key != header_id and ctx.register.get(header_id) is not None:
         return header_id
-    return convert.receipt_id(body_id, header_id)
+    return key
 
 
 def returned_sale(ctx: ApiContext, body: models.ReceiptSell) -> str:
@@ -126,9 +128,7 @@ def receipt_filter(
     to_date: datetime | None = None,
 ) -> DocumentFilter:
     """A serial that is no number, or shifts none of which are this box's, match nothing (an empty page)."""
-    shifts: tuple[int, ...] | None = None
-    if shift_id is not None:
-        shifts = tuple(n for n in (ctx.ids.shift_number(str(s)) for s in shift_id) if n is not None)
+    shifts = ctx.ids.shift_numbers(shift_id)
     local_num = pages.number(serial)
     if serial is not None and local_num is None:
         shifts = ()
@@ -177,10 +177,7 @@ def search_receipts(
     point of sale (branch_id narrows nothing); another cash register's receipts are none of this box's.
     self_receipts narrows nothing: the box signs every cashier's receipts with its own key."""
     page = Page(limit, offset, desc)
-    other_register = bool(cash_register_id) and ctx.ids.cash_register not in {
-        str(c) for c in cash_register_id or ()
-    }
-    if barcode is not None or other_register:
+    if barcode is not None or ctx.ids.names_only_other_registers(cash_register_id):
         return pages.page_json([], limit=limit, offset=offset)
     where = receipt_filter(
         ctx, fiscal_code=fiscal_code, shift_id=shift_id, from_date=from_date, to_date=to_date

@@ -86,14 +86,6 @@ def report_of(ctx: ApiContext, report_id: str) -> tuple[Json, str]:
     return z
 
 
-def shift_filter(ctx: ApiContext, shift_id: list[uuid.UUID] | None) -> tuple[int, ...] | None:
-    """The shifts a filter names; one of another box, or none at all, matches nothing (an empty page)."""
-    if shift_id is None:
-        return None
-    numbers = (ctx.ids.shift_number(str(value)) for value in shift_id)
-    return tuple(n for n in numbers if n is not None)
-
-
 def report_query(
     ctx: ApiContext,
     shift_id: list[uuid.UUID] | None,
@@ -103,7 +95,7 @@ def report_query(
     is_z_report: bool | None,
 ) -> records.ReportQuery:
     return records.ReportQuery(
-        shifts=shift_filter(ctx, shift_id),
+        shifts=ctx.ids.shift_numbers(shift_id),
         since=pages.instant(from_date),
         until=pages.instant(to_date),
         serial=serial,
@@ -151,7 +143,7 @@ def search_reports(
 ) -> dict[str, Any]:
     """The reports of every shift; another cash register's are none of this box's."""
     page = Page(limit, offset, desc)
-    if cash_register_id and ctx.ids.cash_register not in {str(c) for c in cash_register_id}:
+    if ctx.ids.names_only_other_registers(cash_register_id):
         return pages.page_json([], limit=limit, offset=offset)
     return records.reports_page(
         ctx, report_query(ctx, shift_id, from_date, to_date, serial, is_z_report), page

@@ -59,9 +59,7 @@ def close_shift_by_id(shift_id: str, ctx: Ctx, s: Authed, body: models.Empty | N
         if records.shift(ctx, number, with_balance=False) is None:
             raise ApiError(404, "shift.not_found", f"no shift {shift_id}")
         raise ApiError(400, "shift.not_opened", f"shift {shift_id} is closed already")
-    z, _close = ctx.register.close_shift(cashier=s.cashier.name)
-    assert z.shift_id is not None
-    return records.existing_shift(ctx, z.shift_id)
+    return close_shift(ctx, s)
 
 
 @router.get("/shifts", response_model=pages.Page)
