@@ -583,9 +583,16 @@ def layout_x_report(
     out.add(_title("X-ЗВІТ"))
     out.add(_title("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", double=False))
     _z_body(out, z, shift_opened_at)
+    _non_fiscal_end(out, head, fn, printed_at, product_name)
+    return out
+
+
+def _non_fiscal_end(
+    out: Layout, head: DocHead, fn: int | str, printed_at: datetime, product_name: str
+) -> None:
+    """How a read-out that is no fiscal document ends (an X report, a periodic report)."""
     out.add(Pair("Надруковано", kyiv_time(printed_at)))
     out.add(Text(f"ФН ПРРО {fn}", Align.CENTER))
     out.add(_title("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", double=False))
     out.add(Text(product_name, Align.CENTER))
     _test_mark(out, head)
-    return out

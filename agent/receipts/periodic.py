@@ -14,12 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from agent.receipts.layout import (
-    Align,
     Layout,
     Pair,
-    Text,
     _check_width,
     _header,
+    _non_fiscal_end,
     _test_mark,
     _title,
     _z_body,
@@ -121,11 +120,7 @@ def layout_periodic_report(
         out.add(Pair("Перший Z-звіт №", period.z_numbers[0]))
         out.add(Pair("Останній Z-звіт №", period.z_numbers[-1]))
     _z_body(out, totals, None)
-    out.add(Pair("Надруковано", kyiv_time(printed_at)))
-    out.add(Text(f"ФН ПРРО {head.seller.cash_register_num}", Align.CENTER))
-    out.add(_title("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", double=False))
-    out.add(Text(product_name, Align.CENTER))
-    _test_mark(out, head)
+    _non_fiscal_end(out, head, head.seller.cash_register_num, printed_at, product_name)
     return out
 
 
