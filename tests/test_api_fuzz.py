@@ -10,17 +10,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from agent.emulator import Emulator
 from tests import checkbox_openapi
-from tests.conftest import REGISTRAR, Box, post_json
-from tests.test_till_api import LICENSE, TillApi
+from tests.test_till_api import LiveTill, live_till
 
 #: per operation; `make test` keeps the suite's time with 75 over the 41 operations the box serves now
 #: (derandomized: the same ones every run), `make faults` runs 300
@@ -28,21 +25,9 @@ EXAMPLES = int(os.environ.get("FISCAL_BOX_FUZZ_EXAMPLES", "75"))
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    base = tmp_path_factory.mktemp("fuzz")
-    with Emulator(base / "emulator") as emulator:
-        post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)
-        box = Box(base / "box", emulator.fs_url)
-        box.register.start()
-        api = TillApi(box)
-        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()[
-            "access_token"
-        ]
-        headers = {"Authorization": f"Bearer {token}", "X-License-Key": LICENSE}
-        httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers)
-        yield {"url": api.url, "headers": headers}
-        api.server.stop()
-        box.close()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTill]:
+    with live_till(tmp_path_factory.mktemp("fuzz")) as till:
+        yield till
 
 
 def as_checkbox_describes(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -61,10 +46,10 @@ def as_checkbox_describes(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
-def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -> None:
+def test_no_server_errors_and_responses_match_the_schema(live: LiveTill) -> None:
     # schemathesis's pytest plugin does not run under pytest 9, so each operation gets its own
     # hypothesis run here; failures are collected and reported together.
-    schema = schemathesis.openapi.from_url(f"{live['url']}/api/v1/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{live.url}/api/v1/openapi.json")
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
@@ -79,8 +64,8 @@ def test_no_server_errors_and_responses_match_the_schema(live: dict[str, Any]) -
         )
         def run(case: Any) -> None:
             case.call_and_validate(
-                base_url=live["url"],
-                headers=live["headers"],
+                base_url=live.url,
+                headers=live.headers,
                 checks=[not_a_server_error, response_schema_conformance, as_checkbox_describes],
             )
 

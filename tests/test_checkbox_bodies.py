@@ -34,10 +34,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.core import NotSet
 
-from agent.emulator import Emulator
 from tests import checkbox_openapi
-from tests.conftest import REGISTRAR, TAXES, Box, EmulatorHandle, post_json
-from tests.test_till_api import LICENSE, TillApi
+from tests.conftest import TAXES
+from tests.test_till_api import LiveTill, live_till
 
 #: examples in one run; `make faults` gives 1000 (derandomized: the same bodies every run)
 EXAMPLES = int(os.environ.get("FISCAL_BOX_CHECKBOX_BODIES", "150"))
@@ -207,28 +206,10 @@ def requests() -> st.SearchStrategy[tuple[str, Any]]:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Live:
-    box: Box
-    emulator: EmulatorHandle
-    url: str
-    headers: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    base = tmp_path_factory.mktemp("checkbox-bodies")
-    with Emulator(base / "emulator") as emulator:
-        post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)
-        box = Box(base / "box", emulator.fs_url)
-        box.register.start()
-        api = TillApi(box)
-        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}", "X-License-Key": LICENSE}
-        assert httpx.post(f"{api.url}{OPEN}", json={}, headers=headers).is_success
-        yield Live(box, EmulatorHandle(emulator), api.url, headers)
-        api.server.stop()
-        box.close()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTill]:
+    with live_till(tmp_path_factory.mktemp("checkbox-bodies")) as till:
+        yield till
 
 
 def kinds(documents: list[dict[str, Any]]) -> Counter[str]:
@@ -318,7 +299,7 @@ def views(ledger: Ledger, http: httpx.Client, rid: str) -> None:
             ledger.failures.append(f"GET receipts/{rid}{suffix} -> {got.status_code} {got.text[:300]!r}")
 
 
-def test_checkbox_s_own_bodies_never_break_the_box(live: Live) -> None:
+def test_checkbox_s_own_bodies_never_break_the_box(live: LiveTill) -> None:
     ledger = Ledger()
     known = kinds(live.emulator.documents())
     with httpx.Client(base_url=live.url, headers=live.headers, timeout=30) as http:

@@ -8,6 +8,8 @@ import ssl
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +29,7 @@ from PIL import Image
 
 from agent.clock import Clock, FakeClock, SystemClock
 from agent.config import Cashier
+from agent.emulator import Emulator
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
@@ -62,6 +65,34 @@ class TillApi:
 
     def client(self) -> CheckBoxClient:
         return CheckBoxClient(base_url=self.url, requests_per_10s=10_000)
+
+
+@dataclass
+class LiveTill:
+    """A box with its till API on a free port, against its own emulator, signed in with a shift open."""
+
+    box: Box
+    emulator: EmulatorHandle
+    url: str
+    headers: dict[str, str]
+
+
+@contextmanager
+def live_till(base: Path) -> Iterator[LiveTill]:
+    """For a module that shares one box (a fuzzer's, whose every example would pay a set-up otherwise)."""
+    with Emulator(base / "emulator") as emulator:
+        post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)
+        box = Box(base / "box", emulator.fs_url)
+        box.register.start()
+        api = TillApi(box)
+        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "X-License-Key": LICENSE}
+        assert httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers).status_code == 202
+        try:
+            yield LiveTill(box, EmulatorHandle(emulator), api.url, headers)
+        finally:
+            api.server.stop()
+            box.close()
 
 
 @pytest.fixture()

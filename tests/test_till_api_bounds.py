@@ -8,48 +8,28 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from agent.emulator import Emulator
 from agent.till_api.limits import MAX_BODY_BYTES
-from tests.conftest import REGISTRAR, Box, post_json
-from tests.test_till_api import LICENSE, TillApi, good
+from tests.test_till_api import LiveTill, good, live_till
 
 #: mutated receipt bodies the fuzz sends (a few seconds' worth; more with FISCAL_BOX_FUZZ_BODIES)
 FUZZ_BODIES = int(os.environ.get("FISCAL_BOX_FUZZ_BODIES", "400"))
 
 
-@dataclass
-class Live:
-    box: Box
-    url: str
-    headers: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTill]:
     """One box for the module: nothing here is meant to change its state, and a box per test would cost
     most of the module's time in set-up."""
-    base = tmp_path_factory.mktemp("bounds")
-    with Emulator(base / "emulator") as emulator:
-        post_json(f"{emulator.url}/emulator/registrars", REGISTRAR)
-        box = Box(base / "box", emulator.fs_url)
-        box.register.start()
-        api = TillApi(box)
-        token = httpx.post(f"{api.url}/api/v1/cashier/signinPinCode", json={"pin_code": "1234"}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}", "X-License-Key": LICENSE}
-        assert httpx.post(f"{api.url}/api/v1/shifts", json={}, headers=headers).status_code == 202
-        yield Live(box, api.url, headers)
-        api.server.stop()
-        box.close()
+    with live_till(tmp_path_factory.mktemp("bounds")) as till:
+        yield till
 
 
 @pytest.fixture()
-def till(live: Live) -> tuple[str, dict[str, str]]:
+def till(live: LiveTill) -> tuple[str, dict[str, str]]:
     return live.url, live.headers
 
 
@@ -144,7 +124,7 @@ def test_a_body_too_large_is_answered_413_and_not_a_reset(till: tuple[str, dict[
     assert_error_body(small, 422)
 
 
-def test_a_defect_of_the_box_is_a_500_with_the_json_body(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_defect_of_the_box_is_a_500_with_the_json_body(live: LiveTill, monkeypatch: pytest.MonkeyPatch) -> None:
     box, url, headers = live.box, live.url, live.headers
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -162,7 +142,7 @@ def test_a_defect_of_the_box_is_a_500_with_the_json_body(live: Live, monkeypatch
     assert_error_body(httpx.put(f"{url}/api/v1/receipts/sell", headers=headers), 405)
 
 
-def test_after_a_defect_the_till_s_next_request_is_answered(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_a_defect_the_till_s_next_request_is_answered(live: LiveTill, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 500 ends its connection (uvicorn closes it once the exception is re-raised): it says so, or a
     keep-alive client's next request met a reset instead of an answer."""
     box, url, headers = live.box, live.url, live.headers
@@ -430,7 +410,7 @@ def fuzz_bodies(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
         yield path, text.encode()
 
 
-def test_fuzzed_receipts_answer_json_and_never_a_server_error(live: Live) -> None:
+def test_fuzzed_receipts_answer_json_and_never_a_server_error(live: LiveTill) -> None:
     made = live.box.journal.count(state="registered")
     failures: list[str] = []
     accepted = 0
