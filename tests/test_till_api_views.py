@@ -221,6 +221,25 @@ def test_a_cash_sale_with_change() -> None:
     }
 
 
+def test_a_good_s_taxes_are_on_what_it_costs_after_every_discount() -> None:
+    """A line that shares a receipt-level discount is taxed on what it costs after it, as the receipt's
+    tax rows are: 10 % off the whole receipt takes bread's 25.00 to 22.50, whose VAT at 20 % is 3.75."""
+    sale = d.sale(
+        head(),
+        [bread(), water()],
+        [cash("50.00")],
+        TAXES,
+        adjustments=[d.Adjustment(kind="DISCOUNT", mode="PERCENT", value=D("10"))],
+    )
+    doc = d.parse(d.render(sale))
+    assert isinstance(doc, d.Check)
+    line = doc.lines[0]
+    assert line.net == D("22.50")
+    [vat] = views.good_json(line, is_return=False, facts=FACTS)["taxes"]
+    row = next(r for r in doc.taxes if r.letter == "А")
+    assert vat["symbol"] == "А" and vat["value"] == 375 == int(row.sum * 100)
+
+
 def test_a_card_sale() -> None:
     doc = d.sale(head(), [bread("1")], [card("12.50")], TAXES)
     body = receipt(fiscalized(doc, request_id=None))

@@ -93,17 +93,17 @@ def tax_row_json(row: docs.TaxRow, facts: BoxFacts) -> Json:
 
 
 def line_tax_json(line: docs.Line, facts: BoxFacts) -> list[Json]:
-    """The taxes of one line, each with its share of the line's (discounted) cost.
+    """The taxes of one line, each on what the line costs after every discount and extra charge, its
+    share of the receipt-level ones included (the base the receipt's tax rows are taken from).
 
     The receipt's tax rows are computed on the sum of the lines, so a line's value can differ from its
     share of the row by a kopeck of rounding, as in Checkbox's own answers."""
-    cost = line.cost - line.item.discount
     out = []
     for letter in line.letters:
         tax = facts.tax_by_letter(letter)
         if tax is None:
             continue
-        out.append({**tax_json(tax, facts), "value": kop(docs.tax_of(cost, tax)), "extra_value": 0})
+        out.append({**tax_json(tax, facts), "value": kop(docs.tax_of(line.net, tax)), "extra_value": 0})
     return out
 
 
