@@ -58,8 +58,10 @@ def refuse(_: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture()
 def server(state_dir: Path) -> Iterator[control.ControlServer]:
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(_: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
         release.wait(30)
         return {"slow": True}
 
@@ -74,6 +76,7 @@ def server(state_dir: Path) -> Iterator[control.ControlServer]:
         state_dir, handlers, max_request_bytes=1024, read_timeout_s=2.0, max_connections=2
     ).start()
     srv.release = release  # type: ignore[attr-defined]
+    srv.entered = entered  # type: ignore[attr-defined]
     yield srv
     release.set()
     srv.stop()
@@ -128,6 +131,9 @@ def test_a_slow_request_does_not_hold_up_the_next_and_connections_are_bounded(
     results: list[dict[str, Any]] = []
     slow = threading.Thread(target=lambda: results.append(control.request(state_dir, "slow", timeout_s=30)))
     slow.start()
+    # The slow request holds its slot before the stuck client takes the other: connected first, it could
+    # find both slots held (the stuck client and a probe) and be told to retry instead.
+    wait_for(server.entered.is_set, what="the slow request to be served")  # type: ignore[attr-defined]
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with control._socket_path(state_dir / "control.sock") as name:
