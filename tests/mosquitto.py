@@ -181,15 +181,16 @@ class Broker:
         """Start mosquitto (again) on the same ports; returns once every listener accepts."""
         self.stop()
         log = (self.directory / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen(
+        process = subprocess.Popen(
             [mosquitto_path() or "mosquitto", "-c", str(self.directory / "mosquitto.conf")],
             stdout=log,
             stderr=log,
         )
         log.close()
-        wait_for(lambda: self._listening() or self.process.poll() is not None, timeout=20, what="mosquitto")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"mosquitto exited {self.process.returncode}: {self.log_text()}")
+        self.process = process
+        wait_for(lambda: self._listening() or process.poll() is not None, timeout=20, what="mosquitto")
+        if process.poll() is not None:
+            raise RuntimeError(f"mosquitto exited {process.returncode}: {self.log_text()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -317,7 +318,9 @@ class Watcher:
         def found() -> Heard | None:
             return next((m for m in self.messages(topic) if condition(m)), None)
 
-        return wait_for(found, timeout=timeout, what=f"a message on {topic}")
+        heard = wait_for(found, timeout=timeout, what=f"a message on {topic}")
+        assert heard is not None
+        return heard
 
     def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
