@@ -164,12 +164,21 @@ class MqttConfig:
     host: str = "localhost"
     port: int = 1883
     topic_prefix: str = "fiscal-box"
+    client_id: str | None = None  # None: "fiscal-box-<box.id>", unique per box as brokers require
     username: str | None = None
     password_file: Path | None = None
     tls: bool = False
     ca_file: Path | None = None
+    cert_file: Path | None = None  # a client certificate, for brokers that authenticate boxes by it
+    key_file: Path | None = None
+    keepalive_s: int = 30
+    # A broker that comes back is found within this (plus a connect): the state is current in seconds
+    reconnect_max_s: float = 1.5
+    #: events kept while the broker is away; the oldest go first, and their number is reported
+    event_buffer: int = 1000
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    commands: bool = False  # remote go_online / slip / state for ops; needs an authenticated connection
 
 
 @dataclass(frozen=True)
@@ -501,12 +510,20 @@ _SECTIONS: dict[str, _Section] = {
         _K("host", _HOST),
         _K("port", _PORT),
         _K("topic_prefix", _TOPIC),
+        _K("client_id", _text(r"[A-Za-z0-9_.:-]{1,64}", 'letters, digits, ".", ":", "-" or "_", e.g. "box-12"')),
         _K("username", _TEXT),
         _K("password_file", _PATH),
         _K("tls", _BOOL),
-        _K("ca_file", _PATH),
+        _K("ca_file", _PATH, when=("tls", True)),
+        _K("cert_file", _PATH, when=("tls", True)),
+        _K("key_file", _PATH, when=("tls", True)),
+        _K("keepalive_s", _integer(5, 3600)),
+        _K("reconnect_max_s", _number(0.5, 300)),
+        _K("event_buffer", _integer(10, 1_000_000)),
         _K("discovery", _BOOL),
         _K("discovery_prefix", _TOPIC),
+        _K("commands", _BOOL),
+        together=(("cert_file", "key_file"),),
     ),
     "uplinks": _switch(
         UplinksConfig,
@@ -554,6 +571,7 @@ def parse_config(text: str, source: str = "<string>", *, base_dir: str | Path | 
         if value is not _INVALID:
             built[name] = value
     problems += _shared_pins(built, source)
+    problems += _mqtt_credentials(built.get("mqtt"), source)
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -708,6 +726,22 @@ def _shared_pins(built: Mapping[str, Any], source: str) -> list[str]:
             problems.append(f"{source}: {name}.pin = {part.pin}: already used by {owners[part.pin]}.pin")
         else:
             owners[part.pin] = name
+    return problems
+
+
+def _mqtt_credentials(mqtt: MqttConfig | None, source: str) -> list[str]:
+    if mqtt is None or not mqtt.enabled:
+        return []
+    problems = []
+    if mqtt.password_file is not None and mqtt.username is None:
+        problems.append(f"{source}: mqtt.username: missing; password_file is given, the broker needs both")
+    # A command topic anyone may publish to would let anyone on the network trigger uploads and print
+    # slips: only a box that proves who it is (and so is held to the broker's ACL) listens to commands.
+    if mqtt.commands and mqtt.password_file is None and mqtt.cert_file is None:
+        problems.append(
+            f"{source}: mqtt.commands = true: needs an authenticated connection;"
+            " give username and password_file, or tls = true with cert_file and key_file"
+        )
     return problems
 
 

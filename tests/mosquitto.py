@@ -337,8 +337,9 @@ class Watcher:
             self.heard.clear()
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # disconnect first: it wakes paho's loop, which otherwise sits out its 1 s select
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def retained(broker: Broker, topic: str, *, timeout: float = 5) -> dict[str, Heard]:

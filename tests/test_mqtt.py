@@ -1,0 +1,224 @@
+"""The box on a real mosquitto: retained state and availability, events, reconnects and restarts, the
+password and TLS listeners, and a broker that is down never holding a sale or growing memory.
+
+The status model and the event stream are the real ones; the publisher is what agent/app.py wires. Each
+test has its own topic prefix on a broker shared by the module (a restart test has its own broker).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.events import Event, EventKind
+from agent.mqtt.link import LinkSettings
+from agent.mqtt.publisher import MqttPublisher
+from agent.mqtt.topics import Topics
+from agent.status import EventStream, StatusModel
+from tests.mosquitto import PASSWORD, USER, Broker, Watcher, mosquitto_path, retained
+from tests.test_status_model import register_status
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed")
+
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    with Broker.start() as running:
+        yield running
+
+
+@pytest.fixture()
+def topics(request: pytest.FixtureRequest) -> Topics:
+    # A topic tree of its own per test: retained messages of one test never meet another's.
+    return Topics(f"t{next(_prefixes)}-{request.node.name[:40].replace('[', '-').strip(']')}", "shop-1")
+
+
+class Box:
+    """A status model, an event stream and the publisher subscribed to both, as app.py wires them."""
+
+    def __init__(self, settings: LinkSettings, topics: Topics, **options: Any) -> None:
+        self.clock = FakeClock()
+        self.status = register_status()
+        self.model = StatusModel(self.clock, self.status)
+        self.stream = EventStream()
+        self.publisher = MqttPublisher(settings, topics, now=self.clock.now, **options)
+        self.unsubscribe = [
+            self.model.subscribe(self.publisher.on_status, name="mqtt"),
+            self.stream.subscribe(self.publisher.on_event, name="mqtt"),
+        ]
+        self.publisher.start()
+
+    def sell(self, n: int = 1) -> None:
+        """What a sale changes in the status: the next number."""
+        for _ in range(n):
+            self.status = replace(self.status, next_local_num=self.status.next_local_num + 1)
+            self.model.set_register(self.status)
+
+    def close(self) -> None:
+        for unsubscribe in self.unsubscribe:
+            unsubscribe()
+        self.publisher.close()
+        self.model.close()
+        self.stream.close()
+
+
+@pytest.fixture()
+def boxes() -> Iterator[list[Box]]:
+    made: list[Box] = []
+    yield made
+    for box in made:
+        box.close()
+
+
+def anonymous(broker: Broker, **changes: Any) -> LinkSettings:
+    return replace(
+        LinkSettings(host="127.0.0.1", port=broker.port("anonymous"), client_id=f"box-{next(_prefixes)}"),
+        **changes,
+    )
+
+
+def state_of(broker: Broker, topics: Topics) -> dict[str, Any] | None:
+    found = retained(broker, topics.state)
+    return json.loads(found[topics.state].payload) if topics.state in found else None
+
+
+def test_state_and_availability_are_retained_and_follow_every_change(
+    broker: Broker, topics: Topics, boxes: list[Box]
+) -> None:
+    box = Box(anonymous(broker), topics)
+    boxes.append(box)
+    wait_for(lambda: (s := state_of(broker, topics)) and s["next_local_num"] == 17, what="the first state")
+    assert retained(broker, topics.availability)[topics.availability].text == "online"
+    box.sell(3)
+    wait_for(lambda: (s := state_of(broker, topics)) and s["next_local_num"] == 20, what="the latest state")
+    state = state_of(broker, topics)
+    assert state is not None
+    assert state["mode"] == "online" and state["shift"] == "open" and set(state) >= {
+        "blocked_reason", "uplink", "offline", "pending_documents", "oldest_pending_age_s", "last_sync_at",
+        "printer", "modem", "errors", "version", "updated_at",
+    }
+
+
+def test_events_are_published_in_order_and_not_retained(
+    broker: Broker, topics: Topics, boxes: list[Box]
+) -> None:
+    watcher = Watcher(broker, topics.events)
+    box = Box(anonymous(broker), topics)
+    boxes.append(box)
+    wait_for(lambda: box.publisher.connected, what="the box connected")
+    for n in range(20):
+        box.stream.publish(Event(EventKind.FISCALIZED, box.clock.now(), {"fiscal_num": f"F{n}"}))
+    wait_for(lambda: len(watcher.messages(topics.events)) == 20, what="20 events")
+    heard = watcher.messages(topics.events)
+    assert [m.json()["fiscal_num"] for m in heard] == [f"F{n}" for n in range(20)]
+    assert all(m.json()["kind"] == "fiscalized" and not m.retain for m in heard)
+    assert topics.events not in retained(broker, topics.events)
+    watcher.close()
+
+
+def test_the_password_listener_takes_the_right_password_and_the_box_says_when_it_is_wrong(
+    broker: Broker, topics: Topics, boxes: list[Box]
+) -> None:
+    good = Box(anonymous(broker, port=broker.port("password"), username=USER, password=PASSWORD), topics)
+    boxes.append(good)
+    wait_for(lambda: state_of(broker, topics), what="the state over the password listener")
+    other = Topics(topics.prefix, "shop-2")
+    bad = Box(anonymous(broker, port=broker.port("password"), username=USER, password="wrong"), other)
+    boxes.append(bad)
+    wait_for(lambda: bad.publisher.link.last_error, what="the refusal")
+    assert "refused" in (bad.publisher.link.last_error or "")
+    bad.sell(5)  # a refusing broker is one that is down: the sale does not notice
+    assert not bad.publisher.connected and state_of(broker, other) is None
+
+
+def test_tls_with_the_ca_and_with_a_client_certificate(
+    broker: Broker, topics: Topics, boxes: list[Box]
+) -> None:
+    box = Box(
+        anonymous(broker, port=broker.port("tls"), tls=True, ca_file=broker.ca_file, username=USER, password=PASSWORD),
+        topics,
+    )
+    boxes.append(box)
+    wait_for(lambda: state_of(broker, topics), what="the state over TLS")
+    cert, key = broker.client_cert("shop-2")
+    other = Topics(topics.prefix, "shop-2")
+    settings = anonymous(
+        broker, port=broker.port("mtls"), tls=True, ca_file=broker.ca_file, cert_file=cert, key_file=key
+    )
+    assert settings.authenticated
+    boxes.append(Box(settings, other))
+    wait_for(lambda: state_of(broker, other), what="the state over TLS with a client certificate")
+    # A box that does not trust the broker's certificate does not talk to it.
+    third = Topics(topics.prefix, "shop-3")
+    untrusted = Box(anonymous(broker, port=broker.port("tls"), tls=True, username=USER, password=PASSWORD), third)
+    boxes.append(untrusted)
+    wait_for(lambda: untrusted.publisher.link.last_error, what="the failed handshake")
+    assert state_of(broker, third) is None
+
+
+def test_a_broker_down_at_start_is_found_when_it_comes(tmp_path: Path, topics: Topics, boxes: list[Box]) -> None:
+    broker = Broker.start()
+    try:
+        broker.stop()
+        box = Box(anonymous(broker), topics)  # returns at once: connect_async
+        boxes.append(box)
+        box.sell(2)
+        assert not box.publisher.connected
+        broker.restart()
+        wait_for(lambda: (s := state_of(broker, topics)) and s["next_local_num"] == 19, what="the state")
+    finally:
+        box.publisher.close()
+        broker.close()
+
+
+def test_after_a_broker_restart_everything_is_published_again(topics: Topics, boxes: list[Box]) -> None:
+    broker = Broker.start()
+    try:
+        discovery = [(f"homeassistant/sensor/{topics.box_id}/mode/config", '{"name": "mode"}')]
+        box = Box(anonymous(broker), topics, discovery=discovery)
+        boxes.append(box)
+        wait_for(lambda: len(retained(broker, "#")) == 3, what="availability, state and discovery")
+        broker.restart()  # persistence false: the broker forgot every retained message
+        box.sell()
+        found = wait_for(lambda: (r := retained(broker, "#")) and len(r) == 3 and r, what="all of it again")
+        assert found[topics.availability].text == "online"
+        assert json.loads(found[topics.state].payload)["next_local_num"] == 18
+        assert json.loads(found[discovery[0][0]].payload) == {"name": "mode"}
+        assert box.publisher.link.connects >= 2
+    finally:
+        box.publisher.close()
+        broker.close()
+
+
+def test_home_assistant_starting_gets_the_discovery_configs_again(
+    broker: Broker, topics: Topics, boxes: list[Box]
+) -> None:
+    ha = Topics(topics.prefix, topics.box_id, discovery_prefix=f"{topics.prefix}-ha")
+    config_topic = f"{ha.discovery_prefix}/binary_sensor/{topics.box_id}/sales_blocked/config"
+    box = Box(anonymous(broker), ha, discovery=[(config_topic, '{"name": "sales blocked"}')])
+    boxes.append(box)
+    watcher = Watcher(broker, config_topic)
+    watcher.wait(config_topic)
+    watcher.publish(config_topic, b"", retain=True)  # the config deleted, as a person may in HA
+    watcher.clear()
+    watcher.publish(ha.home_assistant_status, "online")
+    watcher.wait(config_topic, lambda m: m.payload != b"")
+    assert config_topic in retained(broker, config_topic)
+    watcher.close()
+
+
+def test_a_clean_stop_says_offline(broker: Broker, topics: Topics) -> None:
+    box = Box(anonymous(broker), topics)
+    wait_for(lambda: state_of(broker, topics), what="the state")
+    box.close()
+    assert retained(broker, topics.availability)[topics.availability].text == "offline"
