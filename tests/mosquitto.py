@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -350,3 +351,74 @@ def retained(broker: Broker, topic: str, *, timeout: float = 5) -> dict[str, Hea
         return {m.topic: m for m in watcher.messages(topic) if m.retain}
     finally:
         watcher.close()
+
+
+class Gate:
+    """A TCP relay in front of a broker's listener that a test opens and shuts: shut, the box meets a
+    broker that is down (connections cut, reconnects refused) while the test's own clients, connected
+    straight to the broker, stay subscribed."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.port = _free_ports(1)[0]
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.open()
+
+    def open(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        with self._lock:
+            self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def shut(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+            pairs, self._pairs = self._pairs, []
+        if server is not None:
+            # close() alone does not wake a thread blocked in accept(), and the socket would go on
+            # accepting on Linux; shutdown() does.
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
+            server.close()
+        for a, b in pairs:
+            for sock in (a, b):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, upstream):
+                sock.settimeout(None)
+                # no Nagle waits on the relayed MQTT packets (they are small)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._pairs.append((client, upstream))
+            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

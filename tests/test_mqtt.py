@@ -7,8 +7,10 @@ test has its own topic prefix on a broker shared by the module (a restart test h
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from agent.mqtt.link import LinkSettings
 from agent.mqtt.publisher import MqttPublisher
 from agent.mqtt.topics import Topics
 from agent.status import EventStream, StatusModel
-from tests.mosquitto import PASSWORD, USER, Broker, Watcher, mosquitto_path, retained
+from tests.mosquitto import PASSWORD, USER, Broker, Gate, Watcher, mosquitto_path, retained
 from tests.test_status_model import register_status
 from tests.waiting import wait_for
 
@@ -52,10 +54,9 @@ class Box:
         self.model = StatusModel(self.clock, self.status)
         self.stream = EventStream()
         self.publisher = MqttPublisher(settings, topics, now=self.clock.now, **options)
-        self.unsubscribe = [
-            self.model.subscribe(self.publisher.on_status, name="mqtt"),
-            self.stream.subscribe(self.publisher.on_event, name="mqtt"),
-        ]
+        events = self.stream.subscribe(self.publisher.on_event, name="mqtt")
+        self.publisher.count_upstream_drops(lambda: events.dropped)
+        self.unsubscribe = [self.model.subscribe(self.publisher.on_status, name="mqtt"), events]
         self.publisher.start()
 
     def sell(self, n: int = 1) -> None:
@@ -222,3 +223,56 @@ def test_a_clean_stop_says_offline(broker: Broker, topics: Topics) -> None:
     wait_for(lambda: state_of(broker, topics), what="the state")
     box.close()
     assert retained(broker, topics.availability)[topics.availability].text == "offline"
+
+
+def test_a_broker_down_through_10000_changes_holds_flat_memory_and_gets_the_latest_state_back(
+    topics: Topics, boxes: list[Box]
+) -> None:
+    broker = Broker.start()
+    gate = Gate(broker.port())  # the box's way to the broker; the test's watcher goes straight
+    try:
+        box = Box(anonymous(broker, port=gate.port), topics, event_buffer=500)
+        boxes.append(box)
+        wait_for(lambda: state_of(broker, topics), what="the first state")
+        gate.shut()
+        wait_for(lambda: not box.publisher.connected, what="the box noticing")
+        broker.restart()  # and, as a real restart does, the retained state is gone
+
+        def changes(n: int) -> None:
+            for _ in range(n):
+                box.sell()
+                box.stream.publish(Event(EventKind.FISCALIZED, box.clock.now(), {"n": box.status.next_local_num}))
+
+        tracemalloc.start()
+        try:
+            changes(1000)  # the buffers fill: from here on, memory must not grow
+            wait_for(lambda: box.publisher.pending_events == 500, what="the event buffer full")
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            changes(9000)
+            wait_for(lambda: box.model.subscriptions()[0].pending == 0, what="the status delivered")
+            wait_for(lambda: box.stream.subscriptions()[0].pending == 0, what="the events delivered")
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        # 9000 more states of ~1.5 kB and 9000 events kept would be over 10 MB.
+        assert grown < 200_000, f"memory grew {grown} bytes while the broker was down"
+        assert box.publisher.events_lost == 10_000 - 500
+        latest = box.status.next_local_num
+        watcher = Watcher(broker, topics.events)
+        gate.open()  # the broker is back
+        wait_for(
+            lambda: (s := state_of(broker, topics)) and s["next_local_num"] == latest,
+            timeout=10,
+            what="the latest state retained again",
+        )
+        kept = wait_for(lambda: len(watcher.messages(topics.events)) == 501 and watcher.messages(topics.events))
+        # first the note of those that did not fit, then the newest 500 events, in order
+        assert kept[0].json()["kind"] == "events_dropped" and kept[0].json()["count"] == 10_000 - 500
+        assert [m.json()["n"] for m in kept[1:]] == list(range(latest - 499, latest + 1))
+        watcher.close()
+    finally:
+        box.publisher.close()
+        gate.shut()
+        broker.close()

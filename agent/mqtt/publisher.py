@@ -79,6 +79,9 @@ class MqttPublisher:
         self._events: deque[str] = deque()
         self._results: deque[str] = deque(maxlen=RESULT_BUFFER)
         self._drops_to_report = 0
+        # events lost before they reached on_event (the stream's queue for this subscriber overflowed)
+        self._upstream_drops: Callable[[], int] = lambda: 0
+        self._upstream_reported = 0
         self._stop = False
         #: events that did not fit the buffer while the broker was away
         self.events_dropped = 0
@@ -109,6 +112,15 @@ class MqttPublisher:
                 self._drops_to_report += 1
             self._events.append(payload)
             self._wake.notify()
+
+    def count_upstream_drops(self, dropped: Callable[[], int]) -> None:
+        """Events the feeding subscription dropped count as dropped too (``Subscription.dropped``)."""
+        self._upstream_drops = dropped
+
+    @property
+    def events_lost(self) -> int:
+        """Every event that never reached the broker's queue: dropped here, or before reaching here."""
+        return self.events_dropped + self._upstream_drops()
 
     def answer(self, result: dict[str, Any]) -> None:
         """A remote action's answer, published on ``command/result`` (kept for a while if offline)."""
@@ -239,12 +251,15 @@ class MqttPublisher:
 
     def _publish_events(self) -> bool:
         with self._wake:
-            dropped, self._drops_to_report = self._drops_to_report, 0
+            own, reported, upstream = self._drops_to_report, self._upstream_reported, self._upstream_drops()
+            self._drops_to_report, self._upstream_reported = 0, upstream
+        dropped = own + upstream - reported
         if dropped:
             note = _json({"kind": "events_dropped", "at": self._now().isoformat(), "count": dropped})
             if not self.link.publish(self.topics.events, note):
-                with self._wake:
-                    self._drops_to_report += dropped
+                with self._wake:  # said with the next note
+                    self._drops_to_report += own
+                    self._upstream_reported = reported
                 return False
             log.warning("MQTT: %d events did not fit the buffer while the broker was away", dropped)
         while True:
