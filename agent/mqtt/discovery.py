@@ -5,10 +5,10 @@ Home Assistant says it started again; ``discovery_removals`` gives the same topi
 box publishes when discovery is turned off so that its entities go away. No client, no I/O: the MQTT client
 publishes them.
 
-Every entity reads the status JSON of contract §5 (``Snapshot.to_dict()``) from ``{topic_prefix}/{box_id}/state``
-and is available while ``{topic_prefix}/{box_id}/availability`` says ``online`` (the last will says
-``offline``). A null in that JSON is rendered as ``None``, the one value Home Assistant's MQTT sensor and
-binary sensor take as "unknown" (see ``_value``).
+Every entity reads the status JSON of contract §5 (``Snapshot.to_dict()``) from
+``{topic_prefix}/{box_id}/state`` and is available while ``{topic_prefix}/{box_id}/availability`` says
+``online`` (the last will says ``offline``). A null in that JSON is rendered as ``None``, the one value
+Home Assistant's MQTT sensor and binary sensor take as "unknown" (see ``_value``).
 
 Written against Home Assistant 2026.11.0 (its homeassistant/components/mqtt/{discovery,schemas,sensor,
 binary_sensor}.py and components/sensor/const.py) and these pages:
@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 DEFAULT_DISCOVERY_PREFIX: Final = "homeassistant"
-#: what ``{topic_prefix}/{box_id}/availability`` says (contract §5); the payloads Home Assistant compares with
+#: what ``{topic_prefix}/{box_id}/availability`` says (contract §5), the payloads Home Assistant compares
 PAYLOAD_AVAILABLE: Final = "online"
 PAYLOAD_NOT_AVAILABLE: Final = "offline"
 #: what the binary sensor's template renders; Home Assistant's own defaults for payload_on / payload_off
 PAYLOAD_ON: Final = "ON"
 PAYLOAD_OFF: Final = "OFF"
 
-# The values of contract §5, in its order (the order Home Assistant lists them in): tests/test_ha_discovery.py
-# checks they are the ones agent/status/snapshot.py knows.
+# The values of contract §5, in its order (the order Home Assistant lists them in):
+# tests/test_ha_discovery.py checks they are the ones agent/status/snapshot.py knows.
 MODES: Final = ("online", "offline", "blocked")
 SHIFTS: Final = ("open", "closed")
 UPLINKS: Final = ("ethernet", "lte", "none")
@@ -63,12 +63,12 @@ def _value(expr: str) -> str:
     """A value_template giving ``expr`` of the status JSON, or ``None`` where it is null.
 
     Home Assistant's MQTT sensor (mqtt/sensor.py ``_update_state``) sets its state to unknown when the
-    template renders exactly ``None`` (``PAYLOAD_NONE``), before its numeric, ``options`` and timestamp checks,
-    and the binary sensor does the same; the sensor.mqtt page says so for numeric sensors ("a 'None' value will
-    set the sensor to an unknown state"), where an empty string is ignored instead (the old, stale value
-    stays), and an empty string is no timestamp either. Jinja2 renders a null as ``None`` by itself; the
-    template says it, so that it does not hang on Jinja2's str(None). ``none`` in lower case is not that value
-    (it is an uplink's option, "no uplink"): Home Assistant compares case-sensitively.
+    template renders exactly ``None`` (``PAYLOAD_NONE``), before its numeric, ``options`` and timestamp
+    checks, and the binary sensor does the same; the sensor.mqtt page says so for numeric sensors ("a 'None'
+    value will set the sensor to an unknown state"), where an empty string is ignored instead (the old, stale
+    value stays), and an empty string is no timestamp either. Jinja2 renders a null as ``None`` by itself;
+    the template says it, so that it does not hang on Jinja2's str(None). ``none`` in lower case is not that
+    value (it is an uplink's option, "no uplink"): Home Assistant compares case-sensitively.
     """
     return f"{{% set v = {expr} %}}{{{{ 'None' if v is none else v }}}}"
 
@@ -115,55 +115,154 @@ _MEASUREMENT = "measurement"
 _DIAGNOSTIC = "diagnostic"  # the only category a sensor may have: HA refuses "config" for it
 
 ENTITIES: Final[tuple[Entity, ...]] = (
-    Entity("mode", "sensor", "Mode", _value("value_json.mode"),
-           device_class="enum", options=MODES, icon="mdi:cash-register"),
-    Entity("blocked_reason", "sensor", "Blocked reason", _text("value_json.blocked_reason"),
-           entity_category=_DIAGNOSTIC, icon="mdi:cancel"),
-    Entity("uplink", "sensor", "Uplink", _value("value_json.uplink"),
-           device_class="enum", options=UPLINKS, icon="mdi:lan-connect"),
-    Entity("shift", "sensor", "Shift", _value("value_json.shift"),
-           device_class="enum", options=SHIFTS, icon="mdi:store-clock-outline"),
-    Entity("pending_documents", "sensor", "Pending documents", _value("value_json.pending_documents"),
-           state_class=_MEASUREMENT, icon="mdi:file-clock-outline"),
-    Entity("oldest_pending_age", "sensor", "Oldest pending document age",
-           _value("value_json.oldest_pending_age_s"),
-           device_class="duration", unit="s", state_class=_MEASUREMENT),
+    Entity(
+        "mode",
+        "sensor",
+        "Mode",
+        _value("value_json.mode"),
+        device_class="enum",
+        options=MODES,
+        icon="mdi:cash-register",
+    ),
+    Entity(
+        "blocked_reason",
+        "sensor",
+        "Blocked reason",
+        _text("value_json.blocked_reason"),
+        entity_category=_DIAGNOSTIC,
+        icon="mdi:cancel",
+    ),
+    Entity(
+        "uplink",
+        "sensor",
+        "Uplink",
+        _value("value_json.uplink"),
+        device_class="enum",
+        options=UPLINKS,
+        icon="mdi:lan-connect",
+    ),
+    Entity(
+        "shift",
+        "sensor",
+        "Shift",
+        _value("value_json.shift"),
+        device_class="enum",
+        options=SHIFTS,
+        icon="mdi:store-clock-outline",
+    ),
+    Entity(
+        "pending_documents",
+        "sensor",
+        "Pending documents",
+        _value("value_json.pending_documents"),
+        state_class=_MEASUREMENT,
+        icon="mdi:file-clock-outline",
+    ),
+    Entity(
+        "oldest_pending_age",
+        "sensor",
+        "Oldest pending document age",
+        _value("value_json.oldest_pending_age_s"),
+        device_class="duration",
+        unit="s",
+        state_class=_MEASUREMENT,
+    ),
     # Offline minutes against both of the law's limits (36 h a session, 168 h a month, or the box's lower
     # ones): the limit as attributes of the minutes, and how much of it is used as a sensor of its own.
-    Entity("offline_session_minutes", "sensor", "Offline session", _value("value_json.offline.session_minutes"),
-           device_class="duration", unit="min", state_class=_MEASUREMENT,
-           attributes_template=_limit_attributes("max_session_minutes")),
-    Entity("offline_month_minutes", "sensor", "Offline this month", _value("value_json.offline.month_minutes"),
-           device_class="duration", unit="min", state_class=_MEASUREMENT,
-           attributes_template=_limit_attributes("max_month_minutes")),
-    Entity("offline_session_limit_used", "sensor", "Offline session limit used",
-           _percent("session_minutes", "max_session_minutes"),
-           unit="%", state_class=_MEASUREMENT, display_precision=1, icon="mdi:gauge"),
-    Entity("offline_month_limit_used", "sensor", "Offline month limit used",
-           _percent("month_minutes", "max_month_minutes"),
-           unit="%", state_class=_MEASUREMENT, display_precision=1, icon="mdi:gauge"),
+    Entity(
+        "offline_session_minutes",
+        "sensor",
+        "Offline session",
+        _value("value_json.offline.session_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MEASUREMENT,
+        attributes_template=_limit_attributes("max_session_minutes"),
+    ),
+    Entity(
+        "offline_month_minutes",
+        "sensor",
+        "Offline this month",
+        _value("value_json.offline.month_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MEASUREMENT,
+        attributes_template=_limit_attributes("max_month_minutes"),
+    ),
+    Entity(
+        "offline_session_limit_used",
+        "sensor",
+        "Offline session limit used",
+        _percent("session_minutes", "max_session_minutes"),
+        unit="%",
+        state_class=_MEASUREMENT,
+        display_precision=1,
+        icon="mdi:gauge",
+    ),
+    Entity(
+        "offline_month_limit_used",
+        "sensor",
+        "Offline month limit used",
+        _percent("month_minutes", "max_month_minutes"),
+        unit="%",
+        state_class=_MEASUREMENT,
+        display_precision=1,
+        icon="mdi:gauge",
+    ),
     # null is "unlimited": unknown as a number, and said plainly in an attribute
-    Entity("numbers_left", "sensor", "Offline numbers left", _value("value_json.offline.numbers_left"),
-           state_class=_MEASUREMENT, icon="mdi:counter",
-           attributes_template="{{ {'unlimited': value_json.offline.numbers_left is none} | tojson }}"),
-    Entity("printer", "sensor", "Printer", _value("value_json.printer"),
-           device_class="enum", options=PRINTER_STATES, icon="mdi:printer-pos"),
-    Entity("modem_signal", "sensor", "Modem signal",
-           _value("value_json.modem.signal_dbm if value_json.modem else none"),
-           device_class="signal_strength", unit="dBm", state_class=_MEASUREMENT, entity_category=_DIAGNOSTIC),
-    Entity("certificate_days_left", "sensor", "Signing certificate days left",
-           _value("value_json.certificate.days_left if value_json.certificate else none"),
-           device_class="duration", unit="d", state_class=_MEASUREMENT, entity_category=_DIAGNOSTIC,
-           icon="mdi:certificate-outline"),
+    Entity(
+        "numbers_left",
+        "sensor",
+        "Offline numbers left",
+        _value("value_json.offline.numbers_left"),
+        state_class=_MEASUREMENT,
+        icon="mdi:counter",
+        attributes_template="{{ {'unlimited': value_json.offline.numbers_left is none} | tojson }}",
+    ),
+    Entity(
+        "printer",
+        "sensor",
+        "Printer",
+        _value("value_json.printer"),
+        device_class="enum",
+        options=PRINTER_STATES,
+        icon="mdi:printer-pos",
+    ),
+    Entity(
+        "modem_signal",
+        "sensor",
+        "Modem signal",
+        _value("value_json.modem.signal_dbm if value_json.modem else none"),
+        device_class="signal_strength",
+        unit="dBm",
+        state_class=_MEASUREMENT,
+        entity_category=_DIAGNOSTIC,
+    ),
+    Entity(
+        "certificate_days_left",
+        "sensor",
+        "Signing certificate days left",
+        _value("value_json.certificate.days_left if value_json.certificate else none"),
+        device_class="duration",
+        unit="d",
+        state_class=_MEASUREMENT,
+        entity_category=_DIAGNOSTIC,
+        icon="mdi:certificate-outline",
+    ),
     Entity("last_sync", "sensor", "Last sync", _value("value_json.last_sync_at"), device_class="timestamp"),
-    Entity("sales_blocked", "binary_sensor", "Sales blocked",
-           f"{{{{ '{PAYLOAD_ON}' if value_json.mode == 'blocked' else '{PAYLOAD_OFF}' }}}}",
-           device_class="problem"),
+    Entity(
+        "sales_blocked",
+        "binary_sensor",
+        "Sales blocked",
+        f"{{{{ '{PAYLOAD_ON}' if value_json.mode == 'blocked' else '{PAYLOAD_OFF}' }}}}",
+        device_class="problem",
+    ),
 )
 
 
 def node_id(box_id: str) -> str:
-    """The ``<node_id>`` of the box's discovery topics, also the box's part of unique_id and device identifier.
+    """The ``<node_id>`` of the box's discovery topics; also the box's part of its unique_ids and of its
+    device identifier.
 
     A box id made only of ``[a-zA-Z0-9_-]`` (every id the configuration accepts) is the node id as it is.
     In any other, each run of other characters becomes one ``_``, and ``-`` and the first 8 hex digits of the
@@ -177,10 +276,16 @@ def node_id(box_id: str) -> str:
 
 
 def _check_topic_part(what: str, value: str) -> None:
-    if not value or value.startswith("/") or value.endswith("/") or "//" in value or _NOT_IN_TOPIC.search(value):
+    if (
+        not value
+        or value.startswith("/")
+        or value.endswith("/")
+        or "//" in value
+        or _NOT_IN_TOPIC.search(value)
+    ):
         raise ValueError(
-            f"{what} {value!r} cannot be part of an MQTT topic: it must not be empty, nor have an empty level,"
-            " a '+', a '#' or a NUL"
+            f"{what} {value!r} cannot be part of an MQTT topic: it must not be empty, nor have an empty"
+            " level, a '+', a '#' or a NUL"
         )
 
 
@@ -286,7 +391,9 @@ def discovery_messages(
     ]
 
 
-def discovery_removals(*, box_id: str, discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> list[tuple[str, str]]:
+def discovery_removals(
+    *, box_id: str, discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX
+) -> list[tuple[str, str]]:
     """The same topics as ``discovery_messages`` with empty payloads, to be published retained.
 
     An empty retained payload removes the discovered entity and clears the retained config at the broker;
