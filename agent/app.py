@@ -26,6 +26,7 @@ from agent.builders import build_printing, build_register, slip_layout
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.control import ControlServer, Handler, go_online_answer, slip_answer
+from agent.mqtt.box import BoxMqtt
 from agent.ownership import own_state_dir
 from agent.printing import PrintService
 from agent.secr.errors import FiscalBoxError, JournalUnavailable, NeedsPerson, RetryLater
@@ -43,7 +44,7 @@ from agent.till_api.server import ApiServer
 
 log = logging.getLogger("fiscal-box")
 
-NOT_BUILT_YET = ("led", "button", "mqtt", "uplinks", "modem")
+NOT_BUILT_YET = ("led", "button", "uplinks", "modem")
 #: the register's part of the status is read again at least this often: offline minutes pass without
 #: any document being made
 REGISTER_REFRESH_S = 30.0
@@ -64,6 +65,7 @@ class Agent:
         self.printing: PrintService | None = None
         self.api: ApiServer | None = None
         self.control: ControlServer | None = None
+        self.mqtt: BoxMqtt | None = None
         self._coordinators: list[Coordinator[Any]] = []
         self._register_part: Coordinator[Any] | None = None
         self._removers: list[Any] = []
@@ -76,6 +78,7 @@ class Agent:
         self._start_register()
         self._start_status()
         self._start_printing()
+        self._start_mqtt()
         if self.settings.api.enabled:
             self.api = start_till_api(self)
         # Last, so that a CLI that gets an answer finds every part of the agent up.
@@ -148,6 +151,26 @@ class Agent:
         self._coordinators.append(printer_part.start())
         self._removers.append(printing.add_listener(printer_part.request_refresh))
 
+    def _start_mqtt(self) -> None:
+        """Dashboards are a convenience: a broker that is down or a password file that cannot be read
+        must never stop the till, so the agent says why and sells on without MQTT."""
+        if not self.settings.mqtt.enabled:
+            return
+        assert self.status is not None
+        handlers = control_handlers(self)
+        try:
+            self.mqtt = BoxMqtt.from_settings(
+                self.settings,
+                self.clock,
+                handlers={
+                    "go_online": lambda: handlers["go_online"]({}),
+                    "slip": lambda: handlers["slip"]({}),
+                    "state": self.status_dict,
+                },
+            ).start(self.status, self.events)
+        except NeedsPerson as exc:
+            log.error("%s; running without MQTT", exc)
+
     def status_dict(self) -> dict[str, Any]:
         """The §5 status for a reader who asks (the CLI, GET box/status, the slip): the register's part read
         again first, so that a till sees its own sale in it. Subscribers are pushed every change anyway."""
@@ -197,6 +220,8 @@ class Agent:
             self.control.stop()
         if self.api is not None:
             self.api.stop()
+        if self.mqtt is not None:
+            self.mqtt.close()
         for remove in self._removers:
             remove()
         for coordinator in self._coordinators:

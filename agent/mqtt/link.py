@@ -102,6 +102,7 @@ class MqttLink:
         self.last_error: str | None = None
         self._client = self._build_client()
         self._started = False
+        self._stopping = False
 
     def _build_client(self) -> mqtt.Client:
         s = self.settings
@@ -170,6 +171,7 @@ class MqttLink:
                 info.wait_for_publish(timeout_s)
             except (ValueError, RuntimeError) as exc:
                 log.info("MQTT: the goodbye was not delivered: %s", exc)
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
         self._started = False
@@ -209,7 +211,9 @@ class MqttLink:
             with self._lock:
                 was = self._connected
                 self._connected = False
-            if was:
+            if was and self._stopping:
+                log.info("MQTT: disconnected from %s", self.settings.address)
+            elif was:
                 log.warning("MQTT: lost the broker at %s (%s); reconnecting", self.settings.address, reason)
                 self._on_disconnect(str(reason))
         except Exception:
