@@ -1,4 +1,5 @@
-"""The offline LED's driver: its patterns on gpiozero's own mock pins (contract §5).
+"""The offline LED: the driver's patterns on gpiozero's own mock pins, the policy from the status, and
+the two wired together (contract §5).
 
 Time in the driver's tests is a fake: the LED's thread waits through ``SteppedTime``, where a step ends
 only when the test lets it, and gpiozero's MockPin stamps its changes with the same fake clock, so the
@@ -9,15 +10,23 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import gpiozero.pins.mock
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from agent.clock import FakeClock
+from agent.secr.register import Mode, RegisterStatus
+from agent.status import CertificatePart, LedIndicator, Snapshot, StatusModel, led_pattern
 from drivers.led import LedError, LedPattern, RealTime, StatusLed
+from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.waiting import wait_for
 
 PIN = 17
@@ -344,3 +353,211 @@ def test_the_mock_factory_by_name() -> None:
         assert led.pattern is LedPattern.STEADY
     finally:
         led.close()
+
+
+# --- the policy --------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+ONLINE = RegisterStatus(
+    mode=Mode.ONLINE,
+    blocked_reason=None,
+    shift_open=True,
+    shift_id=3,
+    z_done=False,
+    next_local_num=17,
+    pending_documents=0,
+    oldest_pending_at=None,
+    offline_session_id="S-2",
+    has_offline_seed=True,
+    offline_allowed=True,
+    session_minutes=0,
+    month_minutes=0,
+    max_session_minutes=2160,
+    max_month_minutes=10080,
+    numbers_left=None,
+    warnings=(),
+    problem=None,
+    upload_error=None,
+    last_sync_at=None,
+    identity_known=True,
+)
+OFFLINE = replace(ONLINE, mode=Mode.OFFLINE, pending_documents=5, oldest_pending_at=NOW, session_minutes=95)
+UPLOADING = replace(OFFLINE, mode=Mode.UPLOADING)
+REFUSED = "the fiscal server refused document local № 20 (1.20.1): bad XML"
+STUCK = "5 documents are still not delivered although the fiscal server has answered for 700 s"
+
+POLICY = [
+    ("online", ONLINE, (), LedPattern.OFF),
+    # online documents whose reply was lost, being settled: still selling online
+    ("online, pending", replace(ONLINE, pending_documents=2, oldest_pending_at=NOW), (), LedPattern.OFF),
+    ("online, an error of the register", replace(ONLINE, errors=("the config differs",)), (), LedPattern.OFF),
+    ("online, an error of the loop", ONLINE, ("the range refresh failed",), LedPattern.OFF),
+    ("online, blocked", replace(ONLINE, blocked_reason="clock_off"), (), LedPattern.STEADY),
+    (
+        "online, prohibited and the server gone",
+        replace(ONLINE, blocked_reason="offline_prohibited"),
+        (),
+        LedPattern.STEADY,
+    ),
+    ("offline", OFFLINE, (), LedPattern.SLOW_BLINK),
+    ("offline, session_limit", replace(OFFLINE, warnings=("session_limit",)), (), LedPattern.FAST_BLINK),
+    ("offline, month_limit", replace(OFFLINE, warnings=("month_limit",)), (), LedPattern.FAST_BLINK),
+    (
+        "offline, range_low",
+        replace(OFFLINE, warnings=("range_low",), numbers_left=3),
+        (),
+        LedPattern.FAST_BLINK,
+    ),
+    ("offline, upload_error", replace(OFFLINE, upload_error=REFUSED), (), LedPattern.FAST_BLINK),
+    (
+        "offline, a delivery that does not finish",
+        replace(OFFLINE, errors=(STUCK,)),
+        (),
+        LedPattern.FAST_BLINK,
+    ),
+    (
+        "offline, an error of the loop",
+        OFFLINE,
+        ("internal error in the agent's loop",),
+        LedPattern.FAST_BLINK,
+    ),
+    (
+        "offline, blocked: limit",
+        replace(OFFLINE, blocked_reason="offline_session_limit", warnings=("session_limit",)),
+        (),
+        LedPattern.STEADY,
+    ),
+    (
+        "offline, blocked: reserve empty",
+        replace(OFFLINE, blocked_reason="offline_range_exhausted", numbers_left=0),
+        (),
+        LedPattern.STEADY,
+    ),
+    # what the register reports for a refused package while offline: sales refused, for a person
+    (
+        "offline, blocked: package refused",
+        replace(OFFLINE, blocked_reason="offline_session_refused", upload_error=REFUSED, errors=(REFUSED,)),
+        (),
+        LedPattern.STEADY,
+    ),
+    ("offline, blocked: journal", replace(OFFLINE, blocked_reason="disk_full"), (), LedPattern.STEADY),
+    ("uploading", UPLOADING, (), LedPattern.DOUBLE_FLASH),
+    (
+        "uploading, a limit warning left over",
+        replace(UPLOADING, warnings=("session_limit",)),
+        (),
+        LedPattern.DOUBLE_FLASH,
+    ),
+    ("uploading, upload_error", replace(UPLOADING, upload_error=REFUSED), (), LedPattern.FAST_BLINK),
+    (
+        "uploading, a delivery that does not finish",
+        replace(UPLOADING, errors=(STUCK,)),
+        (),
+        LedPattern.FAST_BLINK,
+    ),
+    ("uploading, an error of the loop", UPLOADING, ("the server answers nonsense",), LedPattern.FAST_BLINK),
+    (
+        "uploading, blocked",
+        replace(UPLOADING, blocked_reason="offline_session_refused", upload_error=REFUSED),
+        (),
+        LedPattern.STEADY,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("register", "agent_errors", "expected"), [c[1:] for c in POLICY], ids=[c[0] for c in POLICY]
+)
+def test_the_policy(register: RegisterStatus, agent_errors: tuple[str, ...], expected: LedPattern) -> None:
+    assert led_pattern(Snapshot(register=register, at=NOW, agent_errors=agent_errors)) is expected
+
+
+def test_the_certificate_reminder_is_not_an_offline_warning() -> None:
+    expiring = CertificatePart("Тест", "ab", True, NOW, 3)
+    snapshot = Snapshot(register=OFFLINE, at=NOW, certificate=expiring)
+    assert snapshot.errors  # the status says it
+    assert led_pattern(snapshot) is LedPattern.SLOW_BLINK
+
+
+def test_what_the_register_reports_in_each_phase(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    """The policy on the statuses a real register gives (against the emulator), not only on made-up ones."""
+
+    def crashpoint(name: str) -> None:
+        if name == "after_offline_end":  # the 103 is made: the link drops before its package goes
+            emulator.fault("down")
+
+    box = Box(tmp_path / "box", emulator.fs_url, crashpoint=crashpoint, timeout_s=2)
+    box.register.start()
+
+    def pattern() -> LedPattern:
+        return led_pattern(Snapshot(register=box.register.status(), at=NOW))
+
+    try:
+        box.register.open_shift(cashier="Тест")
+        assert pattern() is LedPattern.OFF
+        emulator.fault("down")
+        box.register.sell([item()], [cash("10.00")])
+        assert box.register.status().mode == Mode.OFFLINE and pattern() is LedPattern.SLOW_BLINK
+        emulator.fault("none")
+        assert box.register.go_online().mode == Mode.UPLOADING
+        assert pattern() is LedPattern.DOUBLE_FLASH
+        emulator.fault("none")
+        assert box.register.go_online().mode == Mode.ONLINE
+        assert pattern() is LedPattern.OFF
+    finally:
+        box.close()
+
+
+class Flaky:
+    def __init__(self) -> None:
+        self.shown: list[LedPattern] = []
+        self.failing = True
+
+    def show(self, pattern: LedPattern) -> None:
+        if self.failing:
+            raise LedError("LED on pin 17: cannot be switched on: gone")
+        self.shown.append(pattern)
+
+
+def test_the_indicator_logs_a_failing_led_once(caplog: pytest.LogCaptureFixture) -> None:
+    led = Flaky()
+    indicator = LedIndicator(led)
+    with caplog.at_level(logging.INFO, logger="agent.status.led"):
+        for register in (OFFLINE, ONLINE, OFFLINE):
+            indicator(Snapshot(register=register, at=NOW))  # never raises
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "cannot show SLOW_BLINK" in caplog.text and "gone" in caplog.text
+        led.failing = False
+        indicator(Snapshot(register=UPLOADING, at=NOW))
+        indicator(Snapshot(register=ONLINE, at=NOW))
+    assert led.shown == [LedPattern.DOUBLE_FLASH, LedPattern.OFF]
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]  # "works again", once
+
+
+# --- wired together ----------------------------------------------------------------------------------
+
+
+def test_the_status_model_drives_the_led(factory: MockFactory) -> None:
+    led = StatusLed(PIN, pin_factory=factory)  # real time: the model delivers on a thread of its own
+    model = StatusModel(FakeClock(NOW), ONLINE)
+    pin = factory.pin(PIN)
+    try:
+        subscription = model.subscribe(LedIndicator(led), name="led")
+        wait_for(lambda: subscription.delivered >= 1, what="the first snapshot")
+        assert led.pattern is LedPattern.OFF and pin.state is False
+        steps = [
+            (OFFLINE, LedPattern.SLOW_BLINK),
+            (replace(OFFLINE, blocked_reason="offline_session_limit"), LedPattern.STEADY),
+            (ONLINE, LedPattern.OFF),
+        ]
+        for register, pattern in steps:
+            model.set_register(register)
+            wait_for(lambda: led.pattern is pattern, what=f"the LED showing {pattern.name}")  # noqa: B023
+            if pattern is LedPattern.SLOW_BLINK:
+                wait_for(lambda: pin.state is True, what="the slow blink lit")
+            else:
+                assert pin.state is (pattern is LedPattern.STEADY)
+    finally:
+        model.close()
+        led.close()
+    assert pin.state is False and pin.function == "input"
