@@ -22,11 +22,14 @@ import gpiozero.pins.mock
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from agent.clock import FakeClock
+from agent.app import Agent
+from agent.clock import FakeClock, SystemClock
+from agent.config import load_config
 from agent.secr.register import Mode, RegisterStatus
 from agent.status import CertificatePart, LedIndicator, Snapshot, StatusModel, led_pattern
 from drivers.led import LedError, LedPattern, RealTime, StatusLed
 from tests.conftest import Box, EmulatorHandle, cash, item
+from tests.test_cli import write_config
 from tests.waiting import wait_for
 
 PIN = 17
@@ -561,3 +564,44 @@ def test_the_status_model_drives_the_led(factory: MockFactory) -> None:
         model.close()
         led.close()
     assert pin.state is False and pin.function == "input"
+
+
+# --- in the agent ------------------------------------------------------------------------------------
+
+
+def _agent(tmp_path: Path, fs_url: str, led: str) -> Agent:
+    config = write_config(tmp_path / "config.toml", fs_url, **{"[led]\nenabled = false": f"[led]\n{led}"})
+    return Agent(load_config(config), SystemClock())
+
+
+def test_the_agent_shows_its_status_on_the_led(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    agent = _agent(tmp_path, emulator.fs_url, 'pin_factory = "mock"\nactive_high = false')
+    agent.start()
+    try:
+        led = agent.led
+        assert led is not None and led.pin == 17
+        assert agent.status is not None
+        (subscription,) = [s for s in agent.status.subscriptions() if s.name == "status:led"]
+        wait_for(lambda: subscription.delivered >= 1, what="the LED's first snapshot")
+        assert led.pattern is LedPattern.OFF  # online
+    finally:
+        agent.close()
+    with pytest.raises(LedError, match="closed"):
+        led.show(LedPattern.STEADY)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lgpio") is not None, reason="lgpio is installed here")
+def test_an_led_that_cannot_be_opened_does_not_stop_the_agent(
+    tmp_path: Path, emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = _agent(tmp_path, emulator.fs_url, 'pin_factory = "lgpio"')
+    with caplog.at_level(logging.WARNING, logger="fiscal-box"):
+        agent.start()
+    try:
+        assert agent.led is None
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("led:")]
+        assert len(lines) == 1 and "LED on pin 17: the GPIO back-end 'lgpio' cannot be loaded" in lines[0]
+        agent.register.open_shift(cashier="Тест")  # the till sells all the same
+        assert agent.status_dict()["shift"] == "open"
+    finally:
+        agent.close()
