@@ -137,7 +137,8 @@ def _open(pin: int, active_high: bool, pin_factory: Any) -> Any:
 
 
 class StatusLed:
-    """Thread-safe. ``show()`` never blocks on the pattern's timing; ``close()`` is idempotent."""
+    """Thread-safe. ``show()`` never blocks on the pattern's timing; ``close()`` is idempotent and
+    never raises."""
 
     def __init__(
         self,
@@ -165,11 +166,14 @@ class StatusLed:
             return self._pattern
 
     def show(self, pattern: LedPattern) -> None:
-        """Show ``pattern`` from its first step now; the pattern already shown goes on undisturbed."""
+        """Show ``pattern`` from its first step now; the pattern already shown goes on undisturbed.
+        Raises LedError when the pin cannot be switched (the pattern is taken all the same)."""
         with self._changed:
             if self._closed:
                 raise LedError(f"LED on pin {self.pin}: closed")
             if pattern is self._pattern:
+                if self._failing:  # the pin refused the last level: the same pattern tries it again
+                    self._write(pattern.steps[self._index].on)
                 return
             self._pattern, self._index = pattern, 0
             self._generation += 1
@@ -186,10 +190,12 @@ class StatusLed:
         self._thread.join(CLOSE_WAIT_S)
         if self._thread.is_alive():
             log.warning("LED on pin %s: its thread did not end; the pin is released all the same", self.pin)
-        try:
-            self._device.off()
-        finally:
-            self._device.close()  # gpiozero makes the pin an input again and frees it
+        # Never raises: closing is the agent's shutdown, which the LED must not stop half way.
+        for what, action in (("switched off", self._device.off), ("released", self._device.close)):
+            try:
+                action()  # close: gpiozero makes the pin an input again and frees it
+            except Exception as e:
+                log.warning("LED on pin %s: could not be %s at close: %s", self.pin, what, e)
 
     def _run(self) -> None:
         with self._changed:
@@ -214,15 +220,16 @@ class StatusLed:
         try:
             self._device.on() if on else self._device.off()
         except Exception as e:
+            self._failing = True
             raise LedError(f"LED on pin {self.pin}: cannot be switched {'on' if on else 'off'}: {e}") from e
         self._failing = False
 
     def _write_quietly(self, on: bool) -> None:
         # The thread has no caller to raise to: a failing pin is logged once and the pattern goes on, so
         # that the LED is right again as soon as the pin is.
+        was_failing = self._failing
         try:
             self._write(on)
         except LedError as e:
-            if not self._failing:
+            if not was_failing:
                 log.warning("%s", e)
-            self._failing = True

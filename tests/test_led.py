@@ -291,6 +291,63 @@ def test_active_low_inverts_the_pin(
     assert pin.state is True and pin.function == "input"  # left dark and released
 
 
+def test_a_pin_that_refuses_is_an_error_and_tried_again(
+    led: StatusLed, pin: MockPin, waiter: SteppedTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    led.show(LedPattern.STEADY)
+
+    def refuse(value: bool) -> None:
+        raise OSError("the GPIO chip is gone")
+
+    monkeypatch.setattr(pin, "_set_state", refuse)
+    with pytest.raises(LedError, match=f"LED on pin {PIN}: cannot be switched on: the GPIO chip is gone"):
+        led.show(LedPattern.FAST_BLINK)
+    assert led.pattern is LedPattern.FAST_BLINK  # taken all the same: the thread goes on with it
+    waiter.elapse(3)
+    monkeypatch.undo()
+    led.show(LedPattern.FAST_BLINK)  # the same pattern: the level of its step is written again
+    assert pin.state is False  # the dark step the thread is in
+    waiter.elapse(1)
+    assert pin.state is True
+
+
+def test_the_thread_says_a_failing_pin_once(
+    led: StatusLed,
+    pin: MockPin,
+    waiter: SteppedTime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    led.show(LedPattern.FAST_BLINK)
+    waiter.settle()
+
+    def refuse(value: bool) -> None:
+        raise OSError("the GPIO chip is gone")
+
+    monkeypatch.setattr(pin, "_set_state", refuse)
+    with caplog.at_level(logging.WARNING, logger="drivers.led"):
+        waiter.elapse(4)
+        monkeypatch.undo()
+        waiter.elapse(1)  # the pin is back: the pattern is where time has taken it, five steps on
+        assert pin.state is False
+        waiter.elapse(1)
+    assert pin.state is True
+    assert [r.getMessage() for r in caplog.records] == [
+        f"LED on pin {PIN}: cannot be switched off: the GPIO chip is gone"
+    ]
+
+
+def test_close_never_raises(led: StatusLed, pin: MockPin, monkeypatch: pytest.MonkeyPatch) -> None:
+    led.show(LedPattern.STEADY)
+
+    def refuse(value: bool) -> None:
+        raise OSError("the GPIO chip is gone")
+
+    monkeypatch.setattr(pin, "_set_state", refuse)
+    led.close()  # logged, not raised: the agent's shutdown goes on
+    assert pin.function == "input" and _led_threads() == []
+
+
 def _led_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"led-{PIN}"]
 
