@@ -10,7 +10,7 @@ Who feeds whom (docs/architecture.md has the picture):
   announces, and every ``REGISTER_REFRESH_S`` for the minutes that pass) and the printer's (on every
   change the print worker sees; the worker asks an idle printer on its own timer) — and by the main
   loop's errors; it publishes ``blocked``/``unblocked`` and feeds status.json, ``GET box/status``, the
-  control channel and the slip.
+  control channel and the slip, and the offline LED (a subscriber of its own, agent/status/led.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.builders import build_printing, build_register, slip_layout
+from agent.builders import build_led, build_printing, build_register, slip_layout
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.control import ControlServer, Handler, go_online_answer, slip_answer
@@ -34,6 +34,7 @@ from agent.status import (
     CertificatePart,
     Coordinator,
     EventStream,
+    LedIndicator,
     StatusFile,
     StatusModel,
     log_events,
@@ -41,10 +42,11 @@ from agent.status import (
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
+from drivers.led import StatusLed
 
 log = logging.getLogger("fiscal-box")
 
-NOT_BUILT_YET = ("led", "button", "uplinks", "modem")
+NOT_BUILT_YET = ("button", "uplinks", "modem")
 #: the register's part of the status is read again at least this often: offline minutes pass without
 #: any document being made
 REGISTER_REFRESH_S = 30.0
@@ -70,6 +72,7 @@ class Agent:
         self._register_part: Coordinator[Any] | None = None
         self._removers: list[Any] = []
         self.status: StatusModel | None = None
+        self.led: StatusLed | None = None
         self._started = False  # the register's start-up has run (it may have left a problem)
         self._start_error: str | None = None
         self._journal_fault: JournalUnavailable | None = None
@@ -77,6 +80,7 @@ class Agent:
     def start(self) -> None:
         self._start_register()
         self._start_status()
+        self._start_led()
         self._start_printing()
         self._start_mqtt()
         if self.settings.api.enabled:
@@ -131,6 +135,20 @@ class Agent:
         self._register_part = register_part
         self._coordinators.append(register_part.start())
         self._removers.append(register.add_listener(register_part.request_refresh))
+
+    def _start_led(self) -> None:
+        """The offline LED follows the status model. One that cannot be opened (no GPIO chip on a laptop,
+        a pin in use) is said once and left out: the till must never stop because of the LED."""
+        try:
+            led = build_led(self.settings)
+        except Exception as exc:  # LedError, or whatever else the GPIO stack meets
+            log.warning("led: not active: %s", exc)
+            return
+        if led is None:
+            return
+        self.led = led
+        assert self.status is not None
+        self.status.subscribe(LedIndicator(led), name="led")
 
     def _start_printing(self) -> None:
         printing = build_printing(
@@ -231,6 +249,8 @@ class Agent:
         self.register.close()
         if self.status is not None:
             self.status.close()
+        if self.led is not None:  # after the model: its subscriber shows nothing more
+            self.led.close()
         self._log()
         self.events.close()
 

@@ -1,4 +1,4 @@
-"""Building the box's parts from the settings: signer, register, printer. The agent (agent/app.py) and
+"""Building the box's parts from the settings: signer, register, printer, LED. The agent (agent/app.py) and
 the CLI commands that run without an agent (agent/commands.py) build them the same way."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
 from drivers.drawer import CashDrawer
+from drivers.led import StatusLed
 from drivers.printer import ReceiptPrinter
 
 log = logging.getLogger("fiscal-box")
@@ -147,6 +148,15 @@ def build_printing(
         events=events,
         status_every_s=PRINTER_STATUS_EVERY_S if journal is not None else None,
     )
+
+
+def build_led(settings: Settings) -> StatusLed | None:
+    """The offline LED, or None when ``[led] enabled = false``; drivers.led.LedError when its GPIO
+    cannot be opened (no GPIO chip, the back-end missing, the pin in use)."""
+    cfg = settings.led
+    if not cfg.enabled:
+        return None
+    return StatusLed(cfg.pin, active_high=cfg.active_high, pin_factory=cfg.pin_factory)
 
 
 def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layout:

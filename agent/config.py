@@ -149,6 +149,7 @@ class LedConfig:
     enabled: bool = True
     pin: int = 17
     pin_factory: PinFactory | None = None  # None: gpiozero's own choice
+    active_high: bool = True  # False: the pin sinks the LED's current (lit while low)
 
 
 @dataclass(frozen=True)
@@ -503,7 +504,7 @@ _SECTIONS: dict[str, _Section] = {
         _K("pin", _GPIO, when=("kind", "gpio"), required=True),
         _K("pin_factory", _FACTORY, when=("kind", "gpio")),
     ),
-    "led": _switch(LedConfig, _K("pin", _GPIO), _K("pin_factory", _FACTORY)),
+    "led": _switch(LedConfig, _K("pin", _GPIO), _K("pin_factory", _FACTORY), _K("active_high", _BOOL)),
     "button": _switch(ButtonConfig, _K("pin", _GPIO), _K("pin_factory", _FACTORY)),
     "mqtt": _switch(
         MqttConfig,

@@ -101,7 +101,7 @@ def test_defaults() -> None:
         9100,
     )
     assert (s.drawer.enabled, s.drawer.kind) == (True, "printer")
-    assert (s.led.enabled, s.led.pin, s.led.pin_factory) == (True, 17, None)
+    assert (s.led.enabled, s.led.pin, s.led.pin_factory, s.led.active_high) == (True, 17, None, True)
     assert (s.button.enabled, s.button.pin) == (False, 27)
     m = s.mqtt
     assert (m.enabled, m.host, m.port, m.topic_prefix, m.tls, m.discovery, m.discovery_prefix) == (
@@ -147,7 +147,7 @@ def test_unknown_key_suggests_the_close_one() -> None:
 
 def test_unknown_key_without_a_close_one_lists_the_known() -> None:
     assert one_problem("[led]\nxyz = 1\n") == (
-        "config.toml: led.xyz: unknown key (known: enabled, pin, pin_factory)"
+        "config.toml: led.xyz: unknown key (known: enabled, pin, pin_factory, active_high)"
     )
 
 
@@ -178,6 +178,17 @@ def test_wrong_type() -> None:
     )
     assert one_problem("[mqtt]\ntls = 1\n") == "config.toml: mqtt.tls = 1: must be true or false"
     assert one_problem("[led]\npin = true\n").startswith("config.toml: led.pin = true: must be a GPIO number")
+
+
+def test_led_active_high() -> None:
+    # An LED wired from 3.3 V to the pin is lit while the pin is low.
+    assert parse_config(MINIMAL + "[led]\nactive_high = false\n").led.active_high is False
+    assert one_problem('[led]\nactive_high = "no"\n') == (
+        'config.toml: led.active_high = "no": must be true or false'
+    )
+    assert one_problem("[led]\nactive_hihg = false\n") == (
+        'config.toml: led.active_hihg: unknown key (did you mean "active_high"?)'
+    )
 
 
 def test_out_of_range() -> None:

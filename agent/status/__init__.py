@@ -12,6 +12,7 @@ Usage (what agent/app.py wires)::
     model = StatusModel(clock, register.status(), events=stream.publish)
     model.set_certificate(CertificatePart.from_signer(register.signer, clock.now()))
     model.subscribe(StatusFile(state_dir), name="status.json")
+    model.subscribe(LedIndicator(StatusLed(17)), name="led")   # the offline LED (agent/status/led.py)
 
     # the register's part: on every change it announces, and each 30 s for the minutes that pass
     register_part = Coordinator("register", register.status, model.set_register, interval_s=30).start()
@@ -32,6 +33,7 @@ that agent/app.py and the CLI used before the model; they give the same JSON.
 from agent.status.coordinator import Coordinator
 from agent.status.delivery import Subscription
 from agent.status.file import STATUS_FILE, StatusFile, read_status, write_status
+from agent.status.led import LedIndicator, led_pattern
 from agent.status.model import StatusModel
 from agent.status.snapshot import (
     CERTIFICATE_WARNING_DAYS,
@@ -54,6 +56,7 @@ __all__ = [
     "CertificatePart",
     "Coordinator",
     "EventStream",
+    "LedIndicator",
     "ModemPart",
     "PrinterPart",
     "Snapshot",
@@ -63,6 +66,7 @@ __all__ = [
     "build_status",
     "certificate_status",
     "describe",
+    "led_pattern",
     "log_events",
     "read_status",
     "write_status",
