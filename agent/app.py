@@ -177,7 +177,7 @@ class Agent:
         assert self.status is not None
         handlers = control_handlers(self)
         try:
-            self.mqtt = BoxMqtt.from_settings(
+            self.mqtt = BoxMqtt(
                 self.settings,
                 self.clock,
                 handlers={

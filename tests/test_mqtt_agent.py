@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from agent.app import Agent as InProcessAgent
+from agent.builders import slip_layout
 from agent.clock import SystemClock
 from agent.config import load_config
 from agent.mqtt.topics import Topics
+from agent.receipts.render import to_text
 from agent.secr.errors import ConfigError
 from tests.conftest import EmulatorHandle
 from tests.mosquitto import PASSWORD, USER, Broker, Watcher, mosquitto_path, retained
@@ -208,3 +210,26 @@ def test_discovery_can_be_turned_off(tmp_path: Path, broker: Broker, make_agent:
     wait_for(lambda: box.mqtt is not None and box.mqtt.publisher.connected, what="the box on the broker")
     wait_for(lambda: retained(broker, topics.state), what="the state")
     assert retained(broker, f"{topics.discovery_prefix}/#") == {}
+
+
+def test_the_status_and_the_slip_say_whether_the_dashboards_see_the_box(
+    tmp_path: Path, broker: Broker, make_agent: Any
+) -> None:
+    topics = Topics(f"st{next(_prefixes)}", "shop-14")
+    good = make_agent("shop-14", topics.prefix)
+    wait_for(lambda: good.status_dict()["mqtt"]["connected"], what="connected in the status")
+    assert good.status_dict()["mqtt"] == {
+        "broker": f"127.0.0.1:{broker.port()}", "connected": True, "error": None,
+    }
+    published = wait_for(lambda: retained(broker, topics.state).get(topics.state)).json()
+    assert published["mqtt"]["connected"] is True  # never the stale "not connected" of the outage
+
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n", encoding="utf-8")
+    refused = make_agent(
+        "shop-15", topics.prefix, listener="password", username=USER, password_file=str(wrong)
+    )
+    mqtt = wait_for(lambda: (m := refused.status_dict()["mqtt"]) and m["error"] and m, what="the refusal")
+    assert mqtt["connected"] is False and "refused" in mqtt["error"]
+    text = to_text(slip_layout(refused.settings, refused.status_dict(), 32), 32)
+    assert "MQTT" in text and "немає зв'язку" in text

@@ -89,6 +89,8 @@ def _old_build_status(
         "printer": printer,
         "modem": {"signal_dbm": None, "registered": None, "operator": None},
         "certificate": certificate,
+        # issue 11: whether the dashboards see the box; null while MQTT is off
+        "mqtt": None,
         "errors": problems,
         "version": __version__,
         "updated_at": now.isoformat(),

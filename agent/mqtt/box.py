@@ -2,7 +2,7 @@
 
 Usage (what agent/app.py does)::
 
-    mqtt = BoxMqtt.from_settings(settings, clock, handlers={"go_online": ..., "slip": ..., "state": ...})
+    mqtt = BoxMqtt(settings, clock, handlers={"go_online": ..., "slip": ..., "state": ...})
     mqtt.start(model, stream)      # returns at once, whether the broker is up or not
     ...
     mqtt.close()                   # availability "offline", then a clean disconnect
@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agent import __version__
 from agent.clock import Clock
 from agent.config import MqttConfig, Settings
 from agent.mqtt.commands import Handler, RemoteCommands
@@ -24,6 +25,7 @@ from agent.mqtt.topics import Topics
 from agent.secr.errors import NeedsPerson
 from agent.status.delivery import Subscription
 from agent.status.model import StatusModel
+from agent.status.snapshot import MqttPart
 from agent.status.stream import EventStream
 
 log = logging.getLogger(__name__)
@@ -67,19 +69,7 @@ def link_settings(settings: Settings) -> LinkSettings:
 
 
 class BoxMqtt:
-    def __init__(
-        self,
-        publisher: MqttPublisher,
-        commands: RemoteCommands | None,
-    ) -> None:
-        self.publisher = publisher
-        self.commands = commands
-        self._subscriptions: list[Subscription[Any]] = []
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, clock: Clock, *, handlers: Mapping[str, Handler]
-    ) -> BoxMqtt:
+    def __init__(self, settings: Settings, clock: Clock, *, handlers: Mapping[str, Handler]) -> None:
         """Raises NeedsPerson when the password file cannot be read (the agent runs on without MQTT)."""
         config = settings.mqtt
         topics = Topics(config.topic_prefix, settings.box.id, config.discovery_prefix)
@@ -89,54 +79,61 @@ class BoxMqtt:
                 box_id=settings.box.id,
                 topic_prefix=config.topic_prefix,
                 discovery_prefix=config.discovery_prefix,
-                version=_version(),
+                version=__version__,
                 fiscal_number=settings.registrar.fiscal_number,
             )
             if config.discovery
             else []
         )
-        holder: list[RemoteCommands] = []
-        publisher = MqttPublisher(
+        self._model: StatusModel | None = None
+        self.publisher = MqttPublisher(
             link,
             topics,
             now=clock.now,
             discovery=discovery,
             event_buffer=config.event_buffer,
-            on_command=lambda name, payload: holder[0].received(name, payload),
+            on_command=self._command,
+            on_link_change=self._link_changed,
         )
-        commands = RemoteCommands(
-            _with_state(handlers, publisher),
-            publisher.answer,
+        self.commands = RemoteCommands(
+            _with_state(handlers, self.publisher),
+            self.publisher.answer,
             now=clock.now,
             enabled=config.commands,
             authenticated=link.authenticated,
         )
-        holder.append(commands)
-        return cls(publisher, commands)
+        self._subscriptions: list[Subscription[Any]] = []
 
     def start(self, model: StatusModel, stream: EventStream) -> BoxMqtt:
         """Subscribe to the status and the events, and connect in the background."""
+        self._model = model
+        model.set_mqtt(self.publisher.link_part())
         # The status queue keeps only the newest snapshots when full: the latest state wins anyway.
         self._subscriptions.append(model.subscribe(self.publisher.on_status, name="mqtt"))
         events = stream.subscribe(self.publisher.on_event, name="mqtt")
         self.publisher.count_upstream_drops(lambda: events.dropped)
         self._subscriptions.append(events)
         self.publisher.start()
-        settings = self.publisher.link.settings
         log.info(
-            "MQTT: publishing under %s/ to %s (commands %s)",
+            "MQTT: publishing under %s/ to %s (remote commands %s)",
             self.publisher.topics.base,
-            settings.address,
-            "on" if self.commands is not None and self.commands.enabled else "off",
+            self.publisher.link.settings.address,
+            "on" if self.commands.enabled else "off",
         )
         return self
 
     def close(self) -> None:
         for unsubscribe in self._subscriptions:
             unsubscribe()
-        if self.commands is not None:
-            self.commands.close()
+        self.commands.close()
         self.publisher.close()
+
+    def _command(self, name: str, payload: bytes) -> None:
+        self.commands.received(name, payload)
+
+    def _link_changed(self, part: MqttPart) -> None:
+        if self._model is not None:
+            self._model.set_mqtt(part)
 
 
 def _with_state(handlers: Mapping[str, Handler], publisher: MqttPublisher) -> dict[str, Handler]:
@@ -153,8 +150,3 @@ def _with_state(handlers: Mapping[str, Handler], publisher: MqttPublisher) -> di
         actions["state"] = state
     return actions
 
-
-def _version() -> str:
-    from agent import __version__
-
-    return __version__

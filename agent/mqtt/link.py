@@ -90,8 +90,11 @@ class MqttLink:
         on_connect: Callable[[], None] = lambda: None,
         on_disconnect: Callable[[str], None] = lambda _reason: None,
         on_message: Callable[[str, bytes], None] = lambda _topic, _payload: None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_change``: after the connection came, went or was refused (``connected``/``last_error``)."""
         self.settings = settings
+        self._on_change = on_change
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._on_message = on_message
@@ -184,13 +187,15 @@ class MqttLink:
                 error = f"the broker at {self.settings.address} refused the connection: {reason}"
                 if error != self.last_error:
                     log.warning("MQTT: %s", error)
-                self.last_error = error
+                    self.last_error = error
+                    self._on_change()
                 return
             with self._lock:
                 self._connected = True
                 self.connects += 1
             self.last_error = None
             log.info("MQTT: connected to %s as %s", self.settings.address, self.settings.client_id)
+            self._on_change()
             self._on_connect()
         except Exception:
             log.exception("MQTT: the connect handler failed")
@@ -202,7 +207,8 @@ class MqttLink:
             error = f"cannot reach the broker at {self.settings.address}"
             if error != self.last_error:
                 log.warning("MQTT: %s; retrying every %g s at most", error, self.settings.reconnect_max_s)
-            self.last_error = error
+                self.last_error = error
+                self._on_change()
         except Exception:
             log.exception("MQTT: the connect-failure handler failed")
 
@@ -215,6 +221,8 @@ class MqttLink:
                 log.info("MQTT: disconnected from %s", self.settings.address)
             elif was:
                 log.warning("MQTT: lost the broker at %s (%s); reconnecting", self.settings.address, reason)
+                self.last_error = f"lost the broker at {self.settings.address}: {reason}"
+                self._on_change()
                 self._on_disconnect(str(reason))
         except Exception:
             log.exception("MQTT: the disconnect handler failed")

@@ -32,7 +32,7 @@ from typing import Any
 from agent.events import Event
 from agent.mqtt.link import LinkSettings, MqttLink, Will
 from agent.mqtt.topics import AVAILABLE, NOT_AVAILABLE, Topics
-from agent.status.snapshot import Snapshot
+from agent.status.snapshot import MqttPart, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,11 @@ class MqttPublisher:
         discovery: Sequence[tuple[str, str]] = (),
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         on_command: Callable[[str, bytes], None] | None = None,
+        on_link_change: Callable[[MqttPart], None] | None = None,
     ) -> None:
         """``discovery``: (topic, payload) pairs published retained on every connect; ``on_command``:
-        given (name, payload) for each message on the command topics (None: not subscribed)."""
+        given (name, payload) for each message on the command topics (None: not subscribed);
+        ``on_link_change``: the connection's state whenever it changes (``StatusModel.set_mqtt``)."""
         if event_buffer < 1:
             raise ValueError("event_buffer holds at least one event")
         self.topics = topics
@@ -68,11 +70,16 @@ class MqttPublisher:
         self._on_command = on_command
         self._event_buffer = event_buffer
         settings = _with_will(settings, topics)
+        self._on_link_change = on_link_change
         self.link = MqttLink(
-            settings, on_connect=self._connected, on_disconnect=self._disconnected, on_message=self._message
+            settings,
+            on_connect=self._connected,
+            on_disconnect=self._disconnected,
+            on_message=self._message,
+            on_change=self._link_changed,
         )
         self._wake = threading.Condition(threading.Lock())
-        self._state: str | None = None
+        self._state: dict[str, Any] | None = None
         self._state_due = False
         self._fresh = False  # a new connection: availability, discovery and state again
         self._discovery_due = False
@@ -96,9 +103,8 @@ class MqttPublisher:
         self.set_state(snapshot.to_dict())
 
     def set_state(self, state: dict[str, Any]) -> None:
-        payload = _json(state)
         with self._wake:
-            self._state = payload
+            self._state = state
             self._state_due = True
             self._wake.notify()
 
@@ -136,6 +142,15 @@ class MqttPublisher:
     @property
     def connected(self) -> bool:
         return self.link.connected
+
+    def link_part(self) -> MqttPart:
+        link = self.link
+        connected = link.connected
+        return MqttPart(link.settings.address, connected, None if connected else link.last_error)
+
+    def _link_changed(self) -> None:
+        if self._on_link_change is not None:
+            self._on_link_change(self.link_part())
 
     @property
     def pending_events(self) -> int:
@@ -239,10 +254,15 @@ class MqttPublisher:
 
     def _publish_state(self) -> bool:
         with self._wake:
-            payload = self._state
+            state = self._state
             self._state_due = False
-        if payload is None:
+        if state is None:
             return True
+        if state.get("mqtt") is not None:
+            # The snapshot may predate this connection (it came while the broker was away): what is
+            # published says what is true as it goes out, that the box is connected.
+            state = {**state, "mqtt": self.link_part().to_dict()}
+        payload = _json(state)
         if not self.link.publish(self.topics.state, payload, retain=True):
             self._again(state=True)
             return False

@@ -78,6 +78,10 @@ def layout_slip(
     modem = status.get("modem") or {}
     if any(v is not None for v in modem.values()):
         out.add(Pair("Модем", f"{_shown(modem.get('operator'))} {_shown(modem.get('signal_dbm'))} dBm"))
+    mqtt = status.get("mqtt")
+    if isinstance(mqtt, dict):
+        seen = "з'єднано" if mqtt.get("connected") else f"немає зв'язку: {_shown(mqtt.get('error'))}"
+        out.add(Pair("MQTT", f"{_shown(mqtt.get('broker'))} {seen}"))
     errors = list(status.get("errors") or [])
     if errors:
         out.add(Separator(), Text("ПОМИЛКИ", Align.CENTER, bold=True))

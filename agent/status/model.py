@@ -23,6 +23,7 @@ from agent.status.snapshot import (
     UPLINKS,
     CertificatePart,
     ModemPart,
+    MqttPart,
     PrinterPart,
     Snapshot,
 )
@@ -113,6 +114,9 @@ class StatusModel:
 
     def set_modem(self, modem: ModemPart | None) -> None:
         self._update(modem=modem)
+
+    def set_mqtt(self, mqtt: MqttPart | None) -> None:
+        self._update(mqtt=mqtt)
 
     def refresh(self) -> None:
         """Rebuild at the clock's time without a new part (the time-derived fields move)."""

@@ -101,6 +101,19 @@ _NO_MODEM = ModemPart()
 
 
 @dataclass(frozen=True)
+class MqttPart:
+    """Whether the dashboards can see the box: for the slip and `fiscal-box status`, which a technician
+    reads when a dashboard shows nothing."""
+
+    broker: str  # host:port
+    connected: bool
+    error: str | None = None  # why not, when not
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"broker": self.broker, "connected": self.connected, "error": self.error}
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The box's state at ``at``, built from the parts its producers set."""
 
@@ -112,6 +125,7 @@ class Snapshot:
     agent_errors: tuple[str, ...] = ()
     uplink: str | None = None  # one of UPLINKS once the uplinks are built
     modem: ModemPart | None = None
+    mqtt: MqttPart | None = None  # None: MQTT is off in the config
     version: str = __version__
 
     @property
@@ -170,6 +184,7 @@ class Snapshot:
             "printer": self.printer.state if self.printer is not None else None,
             "modem": (self.modem or _NO_MODEM).to_dict(),
             "certificate": self.certificate.to_dict() if self.certificate is not None else None,
+            "mqtt": self.mqtt.to_dict() if self.mqtt is not None else None,
             "errors": self.errors,
             "version": self.version,
             "updated_at": self.at.isoformat(),
