@@ -1,0 +1,1 @@
+"""MQTT: state, events, Home Assistant discovery, remote actions, and the fleet view."""
