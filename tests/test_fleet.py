@@ -43,7 +43,7 @@ from agent.mqtt.fleet_client import Fleet, broker_options, parse_broker
 from agent.secr.errors import ConfigError
 from agent.secr.register import Mode
 from agent.status.snapshot import PrinterPart, Snapshot
-from tests.mosquitto import PASSWORD, USER, Broker, Watcher
+from tests.mosquitto import PASSWORD, USER, Broker, Watcher, retained
 from tests.test_status_model import register_status
 from tests.waiting import wait_for
 
@@ -726,3 +726,111 @@ def test_watch_json_prints_one_document_per_line_until_ctrl_c(
     first, second = documents()
     assert [box["status"] for box in first] == ["online"]
     assert [(box["status"], box["pending_documents"]) for box in second] == [("uploading", 3)]
+
+
+# --- the README's ACL ----------------------------------------------------------------------------------
+
+ACL_MARK = "<!-- tests/test_fleet.py starts a mosquitto with exactly the block below and checks it -->"
+BOX_USERS = {"shop-1-till-1": "box-1-password", "shop-2-till-1": "box-2-password"}
+ACL_USERS = {**BOX_USERS, "fleet": "fleet-password", "ops": "ops-password", "homeassistant": "ha-password"}
+
+
+def readme_acl() -> str:
+    """The acl_file of README.md's "A fleet on one broker", as it is written there."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ACL_MARK in text, "README.md lost the ACL block this test checks"
+    block = text.split(ACL_MARK, 1)[1].split("```\n")[1]
+    assert "pattern write fiscal-box/%u/state" in block
+    return block
+
+
+@pytest.fixture(scope="module")
+def acl_broker() -> Iterator[Broker]:
+    with Broker.start(users=ACL_USERS, acl=readme_acl()) as started:
+        yield started
+
+
+def signed_in(broker: Broker, user: str, *topics: str) -> Watcher:
+    """A client of ``user`` on the password listener, where the ACL applies."""
+    return Watcher(broker, *topics, listener="password", credentials=(user, ACL_USERS[user]))
+
+
+def test_the_readme_acl_lets_a_box_write_only_under_its_own_id(acl_broker: Broker) -> None:
+    everything = Watcher(acl_broker, "fiscal-box/#", "homeassistant/#")  # the anonymous listener: no ACL
+    box = signed_in(acl_broker, "shop-1-till-1")
+    forged = [
+        "fiscal-box/shop-2-till-1/state",
+        "fiscal-box/shop-2-till-1/availability",
+        "fiscal-box/shop-2-till-1/command/result",
+        "fiscal-box/shop-1-till-1/command/go_online",  # only ops sends commands, not a box to itself
+        "homeassistant/sensor/shop-2-till-1/mode/config",
+        "homeassistant/status",
+    ]
+    own = [
+        "fiscal-box/shop-1-till-1/availability",
+        "fiscal-box/shop-1-till-1/state",
+        "fiscal-box/shop-1-till-1/events",
+        "fiscal-box/shop-1-till-1/command/result",
+        "homeassistant/sensor/shop-1-till-1/mode/config",
+    ]
+    try:
+        for topic in forged:  # first: whatever the broker lets through comes before the box's own
+            box.publish(topic, b"forged", retain=True)
+        for topic in own:
+            box.publish(topic, b"mine", retain=not topic.endswith(("events", "result")))
+        everything.wait(own[-1])
+        everything.sync()
+        heard = [m for m in everything.messages() if not m.topic.startswith("watcher-sync/")]
+        assert [(m.topic, m.payload) for m in heard] == [(topic, b"mine") for topic in own]
+        assert retained(acl_broker, "fiscal-box/shop-2-till-1/#") == {}
+    finally:
+        box.close()
+        everything.close()
+
+
+def test_the_readme_acl_lets_a_box_read_its_own_commands_and_home_assistant_s_status(
+    acl_broker: Broker,
+) -> None:
+    box = signed_in(
+        acl_broker,
+        "shop-1-till-1",
+        "fiscal-box/+/command/#",
+        "fiscal-box/shop-2-till-1/state",
+        "homeassistant/status",
+    )
+    ops = signed_in(acl_broker, "ops")
+    homeassistant = signed_in(acl_broker, "homeassistant")
+    try:
+        ops.publish("fiscal-box/shop-2-till-1/command/slip", b"{}")  # another box's: never heard
+        ops.publish("fiscal-box/shop-2-till-1/state", b"forged by ops")  # ops may only send commands
+        ops.publish("fiscal-box/shop-1-till-1/command/go_online", b"{}")
+        homeassistant.publish("homeassistant/status", b"online")
+        box.wait("homeassistant/status")
+        assert [m.topic for m in box.messages() if not m.topic.startswith("watcher-sync/")] == [
+            "fiscal-box/shop-1-till-1/command/go_online",
+            "homeassistant/status",
+        ]
+    finally:
+        for client in (box, ops, homeassistant):
+            client.close()
+
+
+def test_the_readme_acl_lets_the_fleet_user_read_every_box_and_write_none(
+    acl_broker: Broker, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    for box_id in BOX_USERS:
+        box = signed_in(acl_broker, box_id)
+        box.publish(f"fiscal-box/{box_id}/availability", b"online", retain=True)
+        box.publish(f"fiscal-box/{box_id}/state", offline(now, session_minutes=30), retain=True)
+        box.close()
+    fleet = signed_in(acl_broker, "fleet")
+    fleet.publish("fiscal-box/shop-1-till-1/availability", b"offline", retain=True)  # dropped
+    fleet.close()
+    secret = password_file(tmp_path, ACL_USERS["fleet"])
+
+    result = fleet_cli(acl_broker, "--username", "fleet", "--password-file", secret, listener="password")
+
+    assert result.returncode == 0, result.stderr
+    assert table_boxes(result.stdout) == list(BOX_USERS)
+    assert all(" offline " in line for line in result.stdout.splitlines()[1:-1])
