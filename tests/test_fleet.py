@@ -39,7 +39,7 @@ from agent.mqtt.fleet import (
     render_table,
     to_json,
 )
-from agent.mqtt.fleet_client import Fleet, broker_options, parse_broker
+from agent.mqtt.fleet_client import Fleet, FleetClient, broker_options, parse_broker
 from agent.secr.errors import ConfigError
 from agent.secr.register import Mode
 from agent.status.snapshot import PrinterPart, Snapshot
@@ -834,3 +834,49 @@ def test_the_readme_acl_lets_the_fleet_user_read_every_box_and_write_none(
     assert result.returncode == 0, result.stderr
     assert table_boxes(result.stdout) == list(BOX_USERS)
     assert all(" offline " in line for line in result.stdout.splitlines()[1:-1])
+
+
+# --- the client's own robustness -----------------------------------------------------------------------
+
+
+def test_a_callback_that_raises_does_not_end_the_client(
+    broker: Broker, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """paho's network thread ends at a callback's exception: the fleet view would hear nothing more."""
+
+    class Touchy(Fleet):
+        def receive(self, topic: str, payload: bytes) -> bool:
+            if payload == b"boom":
+                raise RuntimeError("boom")
+            return super().receive(topic, payload)
+
+    client = FleetClient(broker_options(f"127.0.0.1:{broker.port()}", prefix=prefix), Touchy(prefix))
+    client.open()
+    publisher = Watcher(broker)
+    try:
+        publisher.publish(f"{prefix}/a/state", b"boom")
+        publisher.publish(f"{prefix}/b/state", state())
+        wait_for(lambda: [row.box_id for row in client.fleet.rows()] == ["b"], what="b after a's boom")
+    finally:
+        publisher.close()
+        client.close()
+    assert "failed (the client goes on)" in caplog.text and "RuntimeError: boom" in caplog.text
+
+
+def test_watch_survives_a_broker_restart(broker: Broker, prefix: str, tmp_path: Path) -> None:
+    """paho reconnects by itself; the subscription is made again and the changes come again."""
+    publish_fleet(broker, prefix, {"a": (b"online", state(datetime.now(UTC)))})
+    out = tmp_path / "out.txt"
+    process = start_watch(broker, prefix, out)
+    try:
+        wait_for(lambda: "1 box: 1 online" in out.read_text(), what="the first table")
+        broker.restart()  # forgets every retained message (persistence false): the view keeps a
+        publish_fleet(broker, prefix, {"b": (b"online", offline(datetime.now(UTC)))})
+        wait_for(
+            lambda: "2 boxes: 1 offline, 1 online" in out.read_text(), timeout=60, what="b after the restart"
+        )
+    finally:
+        code, stderr = stop_watch(process, signal.SIGTERM)
+    assert code == 0
+    assert f"lost the connection to the broker at 127.0.0.1:{broker.port()}; reconnecting" in stderr
+    assert "subscribed again" in stderr and "Traceback" not in stderr

@@ -362,19 +362,23 @@ class FleetClient:
         self.fleet.receive(message.topic, bytes(message.payload))
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, _reason: Any, _props: Any
     ) -> None:
         # After a refused CONNECT the connection ends too: _fail keeps the refusal, the first reason.
+        # paho's reason here is its own ("unspecified error" for a connection the broker closed): not said.
         with self._lock:
             opened = self._opened
-        hint = ""
-        if not opened and not self.options.tls:
-            hint = " (is it a TLS port? --tls)"
-        elif not opened and self.options.cert_file is None:
-            hint = " (does its TLS listener want a client certificate? --cert-file and --key-file)"
-        # paho's reason here is its own ("unspecified error" for a connection the broker closed): not said
-        what = "before accepting it" if not opened else f"({reason})"
-        self._fail(f"the broker at {self.options.address} closed the connection {what}{hint}")
+        if opened:
+            self._fail(f"lost the connection to the broker at {self.options.address}; reconnecting")
+            return
+        hint = " (is it a TLS port? --tls)"
+        if self.options.tls:
+            hint = (
+                " (does its TLS listener want a client certificate? --cert-file and --key-file)"
+                if self.options.cert_file is None
+                else ""
+            )
+        self._fail(f"the broker at {self.options.address} closed the connection before accepting it{hint}")
 
 
 # --- the command ---------------------------------------------------------------------------------------
