@@ -395,19 +395,20 @@ def collect(client: FleetClient, wait_s: float, *, quiet_s: float = QUIET_S) -> 
     return client.fleet.rows()
 
 
-def watch(client: FleetClient, show: Callable[[list[BoxRow]], None], stop: threading.Event) -> None:
-    """Show the rows when the retained messages have come, then on every change, until ``stop``."""
+def watch(
+    client: FleetClient, show: Callable[[list[BoxRow]], None], stop: threading.Event, *, wait_s: float
+) -> None:
+    """Show the rows when the retained messages have come (as without --watch: a quiet time, at most
+    ``wait_s``), then on every change once it settles, until ``stop``."""
     shown, waiting_since = -1, time.monotonic()
     while not stop.is_set():
         for notice in client.notices():
             sys.stderr.write(f"fiscal-box fleet: {notice}\n")
         version = client.fleet.version
+        quiet, longest = (QUIET_S, wait_s) if shown < 0 else (SETTLE_S, SHOW_AT_LEAST_EVERY_S)
         if version == shown:
             waiting_since = time.monotonic()
-        elif (
-            client.fleet.quiet_for() >= (QUIET_S if shown < 0 else SETTLE_S)
-            or time.monotonic() - waiting_since >= SHOW_AT_LEAST_EVERY_S
-        ):
+        elif client.fleet.quiet_for() >= quiet or time.monotonic() - waiting_since >= longest:
             show(client.fleet.rows())
             shown, waiting_since = version, time.monotonic()
         stop.wait(_POLL_S)
@@ -465,7 +466,7 @@ def fleet_command(
         if not watching:
             show(collect(client, wait_s))
             return 0
-        watch(client, show, stop)
+        watch(client, show, stop, wait_s=wait_s)
         return 0
     finally:
         restore()
