@@ -126,14 +126,6 @@ def broker_options(
         raise ConfigError("--password-file needs --username")
     if not prefix.strip("/") or any(c in prefix for c in "+#"):
         raise ConfigError(f"--prefix {prefix!r}: a topic prefix without + or #, e.g. fiscal-box")
-    password = None
-    if _existing("--password-file", password_file) is not None:
-        try:
-            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")  # type: ignore[union-attr]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--password-file {password_file}: cannot be read: {exc}") from exc
-        if not password:
-            raise ConfigError(f"--password-file {password_file}: the file is empty")
     return BrokerOptions(
         host=host,
         port=port,
@@ -143,8 +135,22 @@ def broker_options(
         cert_file=_existing("--cert-file", cert_file),
         key_file=_existing("--key-file", key_file),
         username=username,
-        password=password,
+        password=_password(password_file),
     )
+
+
+def _password(path: Path | None) -> str | None:
+    """The password alone in its file (as the box's [mqtt] password_file): its line end is not part of it."""
+    if path is None:
+        return None
+    _existing("--password-file", path)
+    try:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--password-file {path}: cannot be read: {exc}") from exc
+    if not password:
+        raise ConfigError(f"--password-file {path}: the file is empty")
+    return password
 
 
 # --- what the broker told ------------------------------------------------------------------------------
