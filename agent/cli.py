@@ -1,4 +1,4 @@
-"""The one console script: ``fiscal-box run | demo | emulator | status | go-online | slip``.
+"""The one console script: ``fiscal-box run | demo | emulator | status | go-online | slip | fleet``.
 
 Exit codes (contract §1): 0 success, 1 the operation failed (stderr says why and what to do),
 2 usage or configuration error.
@@ -53,7 +53,63 @@ def _parser() -> argparse.ArgumentParser:
 
     slip = sub.add_parser("slip", help="print the technician's status slip")
     slip.add_argument("--config", default=DEFAULT_CONFIG)
+    _fleet_parser(sub)
     return parser
+
+
+def _fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = sub.add_parser(
+        "fleet",
+        help="one line per box seen on an MQTT broker, worst first",
+        description="Read every box's retained availability and state under PREFIX/ on the broker and "
+        "print one line per box, worst first: down, blocked, unknown, offline with warnings or errors, "
+        "offline or uploading, online.",
+    )
+    fleet.add_argument("--broker", required=True, metavar="HOST[:PORT]", help="port 1883, 8883 with --tls")
+    fleet.add_argument(
+        "--tls", action="store_true", help="TLS to the broker (the system CAs unless --ca-file)"
+    )
+    fleet.add_argument(
+        "--ca-file", type=Path, metavar="FILE", help="the CA that signed the broker's certificate"
+    )
+    fleet.add_argument(
+        "--cert-file", type=Path, metavar="FILE", help="a client certificate (with --key-file)"
+    )
+    fleet.add_argument("--key-file", type=Path, metavar="FILE", help="the client certificate's key")
+    fleet.add_argument("--username", metavar="USER")
+    fleet.add_argument("--password-file", type=Path, metavar="FILE", help="the password, alone in a file")
+    fleet.add_argument(
+        "--prefix", default="fiscal-box", help="the boxes' [mqtt] topic_prefix (default: %(default)s)"
+    )
+    fleet.add_argument(
+        "--json", action="store_true", help="a JSON list, one object per box, in the same order"
+    )
+    fleet.add_argument(
+        "--watch", action="store_true", help="print again on every change, until Ctrl-C or SIGTERM"
+    )
+    fleet.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="at most this long for the retained messages (default: %(default)s s)",
+    )
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from agent.mqtt.fleet_client import broker_options, fleet_command
+
+    options = broker_options(
+        args.broker,
+        prefix=args.prefix,
+        tls=args.tls,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        username=args.username,
+        password_file=args.password_file,
+    )
+    return fleet_command(options, as_json=args.json, watching=args.watch, wait_s=args.wait)
 
 
 def _fail(error: FiscalBoxError) -> int:
@@ -95,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.commands import slip_command
 
             return slip_command(args.config)
+        if args.command == "fleet":
+            return _fleet(args)
     except ConfigError as exc:
         return _fail(exc)
     except BadInput as exc:

@@ -11,6 +11,10 @@ Listeners (``per_listener_settings``, so each has its own authentication):
 which is what the box's "republish on every connect" must survive. mosquitto drops root for its
 ``mosquitto`` user, so its directory is traversable and its files belong to that user.
 
+``Broker.start(users={...}, acl=TEXT)``: more users in the password file, and a mosquitto ``acl_file``
+with that text on the three listeners that know who the client is (password, tls, mtls); the
+anonymous listener stays open to everything, for the tests' own watchers. Without them, no ACL.
+
 Usage::
 
     with Broker.start(workdir) as broker:
@@ -146,7 +150,9 @@ class Broker:
     _clients: int = field(default=0)
 
     @classmethod
-    def start(cls, parent: Path | None = None) -> Broker:
+    def start(
+        cls, parent: Path | None = None, *, users: dict[str, str] | None = None, acl: str | None = None
+    ) -> Broker:
         binary = mosquitto_path()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (make test installs it: make debian-packages)")
@@ -162,8 +168,17 @@ class Broker:
             check=True,
             capture_output=True,
         )
+        for user, password in (users or {}).items():
+            subprocess.run(
+                ["mosquitto_passwd", "-b", str(directory / "passwords"), user, password],
+                check=True,
+                capture_output=True,
+            )
+        if acl is not None:
+            (directory / "acl").write_text(acl, encoding="utf-8")
         ports = dict(zip(LISTENERS, _free_ports(len(LISTENERS)), strict=True))
-        (directory / "mosquitto.conf").write_text(_config(directory, ports), encoding="utf-8")
+        config = _config(directory, ports, acl=acl is not None)
+        (directory / "mosquitto.conf").write_text(config, encoding="utf-8")
         broker = cls(directory, ports, ca_file, ca)
         broker._give_to_mosquitto()
         broker.restart()
@@ -238,12 +253,13 @@ class Broker:
                 path.chmod(0o600 if path.name == "passwords" else 0o640)
 
 
-def _config(directory: Path, ports: dict[str, int]) -> str:
+def _config(directory: Path, ports: dict[str, int], *, acl: bool = False) -> str:
     tls = (
         f"cafile {directory / 'ca.crt'}\ncertfile {directory / 'localhost.crt'}\n"
         f"keyfile {directory / 'localhost.key'}\n"
     )
-    passwords = f"password_file {directory / 'passwords'}\nallow_anonymous false\n"
+    acl_file = f"acl_file {directory / 'acl'}\n" if acl else ""
+    passwords = f"password_file {directory / 'passwords'}\nallow_anonymous false\n{acl_file}"
     return (
         "per_listener_settings true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"
         "log_type notice\nconnection_messages true\n"
@@ -251,6 +267,7 @@ def _config(directory: Path, ports: dict[str, int]) -> str:
         f"listener {ports['password']} 127.0.0.1\n{passwords}"
         f"listener {ports['tls']} 127.0.0.1\n{tls}{passwords}"
         f"listener {ports['mtls']} 127.0.0.1\n{tls}require_certificate true\nuse_identity_as_username true\n"
+        f"{acl_file}"
     )
 
 
@@ -273,9 +290,16 @@ class Heard:
 
 
 class Watcher:
-    """A paho client on the anonymous listener that records every message on ``topics``."""
+    """A paho client on the anonymous listener that records every message on ``topics`` (on another
+    listener it signs in with ``credentials``)."""
 
-    def __init__(self, broker: Broker, *topics: str, listener: str = "anonymous") -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *topics: str,
+        listener: str = "anonymous",
+        credentials: tuple[str, str] = (USER, PASSWORD),
+    ) -> None:
         self.broker = broker
         self._lock = threading.Lock()
         self.heard: list[Heard] = []
@@ -288,7 +312,7 @@ class Watcher:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: self._subscribed.set()
         if listener != "anonymous":
-            self.client.username_pw_set(USER, PASSWORD)
+            self.client.username_pw_set(*credentials)
         self.client.connect(  # the test's own client may block: the broker is up
             "127.0.0.1", broker.port(listener), keepalive=30
         )
