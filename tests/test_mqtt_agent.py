@@ -22,6 +22,7 @@ from agent.secr.errors import ConfigError
 from tests.conftest import EmulatorHandle
 from tests.mosquitto import PASSWORD, USER, Broker, Watcher, mosquitto_path, retained
 from tests.test_cli import free_port, write_config
+from tests.test_fleet import fleet_cli, table_boxes
 from tests.test_ha_discovery import ha_state, schema_errors
 from tests.test_owner import Agent, Till, agents
 from tests.waiting import wait_for
@@ -233,3 +234,44 @@ def test_the_status_and_the_slip_say_whether_the_dashboards_see_the_box(
     assert mqtt["connected"] is False and "refused" in mqtt["error"]
     text = to_text(slip_layout(refused.settings, refused.status_dict(), 32), 32)
     assert "MQTT" in text and "немає зв'язку" in text
+
+
+def test_the_fleet_view_shows_three_running_boxes_and_the_one_killed(
+    tmp_path: Path, emulator: EmulatorHandle, broker: Broker, agents: list[Agent]
+) -> None:
+    prefix = f"fleet{next(_prefixes)}"
+    started = {}
+    for box_id in ("shop-a", "shop-b", "shop-c"):
+        config, port = box_config(tmp_path, emulator, broker, box_id, prefix)
+        agent = Agent(config, config.parent / "state", tmp_path / f"{box_id}.log")
+        agents.append(agent)
+        started[box_id] = (agent, port)
+    for agent, _port in started.values():
+        agent.wait_ready()
+    wait_for(
+        lambda: len([t for t in retained(broker, f"{prefix}/+/state")]) == 3, what="three states retained"
+    )
+    till = Till(started["shop-b"][1])
+    till.open_shift()
+    till.sell(1)
+    wait_for(
+        lambda: json.loads(retained(broker, f"{prefix}/shop-b/state")[f"{prefix}/shop-b/state"].payload)["shift"] == "open",
+        what="shop-b's open shift on the broker",
+    )
+    started["shop-c"][0].kill()
+    wait_for(
+        lambda: retained(broker, f"{prefix}/shop-c/availability")[f"{prefix}/shop-c/availability"].text == "offline",
+        what="shop-c's last will",
+    )
+    result = fleet_cli(broker, "--prefix", prefix, "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["box_id"] for row in rows] == ["shop-c", "shop-a", "shop-b"]  # the dead one first
+    by_id = {row["box_id"]: row for row in rows}
+    assert by_id["shop-c"]["status"] == "down"
+    assert by_id["shop-a"]["status"] == by_id["shop-b"]["status"] == "online"
+    assert by_id["shop-b"]["state"]["shift"] == "open" and by_id["shop-a"]["state"]["shift"] == "closed"
+    table = fleet_cli(broker, "--prefix", prefix)
+    assert table.returncode == 0, table.stderr
+    assert table_boxes(table.stdout) == ["shop-c", "shop-a", "shop-b"]
+    assert table.stdout.strip().splitlines()[-1].startswith("3 boxes: 1 down")
