@@ -35,6 +35,7 @@ from agent.mqtt.discovery import discovery_messages, discovery_removals, node_id
 from agent.secr.register import Mode, RegisterStatus
 from agent.status import snapshot
 from agent.status.snapshot import CertificatePart, ModemPart, PrinterPart, Snapshot
+from tests.test_status_model import register_status
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "reference" / "ha-mqtt-discovery.schema.json").read_text(encoding="utf-8")
@@ -53,30 +54,7 @@ ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefi
 
 
 def register(**changes: Any) -> RegisterStatus:
-    base = RegisterStatus(
-        mode=Mode.ONLINE,
-        blocked_reason=None,
-        shift_open=True,
-        shift_id=3,
-        z_done=False,
-        next_local_num=17,
-        pending_documents=0,
-        oldest_pending_at=None,
-        offline_session_id=None,
-        has_offline_seed=True,
-        offline_allowed=True,
-        session_minutes=0,
-        month_minutes=0,
-        max_session_minutes=36 * 60,
-        max_month_minutes=168 * 60,
-        numbers_left=None,
-        warnings=(),
-        problem=None,
-        upload_error=None,
-        last_sync_at=NOW - timedelta(minutes=5),
-        identity_known=True,
-    )
-    return replace(base, **changes)
+    return register_status(**{"last_sync_at": NOW - timedelta(minutes=5), **changes})
 
 
 CERTIFICATE = CertificatePart(

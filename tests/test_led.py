@@ -30,6 +30,7 @@ from agent.status import CertificatePart, LedIndicator, Snapshot, StatusModel, l
 from drivers.led import LedError, LedPattern, RealTime, StatusLed
 from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.test_cli import write_config
+from tests.test_status_model import register_status
 from tests.waiting import wait_for
 
 PIN = 17
@@ -418,29 +419,7 @@ def test_the_mock_factory_by_name() -> None:
 # --- the policy --------------------------------------------------------------------------------------
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-ONLINE = RegisterStatus(
-    mode=Mode.ONLINE,
-    blocked_reason=None,
-    shift_open=True,
-    shift_id=3,
-    z_done=False,
-    next_local_num=17,
-    pending_documents=0,
-    oldest_pending_at=None,
-    offline_session_id="S-2",
-    has_offline_seed=True,
-    offline_allowed=True,
-    session_minutes=0,
-    month_minutes=0,
-    max_session_minutes=2160,
-    max_month_minutes=10080,
-    numbers_left=None,
-    warnings=(),
-    problem=None,
-    upload_error=None,
-    last_sync_at=None,
-    identity_known=True,
-)
+ONLINE = register_status(offline_session_id="S-2")
 OFFLINE = replace(ONLINE, mode=Mode.OFFLINE, pending_documents=5, oldest_pending_at=NOW, session_minutes=95)
 UPLOADING = replace(OFFLINE, mode=Mode.UPLOADING)
 REFUSED = "the fiscal server refused document local № 20 (1.20.1): bad XML"
