@@ -283,7 +283,13 @@ def test_status_slip_and_go_online_through_the_agent(
     paper = tmp_path / "printer.bin"
     config, _, agent, port = start_box(tmp_path, emulator, agents, **file_printer(paper))
     Till(port).open_shift()
-    status = cli(config, "status", "--json")
+    # The printer's part comes once the print worker has asked it (its own thread, just after start):
+    # until then the status says null, not a guess.
+    def asked() -> subprocess.CompletedProcess[str] | None:
+        answer = cli(config, "status", "--json")
+        return answer if answer.returncode != 0 or json.loads(answer.stdout)["printer"] else None
+
+    status = wait_for(asked, what="the printer's first answer in the status")
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
     assert data["mode"] == "online" and data["shift"] == "open" and data["printer"] == "ok"

@@ -26,6 +26,19 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _links(status: Mapping[str, Any]) -> list[Pair]:
+    """The uplink, the modem (when there is one) and whether the dashboards see the box (MQTT on)."""
+    lines = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
+    modem = status.get("modem") or {}
+    if any(v is not None for v in modem.values()):
+        lines.append(Pair("Модем", f"{_shown(modem.get('operator'))} {_shown(modem.get('signal_dbm'))} dBm"))
+    mqtt = status.get("mqtt")
+    if isinstance(mqtt, dict):
+        seen = "з'єднано" if mqtt.get("connected") else f"немає зв'язку: {_shown(mqtt.get('error'))}"
+        lines.append(Pair("MQTT", f"{_shown(mqtt.get('broker'))} {seen}"))
+    return lines
+
+
 def layout_slip(
     status: Mapping[str, Any],
     *,
@@ -73,15 +86,8 @@ def layout_slip(
         ),
         Separator(),
         Pair("Принтер", _shown(status.get("printer"))),
-        Pair("Канал зв'язку", _shown(status.get("uplink"))),
+        *_links(status),
     )
-    modem = status.get("modem") or {}
-    if any(v is not None for v in modem.values()):
-        out.add(Pair("Модем", f"{_shown(modem.get('operator'))} {_shown(modem.get('signal_dbm'))} dBm"))
-    mqtt = status.get("mqtt")
-    if isinstance(mqtt, dict):
-        seen = "з'єднано" if mqtt.get("connected") else f"немає зв'язку: {_shown(mqtt.get('error'))}"
-        out.add(Pair("MQTT", f"{_shown(mqtt.get('broker'))} {seen}"))
     errors = list(status.get("errors") or [])
     if errors:
         out.add(Separator(), Text("ПОМИЛКИ", Align.CENTER, bold=True))
