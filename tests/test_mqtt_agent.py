@@ -50,7 +50,7 @@ def mqtt_section(broker: Broker, prefix: str, *, listener: str = "anonymous", **
 def box_config(tmp_path: Path, emulator: EmulatorHandle, broker: Broker, box_id: str, prefix: str, **keys: Any) -> tuple[Path, int]:
     port = free_port()
     directory = tmp_path / box_id
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)  # a box started again keeps its state_dir
     overrides = {'id = "test-box"': f'id = "{box_id}"', **mqtt_section(broker, prefix, **keys)}
     return write_config(directory / "config.toml", emulator.fs_url, api_port=port, **overrides), port
 
@@ -205,12 +205,23 @@ def test_the_agent_announces_itself_to_home_assistant(
     assert states["pending_documents"] == 0 and states["offline_session_minutes"] == 0
 
 
-def test_discovery_can_be_turned_off(tmp_path: Path, broker: Broker, make_agent: Any) -> None:
+def test_discovery_turned_off_removes_the_configs_the_box_left(
+    tmp_path: Path, broker: Broker, make_agent: Any
+) -> None:
     topics = Topics(f"ha{next(_prefixes)}", "shop-13", discovery_prefix=f"ha{next(_prefixes)}")
-    box = make_agent("shop-13", topics.prefix, discovery_prefix=topics.discovery_prefix, discovery=False)
-    wait_for(lambda: box.mqtt is not None and box.mqtt.publisher.connected, what="the box on the broker")
-    wait_for(lambda: retained(broker, topics.state), what="the state")
-    assert retained(broker, f"{topics.discovery_prefix}/#") == {}
+    other = make_agent("shop-16", topics.prefix, discovery_prefix=topics.discovery_prefix)
+    first = make_agent("shop-13", topics.prefix, discovery_prefix=topics.discovery_prefix)
+    wait_for(lambda: len(retained(broker, f"{topics.discovery_prefix}/#")) == 32, what="two boxes' configs")
+    first.close()
+    # The same box restarted with discovery off: its entities go, the other box's stay.
+    again = make_agent("shop-13", topics.prefix, discovery_prefix=topics.discovery_prefix, discovery=False)
+    wait_for(lambda: again.mqtt is not None and again.mqtt.publisher.connected, what="the box on the broker")
+    left = wait_for(
+        lambda: (r := retained(broker, f"{topics.discovery_prefix}/#")) and len(r) == 16 and r,
+        what="only the other box's configs",
+    )
+    assert all("/shop-16/" in topic for topic in left)
+    assert other.mqtt is not None and other.mqtt.publisher.connected
 
 
 def test_the_status_and_the_slip_say_whether_the_dashboards_see_the_box(

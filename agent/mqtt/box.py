@@ -18,7 +18,7 @@ from agent import __version__
 from agent.clock import Clock
 from agent.config import MqttConfig, Settings
 from agent.mqtt.commands import Handler, RemoteCommands
-from agent.mqtt.discovery import discovery_messages
+from agent.mqtt.discovery import discovery_messages, discovery_removals
 from agent.mqtt.link import LinkSettings
 from agent.mqtt.publisher import MqttPublisher
 from agent.mqtt.topics import Topics
@@ -74,6 +74,8 @@ class BoxMqtt:
         config = settings.mqtt
         topics = Topics(config.topic_prefix, settings.box.id, config.discovery_prefix)
         link = link_settings(settings)
+        # With discovery off the box empties its configs on every connect: a box that had it on leaves
+        # no stale device behind in Home Assistant (an empty retained config removes the entity).
         discovery = (
             discovery_messages(
                 box_id=settings.box.id,
@@ -83,7 +85,7 @@ class BoxMqtt:
                 fiscal_number=settings.registrar.fiscal_number,
             )
             if config.discovery
-            else []
+            else discovery_removals(box_id=settings.box.id, discovery_prefix=config.discovery_prefix)
         )
         self._model: StatusModel | None = None
         self.publisher = MqttPublisher(
