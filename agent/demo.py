@@ -3,8 +3,8 @@
 Starts the fiscal server emulator and a cash register against it (dev signer, journal in a temp dir),
 then tells the story: open a shift, sell, return, cash in and out, storno; the server goes down in the
 middle of a sale and the box sells on offline; the server comes back and the batch is uploaded; an X
-report, the Z report (offline sales included) and the close. The printer and the LED join the story as
-those parts are built.
+report, the Z report (offline sales included) and the close. The receipts go to a file printer; the
+offline LED (on gpiozero's mock pins, so any machine runs it) follows the status as it would on a Pi.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from agent.secr.journal import Journal
 from agent.secr.register import CashRegister, Fiscalized, Registrar
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner
+from agent.status import Snapshot, led_pattern
 from drivers.drawer import CashDrawer
+from drivers.led import LedPattern, StatusLed
 from drivers.printer import ReceiptPrinter
 
 DEMO_REGISTRAR: dict[str, Any] = {
@@ -99,6 +101,14 @@ CARD = docs.Payment(
     rrn="000123456789",
 )
 CASHIER = "Іваненко І. І."
+#: contract §5's LED codes as a technician reads them
+LED_WORDS = {
+    LedPattern.OFF: "off (online, all well)",
+    LedPattern.SLOW_BLINK: "slow blink (offline, selling normally)",
+    LedPattern.DOUBLE_FLASH: "double flash (uploading the offline documents)",
+    LedPattern.FAST_BLINK: "fast blink (offline with a warning)",
+    LedPattern.STEADY: "steady (sales blocked)",
+}
 
 
 class DemoShop:
@@ -112,7 +122,9 @@ class DemoShop:
         signer = DevSigner.from_file(base / "box" / "dev-key.pem", common_name="Іваненко Іван Іванович")
         self.client = FiscalServerClient(emulator.fs_url, signer, timeout_s=5)
         self.journal = Journal(base / "box" / "journal.sqlite")
+        self.led = StatusLed(17, pin_factory="mock")
         clock = SystemClock()
+        self.clock = clock
         # The printer follows the journal's print queue, not the story: whatever the register makes
         # printable is printed, as it would be for a document made through the till API or the CLI.
         self.printing = PrintService(
@@ -134,6 +146,11 @@ class DemoShop:
     def fault(self, mode: str) -> None:
         post_json(f"{self.emulator.url}/emulator/fault", {"mode": mode})
 
+    def show_led(self) -> None:
+        pattern = led_pattern(Snapshot(register=self.register.status(), at=self.clock.now()))
+        self.led.show(pattern)
+        self.story.say(f"  LED: {LED_WORDS[pattern]}")
+
     def morning(self) -> None:
         story, register = self.story, self.register
         register.start()
@@ -150,6 +167,7 @@ class DemoShop:
             "sale", register.sell([BREAD], [docs.Payment(docs.PayForm.CASH, "ГОТІВКА", Decimal("57.00"))])
         )
         story.keep("storno", register.storno_last(cashier=CASHIER))
+        self.show_led()
 
     def outage(self) -> None:
         story, register = self.story, self.register
@@ -171,6 +189,7 @@ class DemoShop:
             f"  status: {status.mode.value}, {status.pending_documents} documents waiting, offline"
             f" {status.session_minutes} of {status.max_session_minutes} min this session"
         )
+        self.show_led()
 
     def back_online(self) -> None:
         story = self.story
@@ -186,6 +205,7 @@ class DemoShop:
                 f"  the online copy of the sale lost at the outage (fiscal № {report.revoked_online_fiscal_num})"
                 " was revoked by the 102 (REVOKELASTONLINEDOC): the sale counts once"
             )
+        self.show_led()
         story.keep("sale", self.register.sell([APPLES], [CASH], cashier=CASHIER))
 
     def evening(self) -> None:
@@ -229,6 +249,7 @@ class DemoShop:
         )
 
     def close(self) -> None:
+        self.led.close()
         self.client.close()
         self.journal.close()
 

@@ -151,6 +151,9 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
         "the emulator holds 18 documents (1 revoked), each local number once; the journal 18" in result.stdout
     )
     assert "ОФЛАЙН" in result.stdout and "REVOKELASTONLINEDOC" in result.stdout
+    # the offline LED through the story: dark online, slow blink through the outage, dark again
+    leds = [line.split("LED: ", 1)[1] for line in result.stdout.splitlines() if "LED: " in line]
+    assert [led.split(" (")[0] for led in leds] == ["off", "slow blink", "off"]
     # 18 documents less the 102, the 103 and the revoked online copy of the sale lost at the outage
     assert len(list((tmp_path / "receipts").glob("*.xml"))) == 15
     printed = decode((tmp_path / "printer.escpos").read_bytes())
