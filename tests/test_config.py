@@ -444,3 +444,23 @@ def test_describe_disabled() -> None:
         'drawer: not active: kind = "printer" but the printer is disabled in config',
     ]
     assert describe_disabled(parse_config(MINIMAL + "[button]\nenabled = true\n")) == []
+
+
+def test_mqtt_credentials_and_certificates_are_checked_together() -> None:
+    assert one_problem('[mqtt]\npassword_file = "p"\n') == (
+        "config.toml: mqtt.username: missing; password_file is given, the broker needs both"
+    )
+    assert one_problem('[mqtt]\ntls = true\ncert_file = "c.crt"\n') == (
+        "config.toml: mqtt.key_file: missing; cert_file is given, give both or neither"
+    )
+    assert problems('[mqtt]\ncert_file = "c.crt"\nkey_file = "c.key"\n') == [
+        "config.toml: mqtt.cert_file: only used with tls = true (here tls = false)",
+        "config.toml: mqtt.key_file: only used with tls = true (here tls = false)",
+    ]
+    assert "needs an authenticated connection" in one_problem("[mqtt]\ncommands = true\n")
+    assert "needs an authenticated connection" in one_problem('[mqtt]\ncommands = true\nusername = "box"\n')
+    # either proof of who the box is will do
+    parse_config(MINIMAL + '[mqtt]\ncommands = true\nusername = "box"\npassword_file = "p"\n')
+    s = parse_config(MINIMAL + '[mqtt]\ncommands = true\ntls = true\ncert_file = "c.crt"\nkey_file = "c.key"\n', base_dir="/etc/fb")
+    assert s.mqtt.commands and s.mqtt.cert_file == Path("/etc/fb/c.crt")
+    assert parse_config(MINIMAL).mqtt.client_id is None  # fiscal-box-<box.id> when the agent connects
