@@ -32,9 +32,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["LinkReading", "ProbeResult", "UplinkError", "probe_server", "read_link"]
+__all__ = [
+    "FAILOVER_METRIC",
+    "LinkReading",
+    "ProbeResult",
+    "UplinkError",
+    "default_gateway",
+    "prefer",
+    "preferred",
+    "probe_server",
+    "read_link",
+]
 
 SYS_NET = Path("/sys/class/net")
+#: the metric of the box's own default route that overrides the system's (DHCP's, NetworkManager's) while
+#: it fails over: lower than theirs, so it wins; removing it gives the system's order back untouched
+FAILOVER_METRIC = 10
 #: the protocol's unsigned command (reference §3): no key is needed to ask it
 PROBE_BODY = {"Command": "ServerState"}
 
@@ -136,6 +149,48 @@ def probe_server(fs_url: str, interface: str, timeout_s: float) -> ProbeResult:
     return ProbeResult(interface, True, None, time.monotonic() - started)
 
 
+def _ip_json(*args: str) -> list[dict[str, object]]:
+    try:
+        out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=5, check=True).stdout
+        data = json.loads(out or "[]")
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        raise UplinkError(f"ip {' '.join(args)}: {exc}") from exc
+    return data if isinstance(data, list) else []
+
+
+def default_gateway(interface: str) -> str | None:
+    """The gateway of the system's default route out of ``interface`` (not the box's own override)."""
+    for route in _ip_json("-4", "route", "show", "default", "dev", interface):
+        if route.get("metric") != FAILOVER_METRIC and isinstance(route.get("gateway"), str):
+            return str(route["gateway"])
+    return None
+
+
+def preferred() -> str | None:
+    """The interface the box's override sends traffic out of, None when the system's order holds."""
+    for route in _ip_json("-4", "route", "show", "default"):
+        if route.get("metric") == FAILOVER_METRIC:
+            return str(route.get("dev"))
+    return None
+
+
+def prefer(interface: str | None) -> None:
+    """Send the box's traffic out of ``interface`` (over the system's own default routes), or give the
+    system's order back (None). Idempotent; needs CAP_NET_ADMIN."""
+    if interface is None:
+        command = ["ip", "-4", "route", "del", "default", "metric", str(FAILOVER_METRIC)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=5, check=False)
+        if result.returncode != 0 and "No such process" not in result.stderr:  # none there: nothing to do
+            raise UplinkError(f"{' '.join(command)}: {result.stderr.strip()}")
+        return
+    gateway = default_gateway(interface)
+    via = ["via", gateway] if gateway else []  # a point-to-point link (some LTE modems) has none
+    command = ["ip", "-4", "route", "replace", "default", *via, "dev", interface, "metric", str(FAILOVER_METRIC)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=5, check=False)
+    if result.returncode != 0:
+        raise UplinkError(f"{' '.join(command)}: {result.stderr.strip()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drivers.uplinks")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -145,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_argument("--interface", required=True)
     probe.add_argument("--url", required=True, help="the fiscal server's URL, e.g. https://fs.tax.gov.ua:8643/fs")
     probe.add_argument("--timeout", type=float, default=2.0)
+    route = sub.add_parser("prefer", help="send traffic out of an interface, or 'system' for the system's order")
+    route.add_argument("interface")
     args = parser.parse_args(argv)
+    if args.what == "prefer":
+        prefer(None if args.interface == "system" else args.interface)
+        print(json.dumps({"preferred": preferred()}))
+        return 0
     if args.what == "link":
         print(json.dumps(asdict(read_link(args.interface))))
         return 0

@@ -97,3 +97,40 @@ def test_a_missing_interface_reads_as_absent(net: Network) -> None:
         "interface": "wlan7", "exists": False, "carrier": False, "has_address": False, "operstate": None,
     }
     assert probe(net, "wlan7")["ok"] is False
+
+
+_UNBOUND = f"""
+import sys, urllib.request
+request = urllib.request.Request("{FS_URL}/cmd", data=b'{{"Command":"ServerState"}}',
+                                 headers={{"Content-Type": "application/json"}})
+try:
+    sys.exit(0 if urllib.request.urlopen(request, timeout=1).read().startswith(b"{{") else 1)
+except OSError:
+    sys.exit(1)
+"""
+
+
+def unbound_probe(net: Network) -> bool:
+    """A request as the register makes it: through whatever route the kernel picks."""
+    return net.run(net.box, [sys.executable, "-c", _UNBOUND]).returncode == 0
+
+
+def prefer(net: Network, interface: str) -> str | None:
+    result = net.in_box("drivers.uplinks", "prefer", interface)
+    assert result.returncode == 0, result.stderr
+    preferred: str | None = json.loads(result.stdout)["preferred"]
+    return preferred
+
+
+def test_failing_over_to_lte_and_back_moves_the_box_s_traffic(net: Network) -> None:
+    net.break_ethernet_gateway()
+    assert not unbound_probe(net)  # the kernel still routes out of eth0, into the dead gateway
+    assert prefer(net, "wwan0") == "wwan0"
+    assert unbound_probe(net)  # the register's own requests now leave over LTE
+    assert prefer(net, "wwan0") == "wwan0"  # again: nothing changes
+    net.restore()
+    assert prefer(net, "system") is None  # back to the system's own order: Ethernet first
+    assert prefer(net, "system") is None
+    routes = net.run(net.box, ["ip", "-4", "route", "show", "default"]).stdout
+    assert "metric 10 " not in routes and "dev eth0 metric 100" in routes and "dev wwan0 metric 200" in routes
+    assert unbound_probe(net)
