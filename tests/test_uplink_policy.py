@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from agent.config import UplinksConfig
 from agent.events import EventKind
 from agent.status.snapshot import UPLINKS
+from agent.uplinks import policy
 from agent.uplinks.policy import (
     CAUSES,
     CAUSES_UK,
@@ -378,3 +381,25 @@ def test_ledger_fed_from_the_policys_accruals() -> None:
     # the 30 s of hold-down afterwards is not an outage.
     assert ledger.month("2026-11") == {"ethernet": 540, "lte": 0, "server": 0, "saved": 540}
     assert ledger.month("2026-12") == {"ethernet": 660, "lte": 0, "server": 0, "saved": 660}
+
+
+def test_the_policy_module_imports_nothing_that_does_io() -> None:
+    tree = ast.parse(Path(policy.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    # The clock module only for its Kyiv zone; no time, socket, subprocess or threading.
+    assert imported <= {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "types",
+        "typing",
+        "agent.clock",
+        "agent.config",
+        "agent.events",
+    }
