@@ -188,6 +188,12 @@ class UplinksConfig:
     primary: str = "eth0"
     backup: str = "wwan0"
     probe_interval_s: float = 30.0
+    # Back to the primary only once it has answered for this long: a cable toggling every few seconds
+    # must not move the route each time (agent/uplinks/policy.py).
+    hold_down_s: float = 30.0
+    # Failed probes in a row before a link that still has carrier counts as not reaching the server: one
+    # lost probe is a hiccup, two at the degraded cadence (~0.5 s apart) switch within 1-3 s of the loss.
+    failed_probes: int = 2
 
 
 @dataclass(frozen=True)
@@ -531,6 +537,8 @@ _SECTIONS: dict[str, _Section] = {
         _K("primary", _IFACE),
         _K("backup", _IFACE),
         _K("probe_interval_s", _number(1, 3600)),
+        _K("hold_down_s", _number(0, 3600)),
+        _K("failed_probes", _integer(1, 10)),
     ),
     "modem": _switch(ModemConfig, _K("port", _DEVICE), _K("apn", _TEXT), _K("baudrate", _BAUD)),
 }

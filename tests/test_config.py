@@ -114,6 +114,7 @@ def test_defaults() -> None:
         "homeassistant",
     )
     assert (s.uplinks.primary, s.uplinks.backup, s.uplinks.probe_interval_s) == ("eth0", "wwan0", 30)
+    assert (s.uplinks.hold_down_s, s.uplinks.failed_probes) == (30, 2)
     assert (s.modem.enabled, s.modem.port, s.modem.apn, s.modem.baudrate) == (
         True,
         "/dev/ttyUSB2",
@@ -217,6 +218,23 @@ def test_limits_below_the_law_are_fine() -> None:
     s = parse_config(MINIMAL + "[offline]\nmax_session_hours = 0.5\nmax_month_hours = 24\n")
     assert (s.offline.max_session_hours, s.offline.max_month_hours) == (0.5, 24)
     assert "offline.max_session_hours = 0" in one_problem("[offline]\nmax_session_hours = 0\n")
+
+
+def test_uplinks_failover_settings() -> None:
+    assert (parse_config(MINIMAL).uplinks.hold_down_s, parse_config(MINIMAL).uplinks.failed_probes) == (30, 2)
+    s = parse_config(MINIMAL + "[uplinks]\nhold_down_s = 0\nfailed_probes = 10\n")
+    # 0: fail back as soon as the primary answers (a lab without flapping cables)
+    assert (s.uplinks.hold_down_s, s.uplinks.failed_probes) == (0.0, 10)
+    assert isinstance(s.uplinks.hold_down_s, float)
+    assert one_problem("[uplinks]\nhold_down_s = 3601\n") == (
+        "config.toml: uplinks.hold_down_s = 3601: must be a number from 0 to 3600"
+    )
+    assert one_problem("[uplinks]\nfailed_probes = 0\n") == (
+        "config.toml: uplinks.failed_probes = 0: must be a whole number from 1 to 10"
+    )
+    assert one_problem("[uplinks]\nfailed_probes = 2.5\n") == (
+        "config.toml: uplinks.failed_probes = 2.5: must be a whole number from 1 to 10"
+    )
 
 
 def test_bad_forms() -> None:
