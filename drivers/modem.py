@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -121,9 +122,11 @@ class Modem:
                 port.reset_input_buffer()
                 port.write(command.encode("ascii") + b"\r")
                 return self._read_answer(port, command, timeout_s or self.timeout_s)
+            except ModemError:  # ModemTimeout is an OSError (TimeoutError) too: not a device gone
+                raise
             except serial.SerialTimeoutException as e:  # the write did not drain: the port is there
                 raise ModemTimeout(f"{command}: {e}") from e
-            except (serial.SerialException, OSError) as e:
+            except (serial.SerialException, OSError, termios.error) as e:  # tcflush raises termios.error
                 self._drop()
                 raise ModemGone(f"modem on {self.port}: gone: {e}") from e
 
@@ -133,7 +136,7 @@ class Modem:
                 self._serial = self._serial_factory(
                     self.port, baudrate=self.baudrate, timeout=READ_SLICE_S, write_timeout=self.timeout_s
                 )
-            except (serial.SerialException, OSError, ValueError) as e:
+            except (serial.SerialException, OSError, ValueError, termios.error) as e:
                 raise ModemGone(f"modem on {self.port}: cannot be opened: {e}") from e
             log.info("modem: AT port %s open", self.port)
         return self._serial
