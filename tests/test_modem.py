@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from agent.app import NOT_BUILT_YET, Agent
+from agent.builders import build_modem
+from agent.clock import SystemClock
+from agent.config import load_config
 from drivers.modem import Modem, ModemGone, ModemHealth, ModemRefused, ModemTimeout
+from tests.conftest import EmulatorHandle
 from tests.fake_modem import FakeModem, Script
+from tests.test_cli import write_config
 from tests.waiting import wait_for
 
 #: short, so that the silence cases cost a fraction of a second each
@@ -208,3 +214,53 @@ def test_a_modem_that_is_not_there_and_then_plugged_in(tmp_path: Path) -> None:
     client.close()
     first.close()
     second.close()
+
+
+def _agent(tmp_path: Path, emulator: EmulatorHandle, port: str) -> Agent:
+    config = write_config(
+        tmp_path / "config.toml",
+        emulator.fs_url,
+        **{"[modem]\nenabled = false": f'[modem]\nport = "{port}"', "[api]\n": "[api]\nenabled = false\n"},
+    )
+    return Agent(load_config(config), SystemClock())
+
+
+def test_the_agent_puts_the_modem_into_its_status(
+    tmp_path: Path, emulator: EmulatorHandle, fake: FakeModem
+) -> None:
+    assert "modem" not in NOT_BUILT_YET
+    box = _agent(tmp_path, emulator, fake.path)
+    box.start()
+    try:
+        modem = wait_for(lambda: box.status_dict()["modem"]["present"] and box.status_dict()["modem"])
+        assert modem == {
+            "signal_dbm": -77,
+            "registered": True,
+            "operator": "Kyivstar",
+            "present": True,
+            "sim": "READY",
+            "roaming": False,
+            "attached": True,
+            "error": None,
+        }
+    finally:
+        box.close()
+
+
+def test_an_agent_without_its_modem_starts_and_says_it_is_absent(
+    tmp_path: Path, emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = _agent(tmp_path, emulator, str(tmp_path / "no-such-tty"))
+    box.start()
+    try:
+        modem = wait_for(lambda: box.status_dict()["modem"]["present"] is False and box.status_dict()["modem"])
+        assert "cannot be opened" in modem["error"] and modem["signal_dbm"] is None
+        assert box.status_dict()["mode"] in ("online", "offline")  # the register runs all the same
+    finally:
+        box.close()
+    assert sum("modem: not present" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_no_modem_when_it_is_disabled(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", "http://127.0.0.1:1/fs")
+    assert build_modem(load_config(config)) is None
