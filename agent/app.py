@@ -8,7 +8,8 @@ Who feeds whom (docs/architecture.md has the picture):
   print queue says what to print);
 - the status model is fed by one coordinator per source — the register's (on every change it
   announces, and every ``REGISTER_REFRESH_S`` for the minutes that pass) and the printer's (on every
-  change the print worker sees; the worker asks an idle printer on its own timer) — and by the main
+  change the print worker sees; the worker asks an idle printer on its own timer) and the modem's
+  (its health over the AT port every ``MODEM_REFRESH_S``) — and by the main
   loop's errors; it publishes ``blocked``/``unblocked`` and feeds status.json, ``GET box/status``, the
   control channel and the slip, and the offline LED (a subscriber of its own, agent/status/led.py).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.builders import build_led, build_printing, build_register, slip_layout
+from agent.builders import build_led, build_modem, build_printing, build_register, slip_layout
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.control import ControlServer, Handler, go_online_answer, slip_answer
@@ -39,14 +40,16 @@ from agent.status import (
     StatusModel,
     log_events,
 )
+from agent.status.modem import MODEM_REFRESH_S, ModemReporter
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
 from drivers.led import StatusLed
+from drivers.modem import Modem
 
 log = logging.getLogger("fiscal-box")
 
-NOT_BUILT_YET = ("button", "uplinks", "modem")
+NOT_BUILT_YET = ("button", "uplinks")
 #: the register's part of the status is read again at least this often: offline minutes pass without
 #: any document being made
 REGISTER_REFRESH_S = 30.0
@@ -73,6 +76,7 @@ class Agent:
         self._removers: list[Any] = []
         self.status: StatusModel | None = None
         self.led: StatusLed | None = None
+        self.modem: Modem | None = None
         self._started = False  # the register's start-up has run (it may have left a problem)
         self._start_error: str | None = None
         self._journal_fault: JournalUnavailable | None = None
@@ -82,6 +86,7 @@ class Agent:
         self._start_status()
         self._start_led()
         self._start_printing()
+        self._start_modem()
         self._start_mqtt()
         if self.settings.api.enabled:
             self.api = start_till_api(self)
@@ -169,6 +174,19 @@ class Agent:
         self._coordinators.append(printer_part.start())
         self._removers.append(printing.add_listener(printer_part.request_refresh))
 
+    def _start_modem(self) -> None:
+        """The modem's health into the status every ``MODEM_REFRESH_S``. health() never raises and opens
+        the port itself, so a modem unplugged or missing only shows absent (and is logged once)."""
+        modem = build_modem(self.settings)
+        if modem is None:
+            return
+        self.modem = modem
+        assert self.status is not None
+        reporter = ModemReporter(self.status.set_modem)
+        self._coordinators.append(
+            Coordinator("modem", modem.health, reporter, interval_s=MODEM_REFRESH_S).start()
+        )
+
     def _start_mqtt(self) -> None:
         """Dashboards are a convenience: a broker that is down or a password file that cannot be read
         must never stop the till, so the agent says why and sells on without MQTT."""
@@ -246,6 +264,8 @@ class Agent:
             coordinator.close()
         if self.printing is not None:
             self.printing.close()
+        if self.modem is not None:  # after its coordinator: no health() runs any more
+            self.modem.close()
         self.register.close()
         if self.status is not None:
             self.status.close()

@@ -1,5 +1,5 @@
-"""Building the box's parts from the settings: signer, register, printer, LED. The agent (agent/app.py) and
-the CLI commands that run without an agent (agent/commands.py) build them the same way."""
+"""Building the box's parts from the settings: signer, register, printer, LED, modem. The agent
+(agent/app.py) and the CLI commands that run without an agent (agent/commands.py) build them the same way."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
 from drivers.drawer import CashDrawer
 from drivers.led import StatusLed
+from drivers.modem import Modem
 from drivers.printer import ReceiptPrinter
 
 log = logging.getLogger("fiscal-box")
@@ -157,6 +158,16 @@ def build_led(settings: Settings) -> StatusLed | None:
     if not cfg.enabled:
         return None
     return StatusLed(cfg.pin, active_high=cfg.active_high, pin_factory=cfg.pin_factory)
+
+
+def build_modem(settings: Settings) -> Modem | None:
+    """The modem's AT port, or None when ``[modem] enabled = false``. Nothing is opened here: the first
+    health() opens the port, so a modem that is not plugged in cannot fail the start. (``apn`` is the data
+    connection's, which ModemManager brings up: the AT client only reads.)"""
+    cfg = settings.modem
+    if not cfg.enabled:
+        return None
+    return Modem(cfg.port, baudrate=cfg.baudrate)
 
 
 def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layout:

@@ -101,3 +101,26 @@ def test_certificate_expiry_warns_two_weeks_ahead() -> None:
     assert any("expires in 10 days" in e for e in status["errors"])
     text = to_text(layout_slip(status, box_id="b", fiscal_number="1", printed_at=now))
     assert "expires in 10" in " ".join(text.split())
+
+
+def _modem_lines(modem: dict[str, object]) -> list[str]:
+    text = to_text(
+        layout_slip(
+            {**STATUS, "modem": modem},
+            box_id="shop-12-till-1",
+            fiscal_number="4000000001",
+            printed_at=datetime(2026, 11, 25, 10, tzinfo=UTC),
+        )
+    )
+    return [line for line in text.splitlines() if "Модем" in line]
+
+
+def test_the_modem_line_says_signal_or_that_the_modem_is_absent() -> None:
+    none = dict.fromkeys(
+        ("signal_dbm", "registered", "operator", "present", "sim", "roaming", "attached", "error")
+    )
+    assert _modem_lines(none) == []  # no modem configured: no line
+    (line,) = _modem_lines({**none, "present": True, "operator": "Kyivstar", "signal_dbm": -77})
+    assert "Kyivstar -77 dBm" in line
+    (line,) = _modem_lines({**none, "present": False, "error": "modem on /dev/ttyUSB2: cannot be opened"})
+    assert "немає" in line

@@ -87,7 +87,17 @@ def _old_build_status(
         "oldest_pending_age_s": oldest_age,
         "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
         "printer": printer,
-        "modem": {"signal_dbm": None, "registered": None, "operator": None},
+        # issue 12: §5's three, then whether the modem is there, its SIM, roaming, attach and what failed
+        "modem": {
+            "signal_dbm": None,
+            "registered": None,
+            "operator": None,
+            "present": None,
+            "sim": None,
+            "roaming": None,
+            "attached": None,
+            "error": None,
+        },
         "certificate": certificate,
         # issue 11: whether the dashboards see the box; null while MQTT is off
         "mqtt": None,

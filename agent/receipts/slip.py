@@ -30,7 +30,9 @@ def _links(status: Mapping[str, Any]) -> list[Pair]:
     """The uplink, the modem (when there is one) and whether the dashboards see the box (MQTT on)."""
     lines = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
     modem = status.get("modem") or {}
-    if any(v is not None for v in modem.values()):
+    if modem.get("present") is False:  # configured, but its AT port cannot be opened: say so, not "— dBm"
+        lines.append(Pair("Модем", "немає"))
+    elif any(v is not None for v in modem.values()):
         lines.append(Pair("Модем", f"{_shown(modem.get('operator'))} {_shown(modem.get('signal_dbm'))} dBm"))
     mqtt = status.get("mqtt")
     if isinstance(mqtt, dict):

@@ -1,6 +1,6 @@
 """The typed status snapshot (contract §5) and its JSON projection. Pure: no I/O, no clock of its own.
 
-Parts not built yet (uplink, modem) report null, never a made-up value.
+Parts not built yet (the uplink) or not configured (the modem) report null, never a made-up value.
 """
 
 from __future__ import annotations
@@ -89,12 +89,31 @@ class CertificatePart:
 
 @dataclass(frozen=True)
 class ModemPart:
+    """The LTE modem as its AT port tells (drivers/modem.py). The first three are §5's; the rest are
+    for the slip, `fiscal-box status` and a technician: whether the modem is there at all, its SIM,
+    roaming, packet attach and what could not be asked. All None: no modem configured."""
+
     signal_dbm: int | None = None
     registered: bool | None = None
     operator: str | None = None
+    present: bool | None = None
+    sim: str | None = None
+    roaming: bool | None = None
+    attached: bool | None = None
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"signal_dbm": self.signal_dbm, "registered": self.registered, "operator": self.operator}
+        return {
+            "signal_dbm": self.signal_dbm,
+            "registered": self.registered,
+            "operator": self.operator,
+            # beyond §5, after its keys
+            "present": self.present,
+            "sim": self.sim,
+            "roaming": self.roaming,
+            "attached": self.attached,
+            "error": self.error,
+        }
 
 
 _NO_MODEM = ModemPart()
