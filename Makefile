@@ -44,8 +44,11 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # `unit` runs the fault suite (tests/faults) in its short form: every crash point once, every odd reply.
+# The rest runs on every core (pytest-xdist): each test starts its own services on free ports, so they
+# share nothing; the fault suite runs alone after it, as its summary adds up one process's counts.
 unit: venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --ignore=tests/faults
+	$(VENV)/bin/pytest -q tests/faults
 
 # The heavy forms alone (about 9 minutes): the whole fault sweep, every crash point at every document
 # kind it meets, the till API's two fuzzers at three times the examples `make test` gives them, and 1000
