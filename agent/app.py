@@ -36,6 +36,7 @@ from agent.status import (
     Coordinator,
     EventStream,
     LedIndicator,
+    NetworkPart,
     StatusFile,
     StatusModel,
     log_events,
@@ -44,12 +45,14 @@ from agent.status.modem import MODEM_REFRESH_S, ModemReporter
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
+from agent.uplinks.monitor import UplinkMonitor
+from agent.uplinks.policy import Decision
 from drivers.led import StatusLed
 from drivers.modem import Modem
 
 log = logging.getLogger("fiscal-box")
 
-NOT_BUILT_YET = ("button", "uplinks")
+NOT_BUILT_YET = ("button",)
 #: the register's part of the status is read again at least this often: offline minutes pass without
 #: any document being made
 REGISTER_REFRESH_S = 30.0
@@ -77,6 +80,7 @@ class Agent:
         self.status: StatusModel | None = None
         self.led: StatusLed | None = None
         self.modem: Modem | None = None
+        self.uplinks: UplinkMonitor | None = None
         self._started = False  # the register's start-up has run (it may have left a problem)
         self._start_error: str | None = None
         self._journal_fault: JournalUnavailable | None = None
@@ -87,6 +91,7 @@ class Agent:
         self._start_led()
         self._start_printing()
         self._start_modem()
+        self._start_uplinks()
         self._start_mqtt()
         if self.settings.api.enabled:
             self.api = start_till_api(self)
@@ -187,6 +192,30 @@ class Agent:
             Coordinator("modem", modem.health, reporter, interval_s=MODEM_REFRESH_S).start()
         )
 
+    def _start_uplinks(self) -> None:
+        """Ethernet first, LTE when Ethernet does not reach the server: the monitor's verdict (the active
+        uplink, the cause) into the status, each switch onto the event stream."""
+        if not self.settings.uplinks.enabled:
+            return
+        model = self.status
+        assert model is not None
+        monitor: list[UplinkMonitor] = []
+
+        def decided(decision: Decision) -> None:
+            route_error = monitor[0].route_error if monitor else None
+            message = decision.message if decision.cause else None
+            model.set_network(decision.active, NetworkPart(decision.cause, message, route_error))
+
+        self.uplinks = UplinkMonitor(
+            self.settings.uplinks,
+            self.settings.fiscal_server.url,
+            clock=self.clock,
+            on_decision=decided,
+            events=self.events.publish,
+        )
+        monitor.append(self.uplinks)
+        self.uplinks.start()
+
     def _start_mqtt(self) -> None:
         """Dashboards are a convenience: a broker that is down or a password file that cannot be read
         must never stop the till, so the agent says why and sells on without MQTT."""
@@ -258,6 +287,8 @@ class Agent:
             self.api.stop()
         if self.mqtt is not None:
             self.mqtt.close()
+        if self.uplinks is not None:
+            self.uplinks.close()
         for remove in self._removers:
             remove()
         for coordinator in self._coordinators:

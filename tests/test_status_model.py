@@ -70,6 +70,8 @@ def _old_build_status(
         else ("online" if register.mode == "online" else "offline"),
         "blocked_reason": register.blocked_reason,
         "uplink": None,
+        # issue 12: why the server is not reached as it should be; null while the uplinks are off
+        "network": None,
         "shift": "open" if register.shift_open else "closed",
         "offline": {
             "session_minutes": register.session_minutes,

@@ -9,11 +9,16 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent import control
 from tests.netns import SERVER_IP, Network
+from tests.test_cli import write_config
+from tests.test_owner import answers
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="network namespaces are Linux's")
 
@@ -26,7 +31,8 @@ def network() -> Iterator[Network]:
     state = tempfile.mkdtemp(prefix="uplinks-emulator-")
     server = net.popen(
         net.server,
-        [sys.executable, "-m", "agent.emulator", "--listen", f"{SERVER_IP}:8643", "--state", state],
+        # every address of its namespace: the box's reach it on SERVER_IP, its loopback control surface on 127.0.0.1
+        [sys.executable, "-m", "agent.emulator", "--listen", "0.0.0.0:8643", "--state", state],
         stdout=-1,
     )
     try:
@@ -134,3 +140,56 @@ def test_failing_over_to_lte_and_back_moves_the_box_s_traffic(net: Network) -> N
     routes = net.run(net.box, ["ip", "-4", "route", "show", "default"]).stdout
     assert "metric 10 " not in routes and "dev eth0 metric 100" in routes and "dev wwan0 metric 200" in routes
     assert unbound_probe(net)
+
+
+# --- the agent itself in the box's namespace ------------------------------------------------------------
+
+
+def _register(net: Network) -> None:
+    from tests.conftest import REGISTRAR
+
+    script = (
+        "import json, urllib.request; urllib.request.urlopen(urllib.request.Request("
+        "'http://127.0.0.1:8643/emulator/registrars', data=json.dumps(" + repr(REGISTRAR) + ").encode(),"
+        " headers={'Content-Type': 'application/json'}), timeout=5).read()"
+    )
+    result = net.run(net.server, [sys.executable, "-c", script])  # the control surface answers loopback only
+    assert result.returncode == 0 or "exists" in result.stderr, result.stderr
+
+
+def test_the_agent_fails_over_and_says_why(net: Network, tmp_path: Path) -> None:
+    _register(net)
+    config = write_config(
+        tmp_path / "config.toml",
+        FS_URL,
+        **{
+            "[uplinks]\nenabled = false": '[uplinks]\nprimary = "eth0"\nbackup = "wwan0"\nprobe_interval_s = 1\nhold_down_s = 2',
+        },
+    )
+    state = tmp_path / "state"
+    log = (tmp_path / "agent.log").open("w")
+    agent = net.popen(net.box, [sys.executable, "-m", "agent.cli", "run", "--config", str(config)], stderr=log)
+    try:
+        wait_for(lambda: agent.poll() is not None or answers(state), what="the agent's control socket")
+        assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+
+        def network() -> tuple[str | None, str | None, str]:
+            status = control.request(state, "status", timeout_s=30)
+            return status["uplink"], (status["network"] or {}).get("cause"), status["mode"]
+
+        wait_for(lambda: network() == ("ethernet", None, "online"), what="online over Ethernet")
+        net.cut_ethernet()
+        wait_for(lambda: network() == ("lte", "ethernet_down", "online"), what="over LTE, Ethernet down")
+        net.restore()
+        wait_for(lambda: network() == ("ethernet", None, "online"), what="back on Ethernet after the hold-down")
+        net.break_ethernet_gateway()
+        wait_for(lambda: network() == ("lte", "ethernet_no_route", "online"), what="over LTE, Ethernet's gateway dead")
+        net.break_lte_gateway()
+        wait_for(lambda: network()[:2] == ("none", "server_down"), what="neither reaches the server")
+        net.restore()
+        wait_for(lambda: network()[:2] == ("ethernet", None), what="all well again")
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        log.close()
+    assert "failover" in (tmp_path / "agent.log").read_text()

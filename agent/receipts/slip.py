@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.receipts.layout import Align, Blank, Layout, Pair, Separator, Text, kyiv_time
+from agent.uplinks.policy import CAUSES_UK
 
 _MODES = {"online": "ОНЛАЙН", "offline": "ОФЛАЙН", "blocked": "ПРОДАЖ ЗАБЛОКОВАНО"}
 
@@ -29,6 +30,12 @@ def _shown(value: Any) -> str:
 def _links(status: Mapping[str, Any]) -> list[Pair]:
     """The uplink, the modem (when there is one) and whether the dashboards see the box (MQTT on)."""
     lines = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
+    network = status.get("network")
+    if isinstance(network, dict) and network.get("cause"):
+        cause = str(network["cause"])
+        lines.append(Pair("Причина", CAUSES_UK.get(cause, cause)))  # type: ignore[call-overload]
+    if isinstance(network, dict) and network.get("route_error"):
+        lines.append(Pair("Маршрут", f"не змінено: {network['route_error']}"))
     modem = status.get("modem") or {}
     if modem.get("present") is False:  # configured, but its AT port cannot be opened: say so, not "— dBm"
         lines.append(Pair("Модем", "немає"))

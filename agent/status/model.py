@@ -24,6 +24,7 @@ from agent.status.snapshot import (
     CertificatePart,
     ModemPart,
     MqttPart,
+    NetworkPart,
     PrinterPart,
     Snapshot,
 )
@@ -114,6 +115,12 @@ class StatusModel:
 
     def set_modem(self, modem: ModemPart | None) -> None:
         self._update(modem=modem)
+
+    def set_network(self, uplink: str | None, network: NetworkPart | None) -> None:
+        """The uplinks' verdict: the active uplink and why the server is not reached as it should be."""
+        if uplink is not None and uplink not in UPLINKS:
+            raise ValueError(f"uplink {uplink!r} is not one of {sorted(UPLINKS)}")
+        self._update(uplink=uplink, network=network)
 
     def set_mqtt(self, mqtt: MqttPart | None) -> None:
         self._update(mqtt=mqtt)

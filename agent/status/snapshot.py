@@ -120,6 +120,19 @@ _NO_MODEM = ModemPart()
 
 
 @dataclass(frozen=True)
+class NetworkPart:
+    """Why the server is not reached the way it should be (the uplinks' verdict), and whether the
+    default route could be moved as the failover asked."""
+
+    cause: str | None  # agent/uplinks/policy.py Cause: ethernet_down, ethernet_no_route, server_down, ...
+    message: str | None
+    route_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cause": self.cause, "message": self.message, "route_error": self.route_error}
+
+
+@dataclass(frozen=True)
 class MqttPart:
     """Whether the dashboards can see the box: for the slip and `fiscal-box status`, which a technician
     reads when a dashboard shows nothing."""
@@ -143,6 +156,7 @@ class Snapshot:
     #: what the agent's main loop met (a maintenance step that failed), after the register's own errors
     agent_errors: tuple[str, ...] = ()
     uplink: str | None = None  # one of UPLINKS once the uplinks are built
+    network: NetworkPart | None = None  # None: the uplinks are off in the config
     modem: ModemPart | None = None
     mqtt: MqttPart | None = None  # None: MQTT is off in the config
     version: str = __version__
@@ -183,6 +197,7 @@ class Snapshot:
             "mode": self.mode,
             "blocked_reason": register.blocked_reason,
             "uplink": self.uplink,
+            "network": self.network.to_dict() if self.network is not None else None,
             "shift": "open" if register.shift_open else "closed",
             "offline": {
                 "session_minutes": register.session_minutes,
