@@ -199,10 +199,10 @@ class Agent:
             return
         model = self.status
         assert model is not None
-        monitor: list[UplinkMonitor] = []
 
         def decided(decision: Decision) -> None:
-            route_error = monitor[0].route_error if monitor else None
+            # Decisions come from the monitor's own thread, started below: self.uplinks is set by then.
+            route_error = self.uplinks.route_error if self.uplinks is not None else None
             message = decision.message if decision.cause else None
             model.set_network(decision.active, NetworkPart(decision.cause, message, route_error))
 
@@ -213,7 +213,6 @@ class Agent:
             on_decision=decided,
             events=self.events.publish,
         )
-        monitor.append(self.uplinks)
         self.uplinks.start()
 
     def _start_mqtt(self) -> None:

@@ -12,29 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from common import box_against_emulator, cash, items, percentile
+from common import back_to_back, box_against_emulator, cash, items, percentile
 
 from agent.app import REGISTER_REFRESH_COOLDOWN_S
 from agent.clock import SystemClock
 from agent.mqtt.link import LinkSettings
 from agent.mqtt.publisher import MqttPublisher
 from agent.mqtt.topics import Topics
-from agent.secr.register import CashRegister
 from agent.status import Coordinator, EventStream, StatusModel
 from tests.mosquitto import Broker
 from tests.waiting import wait_for
-
-
-def sales(register: CashRegister, count: int) -> list[float]:
-    lines, payments = items(5), cash("1000.00")
-    timings = []
-    for _ in range(count):
-        start = time.perf_counter()
-        register.sell(lines, payments)
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings
 
 
 def line(name: str, timings: list[float]) -> str:
@@ -58,8 +46,8 @@ def main() -> None:
             "register", register.status, model.set_register, interval_s=None, cooldown_s=REGISTER_REFRESH_COOLDOWN_S
         ).start()
         register.add_listener(part.request_refresh)
-        sales(register, 50)  # warm-up
-        without = sales(register, args.sales)
+        back_to_back(register, 50)  # warm-up
+        without = back_to_back(register, args.sales)
 
         settings = LinkSettings(host="127.0.0.1", port=broker.port(), client_id="bench-sale")
         publisher = MqttPublisher(settings, Topics("bench", "sale-box"), now=SystemClock().now)
@@ -67,10 +55,10 @@ def main() -> None:
         stream.subscribe(publisher.on_event, name="mqtt")
         publisher.start()
         wait_for(lambda: publisher.connected, what="the publisher connected")
-        up = sales(register, args.sales)
+        up = back_to_back(register, args.sales)
         broker.stop()
         wait_for(lambda: not publisher.connected, what="the publisher noticing")
-        down = sales(register, args.sales)
+        down = back_to_back(register, args.sales)
         print(f"offline sales back to back, 5 lines, cash ({args.sales} each):")
         print(line("  without MQTT      ", without))
         print(line("  broker up         ", up))

@@ -21,22 +21,11 @@ import statistics
 import threading
 import time
 
-from common import box_against_emulator, cash, items, percentile
+from common import back_to_back, box_against_emulator, cash, items, percentile
 
 from agent.app import REGISTER_REFRESH_COOLDOWN_S
 from agent.clock import SystemClock
-from agent.secr.register import CashRegister
 from agent.status import Coordinator, Snapshot, StatusModel
-
-
-def back_to_back(register: CashRegister, count: int) -> list[float]:
-    lines, payments = items(5), cash("1000.00")
-    timings = []
-    for _ in range(count):
-        start = time.perf_counter()
-        register.sell(lines, payments)
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings
 
 
 def main() -> None:

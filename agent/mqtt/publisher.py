@@ -134,11 +134,6 @@ class MqttPublisher:
             self._results.append(_json(result))
             self._wake.notify()
 
-    def republish_state(self) -> None:
-        with self._wake:
-            self._state_due = self._state is not None
-            self._wake.notify()
-
     @property
     def connected(self) -> bool:
         return self.link.connected
