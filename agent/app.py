@@ -199,12 +199,18 @@ class Agent:
             return
         model = self.status
         assert model is not None
+        was = "none"  # the active uplink of the previous decision
 
         def decided(decision: Decision) -> None:
+            nonlocal was
             # Decisions come from the monitor's own thread, started below: self.uplinks is set by then.
             route_error = self.uplinks.route_error if self.uplinks is not None else None
             message = decision.message if decision.cause else None
             model.set_network(decision.active, NetworkPart(decision.cause, message, route_error))
+            if decision.active not in (was, "none"):
+                # A new way to the server: an offline register goes online now, not at its next probe.
+                self.register.network_changed()
+            was = decision.active
 
         self.uplinks = UplinkMonitor(
             self.settings.uplinks,
@@ -214,6 +220,7 @@ class Agent:
             events=self.events.publish,
         )
         self.uplinks.start()
+        self.register.use_uplinks(self.uplinks)
 
     def _start_mqtt(self) -> None:
         """Dashboards are a convenience: a broker that is down or a password file that cannot be read
@@ -287,6 +294,7 @@ class Agent:
         if self.mqtt is not None:
             self.mqtt.close()
         if self.uplinks is not None:
+            self.register.use_uplinks(None)
             self.uplinks.close()
         for remove in self._removers:
             remove()

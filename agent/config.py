@@ -194,6 +194,9 @@ class UplinksConfig:
     # Failed probes in a row before a link that still has carrier counts as not reaching the server: one
     # lost probe is a hiccup, two at the degraded cadence (~0.5 s apart) switch within 1-3 s of the loss.
     failed_probes: int = 2
+    # How long a sale whose request failed waits for a failover under way before it goes offline: a dead
+    # gateway is left after two failed probes (~0.5 s apart, each up to 1 s), well within this.
+    failover_wait_s: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -539,6 +542,7 @@ _SECTIONS: dict[str, _Section] = {
         _K("probe_interval_s", _number(1, 3600)),
         _K("hold_down_s", _number(0, 3600)),
         _K("failed_probes", _integer(1, 10)),
+        _K("failover_wait_s", _number(0, 30)),
     ),
     "modem": _switch(ModemConfig, _K("port", _DEVICE), _K("apn", _TEXT), _K("baudrate", _BAUD)),
 }

@@ -123,3 +123,59 @@ def test_a_route_that_cannot_be_moved_is_said_once_and_the_loop_goes_on() -> Non
     assert wires.routes == ["wwan0"] and box.route_error is None
     box.check()
     assert wires.routes == ["wwan0"]  # once moved, not again
+
+
+# --- the register's question before it goes offline ------------------------------------------------
+
+
+def started(wires: Wires, clock: FakeClock, decisions: list[Decision]) -> UplinkMonitor:
+    """The monitor on its own thread, its first round done: it then sleeps a (real) probe interval unless
+    woken, so whatever it checks next was asked for."""
+    box = monitor(wires, clock, [], decisions)
+    box.check()
+    return box.start()
+
+
+def test_way_out_waits_for_the_failover_a_dead_gateway_brings() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    try:
+        since = clock.monotonic()
+        wires.reaches["eth0"] = False  # the register's request has just failed
+        assert box.way_out(since) is True
+        assert wires.routes == ["wwan0"] and box.decision is not None and box.decision.active == "lte"
+        assert box.way_out(since) is True  # asked again (another sale): the same move answers
+        assert box.way_out(clock.monotonic() + 1) is False  # a move before the request began is no news
+    finally:
+        box.close()
+
+
+def test_way_out_says_no_once_both_links_fail() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    try:
+        wires.reaches = {"eth0": False, "wwan0": False}
+        assert box.way_out(clock.monotonic()) is False
+        assert decisions[-1].cause == "server_down" and wires.routes == []
+    finally:
+        box.close()
+
+
+def test_way_out_says_no_at_once_when_the_link_in_use_answers() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    try:
+        probes = len(wires.probed)
+        # The register's request failed, but not for the network's sake (the server refused, or was slow).
+        assert box.way_out(clock.monotonic()) is False
+        assert len(wires.probed) == probes + 2  # it did look: both links, once
+    finally:
+        box.close()
+
+
+def test_way_out_of_a_stopped_monitor_is_no() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    box.close()
+    wires.reaches["eth0"] = False
+    assert box.way_out(clock.monotonic()) is False

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from agent.clock import Clock
 from agent.events import ChangeListener, Event, EventKind, EventSink, discard
@@ -55,6 +55,20 @@ CRASHPOINTS: tuple[str, ...] = (
     "print_on_paper",  # printing: the printer took the bytes; printed_at not committed (a copy follows)
     "print_marked",  # printing: printed_at committed
 )
+
+
+class Uplinks(Protocol):
+    """What the register asks of the box's uplinks (agent/uplinks/monitor.py) before it goes offline.
+
+    The register's request fails the moment a cable is pulled or a gateway dies; the uplinks move the
+    route to the other link a second or two later. Offline in that gap would spend the law's budget
+    while a legal way to the server exists, so the register asks first."""
+
+    def way_out(self, since: float) -> bool:
+        """True when the route has moved since the monotonic time ``since`` (waiting a bounded time for a
+        failover under way) onto a link that reaches the server: worth one more try. False at once when
+        nothing is under way that could give one."""
+        ...
 
 
 def no_crash(_: str) -> None:
@@ -138,6 +152,8 @@ class Core:
         self.lock = RegisterLock(self._notify)
         self.meta = Meta(journal, on_change=self.changed, clock=clock)
         self._problem: NeedsPerson | None = None
+        #: the box's uplinks, asked before going offline; None: no second way out
+        self.uplinks: Uplinks | None = None
         # Every reply that states the server's time is a comparison of the clocks (clockcheck.py).
         self.server_clock = ServerClock(clock, settings.clock_tolerance_s, on_change=self.changed)
         server.on_server_time = self.server_clock.heard
@@ -238,4 +254,4 @@ class Core:
         return found
 
 
-__all__ = ["CRASHPOINTS", "Core", "Crashpoint", "RegisterLock", "Settings", "no_crash"]
+__all__ = ["CRASHPOINTS", "Core", "Crashpoint", "RegisterLock", "Settings", "Uplinks", "no_crash"]

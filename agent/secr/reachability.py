@@ -32,6 +32,12 @@ class Reachability:
         since = self._since
         return None if since is None else self.core.clock.monotonic() - since
 
+    def forget(self) -> None:
+        """The way to the server changed (a failover, a link back): the last answer says nothing of the new
+        way, so the next document asks afresh instead of trusting it for ``probe_freshness_s``."""
+        with self._lock:
+            self._at = None
+
     def record(self, ok: bool) -> None:
         now = self.core.clock.monotonic()
         with self._lock:

@@ -32,7 +32,7 @@ from agent.events import ChangeListener, EventSink
 from agent.secr import documents as docs
 from agent.secr import offline as rules
 from agent.secr import refunds, views
-from agent.secr.context import Core, Crashpoint, Settings, no_crash
+from agent.secr.context import Core, Crashpoint, Settings, Uplinks, no_crash
 from agent.secr.errors import FiscalBoxError, InvalidInput, RetryLater, ShiftAlreadyOpen, ShiftNotOpen
 from agent.secr.identity import Registrar
 from agent.secr.journal import OFFLINE, PENDING, REGISTERED, DocumentFilter, Journal, Page, Shift
@@ -242,10 +242,15 @@ class CashRegister:
         if mode == Mode.UPLOADING:
             mode = self._upload.finish_now()
         if mode == Mode.ONLINE:
+            started = self._core.clock.monotonic()
             try:
-                self._reconciler.settle_pending()
-                return self._fiscalize_online(request)
+                return self._online(request)
             except WentDark as dark:
+                if self._uplinks_moved(started, dark):
+                    try:
+                        return self._online_again(request, dark)
+                    except WentDark as again:
+                        dark = again
                 self._reach.record(False)
                 kept = self._session.enter(dark.entry, dark.cause, own=dark.own)
                 if kept is not None and (dark.own or kept.doc_type == request.kind):
@@ -253,6 +258,41 @@ class CashRegister:
                     # again (it may not be revoked); the shift goes on from it.
                     return self._pipeline.kept(kept)
         return self._session.fiscalize(request, server_answers=server_answers)
+
+    def _online(self, request: Request) -> Fiscalized:
+        self._reconciler.settle_pending()
+        return self._fiscalize_online(request)
+
+    def _uplinks_moved(self, started: float, dark: WentDark) -> bool:
+        """Did the uplinks move the route, since this document was begun, onto a link that reaches the
+        server? Then the failure was the old way's, and going offline would not be legal yet."""
+        uplinks = self._core.uplinks
+        if uplinks is None:
+            return False
+        try:
+            moved = uplinks.way_out(started)
+        except Exception:  # the uplinks' fault must not cost the sale: offline is still legal
+            log.exception("asking the uplinks for a way out failed")
+            return False
+        if moved:
+            log.warning(
+                "the server was not reached (%s) and the uplinks have moved the route: trying once more over it",
+                dark.cause.message,
+            )
+        return moved
+
+    def _online_again(self, request: Request, dark: WentDark) -> Fiscalized:
+        """One more try over the new route. The document that failed is journaled and may have reached the
+        server, so it is settled first (asked about, sent again only if the server never had it), never
+        made anew; a new document is made only for a request whose own one never got that far."""
+        if dark.own and dark.entry is not None:
+            try:
+                settled = self._reconciler.reconcile(dark.entry)
+            except RetryLater as exc:
+                raise WentDark(dark.entry, exc) from exc
+            if settled is not None:
+                return settled
+        return self._online(request)
 
     def _fiscalize_online(self, request: Request) -> Fiscalized:
         entry = self._pipeline.make_online(request)
@@ -488,6 +528,19 @@ class CashRegister:
             )
 
     # --- going online ------------------------------------------------------------------------------
+
+    def use_uplinks(self, uplinks: Uplinks | None) -> None:
+        """The box's uplinks, asked before a failed request sends the register offline (context.Uplinks)."""
+        self._core.uplinks = uplinks
+
+    def network_changed(self) -> None:
+        """The uplinks found a new way to the server (a failover, a link back): the last probe's answer is
+        stale, and an offline register tries to go online now rather than at its next periodic probe, so
+        that no more of the offline budget is spent than the outage took. Never blocks."""
+        self._reach.forget()
+        # Online it only refreshes the range (and settles what the outage left pending); the mode is
+        # read by the upload itself, under the lock this caller (the uplinks' thread) must not wait for.
+        self._upload.kick()
 
     def go_online(self) -> SyncReport:
         """Probe now; when the server answers, deliver every offline document and go online."""

@@ -6,7 +6,8 @@ probes and a fake clock; the network namespaces test the drivers themselves. Cad
 probed every ``probe_interval_s``; a link whose verdict hangs on its next probe (``probe_soon``: a first
 failure, an unproven backup) every ``DEGRADED_PROBE_S``, and the primary again when its hold-down ends.
 
-Not wired into the agent yet: ``check()`` is the loop's body, ``start()`` runs it on its own thread.
+``check()`` is the loop's body, ``start()`` runs it on its own thread; ``wake()`` asks for a check now,
+``way_out(since)`` is the register's question before it goes offline.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class UplinkMonitor:
         self._next_full = 0.0  # monotonic: both links probed at the first check
         #: why the route could not be moved (no CAP_NET_ADMIN, ip missing), for the status
         self.route_error: str | None = None
+        #: when the route last moved as a failover asked (monotonic), for ``way_out``
+        self.moved_at: float | None = None
+        self._decided = threading.Condition()  # notified after every check
+        self._begun = 0  # checks begun, and the one that made ``decision``
+        self._decided_by = 0
+        self._full_check = False
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="uplinks", daemon=True)
 
@@ -73,7 +81,8 @@ class UplinkMonitor:
         return self.config.primary if role == "primary" else self.config.backup
 
     def _due(self, now: float) -> set[Role]:
-        if now >= self._next_full:
+        if now >= self._next_full or self._full_check:
+            self._full_check = False
             self._next_full = now + self.config.probe_interval_s
             return {"primary", "backup"}
         due: set[Role] = set(self.decision.probe_soon) if self.decision is not None else set()
@@ -100,6 +109,9 @@ class UplinkMonitor:
 
     def check(self, *, signing_ok: bool | None = None) -> Decision:
         """One round: observe, decide, act. Never raises for the network's sake."""
+        with self._decided:
+            self._begun += 1
+            begun = self._begun
         now = self._clock.monotonic()
         due = self._due(now)
         primary = self._observe("primary", "primary" in due)
@@ -113,12 +125,52 @@ class UplinkMonitor:
         elif self.route_error is not None:
             # The policy's route is where traffic should go; until the kernel agrees, ask it again.
             self._move_route(decision)
-        self.decision = decision
+        with self._decided:
+            self.decision = decision
+            self._decided_by = begun
+            self._decided.notify_all()
         try:
             self._on_decision(decision)
         except Exception:  # a listener must not stop the uplinks' loop
             log.exception("uplinks: the decision's listener failed")
         return decision
+
+    def wake(self) -> None:
+        """Check now, probing both links, instead of at the next due time. Thread-safe."""
+        self._full_check = True
+        self._wake.set()
+
+    def way_out(self, since: float) -> bool:
+        """The register's question before it goes offline (agent/secr/context.py Uplinks): has the route
+        moved, since ``since``, onto a link that reaches the server? Checks at once and waits at most
+        ``failover_wait_s`` for a verdict still hanging on a probe; False as soon as the verdicts are
+        in and nothing moved (both links failing, or the link in use answering: the failure was not the
+        network's), so a sale that must go offline is not held up for nothing."""
+        deadline = self._clock.monotonic() + self.config.failover_wait_s
+        with self._decided:
+            asked = self._begun  # only a check begun after this saw what the register just met
+        self.wake()
+        with self._decided:
+            while True:
+                if self._moved_since(since):
+                    return True
+                decision = self.decision
+                if decision is not None and self._decided_by > asked and not decision.probe_soon:
+                    return False
+                left = deadline - self._clock.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return False
+                self._decided.wait(min(left, 0.5))
+
+    def _moved_since(self, since: float) -> bool:
+        decision = self.decision
+        return (
+            self.moved_at is not None
+            and self.moved_at >= since
+            and decision is not None
+            and decision.active != "none"
+            and self.route_error is None
+        )
 
     def _move_route(self, decision: Decision) -> None:
         interface = None if decision.route == "primary" else self._interface("backup")
@@ -130,6 +182,7 @@ class UplinkMonitor:
             self.route_error = str(exc)
             return
         self.route_error = None
+        self.moved_at = self._clock.monotonic()
         log.warning(
             "uplinks: the default route now goes out of %s (%s)",
             interface or self.config.primary,
@@ -153,6 +206,7 @@ class UplinkMonitor:
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -162,4 +216,5 @@ class UplinkMonitor:
                 self.check()
             except Exception:  # the loop must outlive a surprise
                 log.exception("uplinks: a check failed")
-            self._stop.wait(max(0.05, self.next_wait()))
+            self._wake.wait(max(0.05, self.next_wait()))
+            self._wake.clear()
