@@ -31,6 +31,7 @@ from agent.mqtt.box import BoxMqtt
 from agent.ownership import own_state_dir
 from agent.printing import PrintService
 from agent.secr.errors import FiscalBoxError, JournalUnavailable, NeedsPerson, RetryLater
+from agent.secr.results import RegisterStatus
 from agent.status import (
     CertificatePart,
     Coordinator,
@@ -135,10 +136,16 @@ class Agent:
         self.status = model
         model.set_certificate(CertificatePart.from_signer(register.signer, self.clock.now()))
         model.subscribe(StatusFile(self.settings.box.state_dir), name="status.json")
+
+        def register_read(status: RegisterStatus) -> None:
+            model.set_register(status)
+            if self.uplinks is not None:  # the server out of reach for the signatures' sake, not the links'
+                self.uplinks.signing(status.signing_error is None)
+
         register_part = Coordinator(
             "register",
             register.status,
-            model.set_register,
+            register_read,
             interval_s=REGISTER_REFRESH_S,
             cooldown_s=REGISTER_REFRESH_COOLDOWN_S,
         )

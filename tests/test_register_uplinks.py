@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from agent.clock import FakeClock
+from agent.emulator import Emulator
+from agent.secr.errors import CryptographyRejected, ServerUnreachable
 from agent.secr.meta import Mode
-from tests.conftest import Box, EmulatorHandle, cash, item
+from agent.secr.signing import DevSigner
+from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
 from tests.waiting import wait_for
@@ -134,3 +137,49 @@ def test_a_new_way_to_the_server_takes_an_offline_register_online_at_once(
     wait_for(lambda: reg.status().mode == Mode.ONLINE, what="online after the uplinks found a way")
     assert [kind for kind, _ in kinds(emulator)][-1] == 103  # the offline session closed and delivered
     box.close()
+
+
+# --- signing: why the server is not reached when the network is not to blame ----------------------------
+
+
+def test_a_time_stamp_service_out_of_reach_is_told_as_signing_until_a_document_is_accepted(
+    tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock
+) -> None:
+    signer = DevSigner.generate()
+    stamping = {"up": True}
+
+    def online_signer(data: bytes) -> bytes:
+        if not stamping["up"]:
+            raise ServerUnreachable("the time-stamp service cannot be reached")
+        return signer.sign(data)
+
+    box = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2, signer=signer, online_signer=online_signer)
+    reg = box.register
+    reg.start()
+    reg.open_shift()
+    assert reg.status().signing_error is None
+    stamping["up"] = False
+    assert reg.sell([item()], [cash("10.00")]).offline
+    status = reg.status()
+    assert status.signing_error is not None and "time-stamp" in status.signing_error
+    assert any("signing fails" in error for error in status.errors)
+    stamping["up"] = True
+    assert reg.go_online().went_online
+    assert reg.status().signing_error is not None  # delivered offline documents prove no time-stamp
+    assert not reg.sell([item()], [cash("10.00")]).offline
+    assert reg.status().signing_error is None
+    box.close()
+
+
+def test_a_signature_the_server_refuses_is_told_as_signing(tmp_path: Path) -> None:
+    with Emulator(tmp_path / "emulator", strict=True) as strict:  # qualified signatures only
+        post_json(f"{strict.url}/emulator/registrars", REGISTRAR)
+        box = Box(tmp_path / "box", strict.fs_url)  # the dev signer's
+        try:
+            with pytest.raises(CryptographyRejected):
+                box.register.start()
+                box.register.open_shift()
+            error = box.register.status().signing_error
+            assert error is not None and "signature" in error
+        finally:
+            box.close()

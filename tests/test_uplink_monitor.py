@@ -11,6 +11,7 @@ from agent.events import Event, EventKind
 from agent.uplinks.monitor import DEGRADED_PROBE_S, UplinkMonitor
 from agent.uplinks.policy import Decision
 from drivers.uplinks import LinkReading, ProbeResult, UplinkError
+from tests.waiting import wait_for
 
 FS = "http://fs.example/fs"
 
@@ -156,7 +157,7 @@ def test_way_out_says_no_once_both_links_fail() -> None:
     try:
         wires.reaches = {"eth0": False, "wwan0": False}
         assert box.way_out(clock.monotonic()) is False
-        assert decisions[-1].cause == "server_down" and wires.routes == []
+        assert box.decision is not None and box.decision.cause == "server_down" and wires.routes == []
     finally:
         box.close()
 
@@ -179,3 +180,16 @@ def test_way_out_of_a_stopped_monitor_is_no() -> None:
     box.close()
     wires.reaches["eth0"] = False
     assert box.way_out(clock.monotonic()) is False
+
+
+def test_signing_that_fails_is_the_cause_while_the_links_are_well() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    try:
+        box.signing(False)  # the register's signatures do not get through (agent/app.py feeds it)
+        wait_for(lambda: decisions[-1].cause == "signing_failed", what="signing told")
+        assert decisions[-1].active == "ethernet" and not decisions[-1].offline and wires.routes == []
+        box.signing(True)
+        wait_for(lambda: decisions[-1].cause is None, what="signing well again")
+    finally:
+        box.close()

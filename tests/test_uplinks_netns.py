@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 from agent import control
+from agent.secr.signing.dstu.curve import curve_by_m
+from agent.secr.signing.dstu.identity import self_signed_identity
+from agent.secr.signing.dstu.keystore import PrivateKey, encode_pkcs8
 from tests.conftest import FISCAL_NUMBER
 from tests.netns import SERVER_IP, Network
 from tests.test_cli import free_port, write_config
@@ -183,7 +186,9 @@ class BoxAgent:
     """`fiscal-box run` inside the box's namespace, uplinks on with a short cadence (probe every second,
     the given hold-down), its till API on the box's loopback; its log in a file."""
 
-    def __init__(self, net: Network, tmp_path: Path, *, hold_down_s: float = 2) -> None:
+    def __init__(
+        self, net: Network, tmp_path: Path, *, hold_down_s: float = 2, overrides: dict[str, str] | None = None
+    ) -> None:
         fiscal_number = str(next(_registrars))
         _register(net, fiscal_number)
         self.net = net
@@ -193,6 +198,7 @@ class BoxAgent:
             FS_URL,
             api_port=self.port,
             **{
+                **(overrides or {}),
                 f'fiscal_number = "{FISCAL_NUMBER}"': f'fiscal_number = "{fiscal_number}"',
                 "[uplinks]\nenabled = false": (
                     '[uplinks]\nprimary = "eth0"\nbackup = "wwan0"\nprobe_interval_s = 1\n'
@@ -386,5 +392,41 @@ def test_a_cable_toggling_every_two_seconds_moves_the_route_once_each_way(
             receipts = sales.stop()
         assert agent.failovers() == ["ethernet>lte ethernet_down", "lte>ethernet None"]
         assert receipts and not [r for r in receipts if "error" in r or r["offline"]]
+    finally:
+        agent.close()
+
+
+def test_each_cause_of_the_backup_and_of_signing_is_told(net: Network, tmp_path: Path) -> None:
+    """The causes the failover test does not meet: LTE down or without a route while Ethernet carries
+    the box, and signing failing while both links reach the server (a qualified key whose time-stamp
+    service refuses: online documents cannot be made, and mending the network would not help)."""
+    d, certificate = self_signed_identity("Іваненко Іван Іванович")
+    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.cer"
+    key_file.write_bytes(encode_pkcs8(PrivateKey(curve_by_m(257), d), pem=True))
+    cert_file.write_bytes(certificate)
+    signer = (
+        f'[signer]\nkind = "dstu4145"\nkey_file = "{key_file}"\ncertificate_file = "{cert_file}"\n'
+        f'tsp_url = "http://{SERVER_IP}:9/tsa"\n[offline]'  # nothing listens there
+    )
+    agent = BoxAgent(net, tmp_path, overrides={"[offline]": signer})
+    try:
+        wait_for(lambda: agent.network() == ("ethernet", None, "online"), what="online over Ethernet")
+        net.cut_lte()
+        wait_for(lambda: agent.network() == ("ethernet", "lte_down", "online"), what="LTE down told")
+        net.restore()
+        wait_for(lambda: agent.network() == ("ethernet", None, "online"), what="LTE back")
+        net.break_lte_gateway()
+        wait_for(lambda: agent.network() == ("ethernet", "lte_no_route", "online"), what="LTE's route told")
+        net.restore()
+        wait_for(lambda: agent.network()[:2] == ("ethernet", None), what="LTE back again")
+        sales = Sales(net, agent.port)  # its shift needs a time-stamp the service will not give
+        try:
+            wait_for(lambda: agent.network()[:2] == ("ethernet", "signing_failed"), what="signing told")
+            status = agent.status()
+            assert "time-stamp" in status["network"]["message"] or "time-stamp" in " ".join(status["errors"])
+        finally:
+            receipts = sales.stop()
+        assert all(r.get("offline") for r in receipts if "error" not in r)  # sold offline, as the law allows
+        assert not [f for f in agent.failovers() if "signing" in f]  # no route moved for it
     finally:
         agent.close()

@@ -152,11 +152,17 @@ class Core:
         self.lock = RegisterLock(self._notify)
         self.meta = Meta(journal, on_change=self.changed, clock=clock)
         self._problem: NeedsPerson | None = None
+        # Why signing fails -- the key or the time-stamp service (the pipeline says, at each signature), or
+        # the server refusing the signatures (the client says, at each signed request) -- until it works
+        # again: the uplinks' "signing_failed", as mending the network would not help.
+        self._signer_error: str | None = None
+        self._signature_refused: str | None = None
         #: the box's uplinks, asked before going offline; None: no second way out
         self.uplinks: Uplinks | None = None
         # Every reply that states the server's time is a comparison of the clocks (clockcheck.py).
         self.server_clock = ServerClock(clock, settings.clock_tolerance_s, on_change=self.changed)
         server.on_server_time = self.server_clock.heard
+        server.on_signature = self._signature_verdict
 
     # --- the problem that stops every operation until start() runs again --------------------------
 
@@ -168,6 +174,21 @@ class Core:
     def problem(self, value: NeedsPerson | None) -> None:
         if value is not self._problem:
             self._problem = value
+            self.changed()
+
+    @property
+    def signing_error(self) -> str | None:
+        return self._signer_error or self._signature_refused
+
+    def signer_verdict(self, error: str | None) -> None:
+        """The signer's (and its time-stamp service's) last outcome: None, it signed."""
+        if error != self._signer_error:
+            self._signer_error = error
+            self.changed()
+
+    def _signature_verdict(self, error: str | None) -> None:
+        if error != self._signature_refused:
+            self._signature_refused = error
             self.changed()
 
     # --- events and change notices ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from agent.events import EventKind
 from agent.secr import clockcheck, sync
 from agent.secr import documents as docs
 from agent.secr.context import Core
-from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater
+from agent.secr.errors import DocumentTooLarge, InvalidServerReply, RetryLater, SignerError
 from agent.secr.journal import OFFLINE, REGISTERED, Entry
 from agent.secr.meta import Mode
 from agent.secr.results import Fiscalized
@@ -143,7 +143,16 @@ class Pipeline:
         self._check_deliverable(document, len(xml), offline=offline)
         if self.core.settings.validate_documents:
             docs.validate(xml)
-        signed = (sign or self.core.signer.sign)(xml)
+        try:
+            signed = (sign or self.core.signer.sign)(xml)
+        except SignerError as exc:
+            self.core.signer_verdict(str(exc))
+            raise
+        except RetryLater as exc:  # only the online signer's time-stamp service is asked over the network
+            self.core.signer_verdict(f"the time-stamp service cannot be reached: {exc.message}")
+            raise
+        if sign is self.core.sign_online or self.core.sign_online is self.core.signer.sign:
+            self.core.signer_verdict(None)  # an offline signature proves the key, not the time-stamps
         self._check_deliverable(document, len(xml), offline=offline, signed=len(signed))
         self.core.crashpoint("after_sign")
         check = document if isinstance(document, docs.Check) else None

@@ -121,6 +121,8 @@ class RegisterStatus:
     errors: tuple[str, ...] = ()
     #: offline documents made while the server answered (a long upload under way): the exception, shown
     offline_while_reachable: int = 0
+    #: why signing fails, until a signed document is accepted again (context.Core.signing_error)
+    signing_error: str | None = None
 
     def __post_init__(self) -> None:
         # Callers may give lists; two equal states must compare equal whatever they were built from.

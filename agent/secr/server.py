@@ -222,22 +222,35 @@ class FiscalServerClient:
         #: told the server's own time, and the request's round trip in seconds, by every reply that states
         #: it: each /cmd reply's "Timestamp", each ticket's ORDERDATE/ORDERTIME (agent/secr/clockcheck.py)
         self.on_server_time: Callable[[datetime, float], None] | None = None
+        #: told whether the server took the signature of a signed request: None, it did; else its refusal
+        #: (error 12), for the status's "signing fails" (agent/secr/context.py)
+        self.on_signature: Callable[[str | None], None] | None = None
         self._package_envelope: int | None = None
         #: the last reply that was not the protocol's, until the next exchange that ends otherwise: the
         #: box takes such a server for unreachable, and the agent's status says why
         self.invalid_reply: InvalidServerReply | None = None
 
     @contextmanager
-    def _watch(self) -> Iterator[None]:
+    def _watch(self, *, signed: bool = True) -> Iterator[None]:
         try:
             yield
         except InvalidServerReply as exc:
             self.invalid_reply = exc
             raise
+        except CryptographyRejected as exc:
+            self.invalid_reply = None
+            self._signature(str(exc))
+            raise
         except BaseException:
             self.invalid_reply = None
             raise
         self.invalid_reply = None
+        if signed:
+            self._signature(None)
+
+    def _signature(self, refusal: str | None) -> None:
+        if self.on_signature is not None:
+            self.on_signature(refusal)
 
     def close(self) -> None:
         self._http.close()
@@ -317,7 +330,7 @@ class FiscalServerClient:
 
     def command(self, name: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any] | None:
         """Run a JSON command; None when the server has nothing (HTTP 204)."""
-        with self._watch():
+        with self._watch(signed=name not in UNSIGNED_COMMANDS):
             return self._command(name, timeout=timeout, **fields)
 
     def _command(self, name: str, *, timeout: float | None, **fields: Any) -> dict[str, Any] | None:

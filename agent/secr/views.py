@@ -151,6 +151,8 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
     upload_error = meta.upload_error
     if upload_error:
         errors.append(upload_error)
+    if core.signing_error is not None:
+        errors.append(f"signing fails: {core.signing_error}")
     differences = core.config_differences()
     if differences and getattr(core.problem, "code", None) != IdentityMismatch.code:  # said there already
         errors.append(
@@ -189,6 +191,7 @@ def status(core: Core, reach: Reachability, session: OfflineSession) -> Register
         identity_known=meta.identity("tin") is not None or core.registrar.tin is not None,
         errors=tuple(errors),
         offline_while_reachable=meta.offline_while_reachable,
+        signing_error=core.signing_error,
     )
 
 

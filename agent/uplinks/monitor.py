@@ -73,6 +73,7 @@ class UplinkMonitor:
         self._begun = 0  # checks begun, and the one that made ``decision``
         self._decided_by = 0
         self._full_check = False
+        self._signing_ok = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="uplinks", daemon=True)
@@ -108,7 +109,10 @@ class UplinkMonitor:
         )
 
     def check(self, *, signing_ok: bool | None = None) -> Decision:
-        """One round: observe, decide, act. Never raises for the network's sake."""
+        """One round: observe, decide, act. Never raises for the network's sake. ``signing_ok``: what
+        ``signing()`` last said unless given."""
+        if signing_ok is None:
+            signing_ok = self._signing_ok
         with self._decided:
             self._begun += 1
             begun = self._begun
@@ -119,13 +123,16 @@ class UplinkMonitor:
         decision = self.policy.observe(
             self._clock.monotonic(), primary=primary, backup=backup, signing_ok=signing_ok
         )
+        moved = False
         if decision.failover is not None:
-            self._move_route(decision)
+            moved = self._move_route(decision)
             self._events(decision.failover.event(self._clock.now()))
         elif self.route_error is not None:
             # The policy's route is where traffic should go; until the kernel agrees, ask it again.
-            self._move_route(decision)
-        with self._decided:
+            moved = self._move_route(decision)
+        with self._decided:  # the move and the decision it carried out are seen together
+            if moved:
+                self.moved_at = self._clock.monotonic()
             self.decision = decision
             self._decided_by = begun
             self._decided.notify_all()
@@ -134,6 +141,13 @@ class UplinkMonitor:
         except Exception:  # a listener must not stop the uplinks' loop
             log.exception("uplinks: the decision's listener failed")
         return decision
+
+    def signing(self, ok: bool) -> None:
+        """Whether the register's signatures get through (agent/secr/context.py signing_error): a server
+        out of reach for that reason is not the network's fault, and the cause must say so."""
+        if ok != self._signing_ok:
+            self._signing_ok = ok
+            self.wake()
 
     def wake(self) -> None:
         """Check now, probing both links, instead of at the next due time. Thread-safe."""
@@ -172,7 +186,7 @@ class UplinkMonitor:
             and self.route_error is None
         )
 
-    def _move_route(self, decision: Decision) -> None:
+    def _move_route(self, decision: Decision) -> bool:
         interface = None if decision.route == "primary" else self._interface("backup")
         try:
             self._route(interface)
@@ -180,14 +194,14 @@ class UplinkMonitor:
             if str(exc) != self.route_error:
                 log.error("uplinks: cannot move the default route to %s: %s", interface or "the system's", exc)
             self.route_error = str(exc)
-            return
+            return False
         self.route_error = None
-        self.moved_at = self._clock.monotonic()
         log.warning(
             "uplinks: the default route now goes out of %s (%s)",
             interface or self.config.primary,
             decision.message,
         )
+        return True
 
     def next_wait(self) -> float:
         """Seconds until the next check is due."""
