@@ -1,5 +1,6 @@
 """The uplinks' month ledger across restarts (agent/uplinks/ledger.py): real files in tmp_path, the real
-policy's accruals, a fake clock that crosses Kyiv midnight and steps its wall time as NTP does."""
+policy's accruals, a fake clock that crosses Kyiv midnight and steps its wall time as NTP does; then the
+agent itself, whose status carries the month and which saves it when it stops."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.app import Agent
 from agent.clock import FakeClock
-from agent.config import UplinksConfig
+from agent.config import UplinksConfig, load_config
 from agent.status.snapshot import NetworkMonth
 from agent.uplinks.ledger import (
     LEDGER_FILE,
@@ -26,7 +29,10 @@ from agent.uplinks.ledger import (
     recent,
     to_json,
 )
-from agent.uplinks.policy import Accrual, LinkObservation, MonthLedger, UplinkPolicy
+from agent.uplinks.policy import Accrual, LinkObservation, MonthLedger, UplinkPolicy, month_key
+from tests.conftest import EmulatorHandle
+from tests.test_cli import write_config
+from tests.waiting import wait_for
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 #: 23:58 in Kyiv (UTC+2 in winter) on 30 November: two minutes before December
@@ -284,3 +290,64 @@ def test_a_box_that_boots_with_its_clock_behind_keeps_this_months_count(path: Pa
     assert again.record(Accrual()) == month("2026-11")
     clock.step(days=10, hours=15)  # NTP
     assert again.record(Accrual()) == month("2026-12", ethernet=10, saved=10)
+
+
+# --- the agent ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def agent_config(tmp_path: Path, emulator: EmulatorHandle) -> Path:
+    # Interfaces that do not exist read as links without carrier (drivers/uplinks.py read_link): both
+    # down, nothing to probe and no route to move, on any machine.
+    return write_config(
+        tmp_path / "config.toml",
+        emulator.fs_url,
+        **{
+            "[uplinks]\nenabled = false": (
+                '[uplinks]\nprimary = "fbx-no-eth"\nbackup = "fbx-no-lte"\nprobe_interval_s = 1'
+            )
+        },
+    )
+
+
+def network_month(agent: Agent) -> dict[str, Any] | None:
+    assert agent.status is not None
+    network = agent.status.snapshot().to_dict()["network"]
+    return network["month"] if network else None
+
+
+@pytest.fixture()
+def agents() -> Iterator[list[Agent]]:
+    started: list[Agent] = []
+    yield started
+    for agent in started:
+        agent.close()
+
+
+def test_the_agent_shows_the_month_and_keeps_it_across_a_restart(
+    agent_config: Path, agents: list[Agent]
+) -> None:
+    clock = FakeClock(datetime.now(UTC))  # the emulator's time; it stands while the test runs
+    settings = load_config(agent_config)
+    first = Agent(settings, clock)
+    agents.append(first)
+    first.start()
+    wait_for(lambda: network_month(first), what="the uplinks' first decision in the status")
+    # Ten minutes pass on the monotonic clock only, so that the wall clock stays the emulator's.
+    clock.advance(minutes=10)
+    clock.step(minutes=-10)
+    got = wait_for(
+        lambda: (m := network_month(first)) and m["ethernet_down_minutes"] >= 10 and m,
+        what="ten minutes of both links down in the status",
+    )
+    assert got["lte_down_minutes"] >= 10 and got["offline_saved_minutes"] == 0
+    assert got["month"] == month_key(clock.now())
+    first.close()
+    agents.remove(first)
+    path = settings.box.state_dir / LEDGER_FILE
+    assert sum(s["ethernet"] for s in saved_seconds(path).values()) >= 600  # saved at close
+    second = Agent(settings, clock)
+    agents.append(second)
+    second.start()
+    again = wait_for(lambda: network_month(second), what="the uplinks' first decision after the restart")
+    assert again["ethernet_down_minutes"] >= got["ethernet_down_minutes"]

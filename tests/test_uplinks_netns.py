@@ -178,6 +178,10 @@ def test_the_agent_fails_over_and_says_why(net: Network, tmp_path: Path) -> None
             return status["uplink"], (status["network"] or {}).get("cause"), status["mode"]
 
         wait_for(lambda: network() == ("ethernet", None, "online"), what="online over Ethernet")
+        month = control.request(state, "status", timeout_s=30)["network"]["month"]
+        assert set(month) == {
+            "month", "ethernet_down_minutes", "lte_down_minutes", "server_down_minutes", "offline_saved_minutes"
+        }  # fmt: skip
         net.cut_ethernet()
         wait_for(lambda: network() == ("lte", "ethernet_down", "online"), what="over LTE, Ethernet down")
         net.restore()
@@ -193,3 +197,6 @@ def test_the_agent_fails_over_and_says_why(net: Network, tmp_path: Path) -> None
         agent.wait(30)
         log.close()
     assert "failover" in (tmp_path / "agent.log").read_text()
+    # The outages were counted, and saved at the clean stop: LTE carried the box while Ethernet was down.
+    months = json.loads((state / "uplinks-month.json").read_text(encoding="utf-8"))["seconds"].values()
+    assert sum(m["ethernet"] for m in months) > 0 and sum(m["saved"] for m in months) > 0
