@@ -46,6 +46,7 @@ from agent.status.modem import MODEM_REFRESH_S, ModemReporter
 from agent.till_api.app import ApiContext, create_app
 from agent.till_api.auth import Sessions
 from agent.till_api.server import ApiServer
+from agent.uplinks.ledger import LEDGER_FILE, UplinkLedger
 from agent.uplinks.monitor import UplinkMonitor
 from agent.uplinks.policy import Decision
 from drivers.led import StatusLed
@@ -82,6 +83,7 @@ class Agent:
         self.led: StatusLed | None = None
         self.modem: Modem | None = None
         self.uplinks: UplinkMonitor | None = None
+        self.uplink_ledger: UplinkLedger | None = None
         self._started = False  # the register's start-up has run (it may have left a problem)
         self._start_error: str | None = None
         self._journal_fault: JournalUnavailable | None = None
@@ -206,6 +208,7 @@ class Agent:
             return
         model = self.status
         assert model is not None
+        ledger = self.uplink_ledger = UplinkLedger(self.settings.box.state_dir / LEDGER_FILE, self.clock)
         was = "none"  # the active uplink of the previous decision
 
         def decided(decision: Decision) -> None:
@@ -213,7 +216,8 @@ class Agent:
             # Decisions come from the monitor's own thread, started below: self.uplinks is set by then.
             route_error = self.uplinks.route_error if self.uplinks is not None else None
             message = decision.message if decision.cause else None
-            model.set_network(decision.active, NetworkPart(decision.cause, message, route_error))
+            month = ledger.record(decision.accrued)
+            model.set_network(decision.active, NetworkPart(decision.cause, message, route_error, month))
             if decision.active not in (was, "none"):
                 # A new way to the server: an offline register goes online now, not at its next probe.
                 self.register.network_changed()
@@ -303,6 +307,8 @@ class Agent:
         if self.uplinks is not None:
             self.register.use_uplinks(None)
             self.uplinks.close()
+        if self.uplink_ledger is not None:  # after the monitor, which feeds it
+            self.uplink_ledger.close()
         for remove in self._removers:
             remove()
         for coordinator in self._coordinators:

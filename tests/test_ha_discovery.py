@@ -34,7 +34,14 @@ from agent.mqtt import discovery
 from agent.mqtt.discovery import discovery_messages, discovery_removals, node_id
 from agent.secr.register import Mode, RegisterStatus
 from agent.status import snapshot
-from agent.status.snapshot import CertificatePart, ModemPart, PrinterPart, Snapshot
+from agent.status.snapshot import (
+    CertificatePart,
+    ModemPart,
+    NetworkMonth,
+    NetworkPart,
+    PrinterPart,
+    Snapshot,
+)
 from tests.test_status_model import register_status
 
 SCHEMA = json.loads(
@@ -64,6 +71,17 @@ CERTIFICATE = CertificatePart(
     expires_at=NOW + timedelta(days=200),
     days_left=200,
 )
+#: the uplinks' month (network.month) of a box whose Ethernet failed this month and LTE carried it
+MONTH = NetworkMonth(
+    "2026-11", ethernet_down_minutes=95, lte_down_minutes=3, server_down_minutes=12, offline_saved_minutes=90
+)
+#: the entities that read it
+UPLINKS_MONTH = (
+    "ethernet_down_month_minutes",
+    "lte_down_month_minutes",
+    "server_down_month_minutes",
+    "offline_saved_month_minutes",
+)
 LONG_REASON = "the offline session reached its limit of 36 h: go online to upload the documents; " * 5
 
 
@@ -77,6 +95,7 @@ def scenarios() -> dict[str, Snapshot]:
             printer=PrinterPart("ok"),
             certificate=CERTIFICATE,
             uplink="ethernet",
+            network=NetworkPart(None, None, month=MONTH),
             modem=ModemPart(signal_dbm=-71, registered=True, operator="Kyivstar"),
         ),
         "offline_with_limits": Snapshot(
@@ -94,6 +113,8 @@ def scenarios() -> dict[str, Snapshot]:
             printer=PrinterPart("paper_out"),
             certificate=CERTIFICATE,
             uplink="lte",
+            # a network part without its month (NetworkPart's default): the templates' guard
+            network=NetworkPart("ethernet_down", "Ethernet is down; online over LTE."),
             modem=ModemPart(signal_dbm=-95, registered=True, operator="Vodafone"),
         ),
         "uploading": Snapshot(
@@ -352,6 +373,10 @@ def test_the_entities_and_their_classes() -> None:
         "offline_session_limit_used": (None, "%", "measurement", None),
         "offline_month_limit_used": (None, "%", "measurement", None),
         "numbers_left": (None, None, "measurement", None),
+        "ethernet_down_month_minutes": ("duration", "min", "total_increasing", "diagnostic"),
+        "lte_down_month_minutes": ("duration", "min", "total_increasing", "diagnostic"),
+        "server_down_month_minutes": ("duration", "min", "total_increasing", "diagnostic"),
+        "offline_saved_month_minutes": ("duration", "min", "total_increasing", None),
         "printer": ("enum", None, None, None),
         "modem_signal": ("signal_strength", "dBm", "measurement", "diagnostic"),
         "certificate_days_left": ("duration", "d", "measurement", "diagnostic"),
@@ -453,6 +478,10 @@ def test_online() -> None:
         "offline_session_limit_used": 0.0,
         "offline_month_limit_used": 0.0,
         "numbers_left": UNKNOWN,
+        "ethernet_down_month_minutes": 95,
+        "lte_down_month_minutes": 3,
+        "server_down_month_minutes": 12,
+        "offline_saved_month_minutes": 90,
         "printer": "ok",
         "modem_signal": -71,
         "certificate_days_left": 200,
@@ -517,6 +546,7 @@ def test_every_null_is_unknown() -> None:
         "modem_signal",
         "certificate_days_left",
         "last_sync",
+        *UPLINKS_MONTH,
     }
     assert {key for key, state in got.items() if state == UNKNOWN} == unknown
     assert (got["mode"], got["shift"], got["sales_blocked"]) == ("online", "closed", False)
@@ -544,3 +574,12 @@ def test_ha_state_refuses_what_home_assistant_would_not_take() -> None:
         ha_state(box["last_sync"] | {"value_template": "{{ '2026-11-25T10:00:00' }}"}, payload)
     with pytest.raises(AssertionError):
         ha_state(box["sales_blocked"] | {"value_template": "{{ 'on' }}"}, payload)
+
+
+def test_the_uplinks_month_is_shown_with_its_month_and_unknown_before_the_first_decision() -> None:
+    box = configs()
+    online, undecided = status_json("online"), status_json("offline_with_limits")
+    for key in UPLINKS_MONTH:
+        assert attributes(box[key], online) == {"month": "2026-11"}, key
+        assert ha_state(box[key], undecided) == UNKNOWN, key  # network present, its month not yet
+        assert attributes(box[key], undecided) == {"month": None}, key

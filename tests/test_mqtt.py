@@ -23,7 +23,7 @@ from agent.events import Event, EventKind
 from agent.mqtt.link import LinkSettings
 from agent.mqtt.publisher import MqttPublisher
 from agent.mqtt.topics import Topics
-from agent.status import EventStream, StatusModel
+from agent.status import EventStream, NetworkMonth, NetworkPart, StatusModel
 from tests.mosquitto import PASSWORD, USER, Broker, Gate, Watcher, mosquitto_path, retained
 from tests.test_status_model import register_status
 from tests.waiting import wait_for
@@ -107,6 +107,23 @@ def test_state_and_availability_are_retained_and_follow_every_change(
     assert state["mode"] == "online" and state["shift"] == "open" and set(state) >= {
         "blocked_reason", "uplink", "offline", "pending_documents", "oldest_pending_age_s", "last_sync_at",
         "printer", "modem", "errors", "version", "updated_at",
+    }
+
+
+def test_the_state_carries_the_uplinks_month(broker: Broker, topics: Topics, boxes: list[Box]) -> None:
+    box = Box(anonymous(broker), topics)
+    boxes.append(box)
+    month = NetworkMonth("2026-11", 95, 3, 12, 90)
+    box.model.set_network("lte", NetworkPart("ethernet_down", "Ethernet is down.", None, month))
+    state = wait_for(
+        lambda: (s := state_of(broker, topics)) and s["network"] and s, what="the state with the network part"
+    )
+    assert state["uplink"] == "lte" and state["network"]["month"] == {
+        "month": "2026-11",
+        "ethernet_down_minutes": 95,
+        "lte_down_minutes": 3,
+        "server_down_minutes": 12,
+        "offline_saved_minutes": 90,
     }
 
 

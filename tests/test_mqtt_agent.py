@@ -16,6 +16,7 @@ from agent.app import Agent as InProcessAgent
 from agent.builders import slip_layout
 from agent.clock import SystemClock
 from agent.config import load_config
+from agent.mqtt.discovery import ENTITIES as DISCOVERED
 from agent.mqtt.topics import Topics
 from agent.receipts.render import to_text
 from agent.secr.errors import ConfigError
@@ -28,6 +29,9 @@ from tests.test_owner import Agent, Till, agents
 from tests.waiting import wait_for
 
 __all__ = ["agents"]  # the fixture, from tests/test_owner.py
+
+#: the discovery configs one box retains
+ENTITIES = len(DISCOVERED)
 
 pytestmark = pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed")
 
@@ -189,8 +193,8 @@ def test_the_agent_announces_itself_to_home_assistant(
     box = make_agent("shop-12", topics.prefix, discovery_prefix=topics.discovery_prefix)
     wait_for(lambda: box.mqtt is not None and box.mqtt.publisher.connected, what="the box on the broker")
     configs = wait_for(
-        lambda: (r := retained(broker, f"{topics.discovery_prefix}/#")) and len(r) == 16 and r,
-        what="16 discovery configs",
+        lambda: (r := retained(broker, f"{topics.discovery_prefix}/#")) and len(r) == ENTITIES and r,
+        what=f"{ENTITIES} discovery configs",
     )
     state = retained(broker, topics.state)[topics.state].text
     for topic, message in configs.items():
@@ -211,13 +215,15 @@ def test_discovery_turned_off_removes_the_configs_the_box_left(
     topics = Topics(f"ha{next(_prefixes)}", "shop-13", discovery_prefix=f"ha{next(_prefixes)}")
     other = make_agent("shop-16", topics.prefix, discovery_prefix=topics.discovery_prefix)
     first = make_agent("shop-13", topics.prefix, discovery_prefix=topics.discovery_prefix)
-    wait_for(lambda: len(retained(broker, f"{topics.discovery_prefix}/#")) == 32, what="two boxes' configs")
+    wait_for(
+        lambda: len(retained(broker, f"{topics.discovery_prefix}/#")) == 2 * ENTITIES, what="two boxes' configs"
+    )
     first.close()
     # The same box restarted with discovery off: its entities go, the other box's stay.
     again = make_agent("shop-13", topics.prefix, discovery_prefix=topics.discovery_prefix, discovery=False)
     wait_for(lambda: again.mqtt is not None and again.mqtt.publisher.connected, what="the box on the broker")
     left = wait_for(
-        lambda: (r := retained(broker, f"{topics.discovery_prefix}/#")) and len(r) == 16 and r,
+        lambda: (r := retained(broker, f"{topics.discovery_prefix}/#")) and len(r) == ENTITIES and r,
         what="only the other box's configs",
     )
     assert all("/shop-16/" in topic for topic in left)

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agent.receipts import to_text
 from agent.receipts.slip import layout_slip
@@ -124,3 +125,49 @@ def test_the_modem_line_says_signal_or_that_the_modem_is_absent() -> None:
     assert "Kyivstar -77 dBm" in line
     (line,) = _modem_lines({**none, "present": False, "error": "modem on /dev/ttyUSB2: cannot be opened"})
     assert "немає" in line
+
+
+def _slip_text(status: dict[str, Any], width_chars: int = 32) -> str:
+    return to_text(
+        layout_slip(
+            status,
+            box_id="shop-12-till-1",
+            fiscal_number="4000000001",
+            printed_at=datetime(2026, 12, 14, 10, tzinfo=UTC),
+            width_chars=width_chars,
+        )
+    )
+
+
+NETWORK: dict[str, Any] = {
+    "cause": "ethernet_down",
+    "message": "Ethernet is down (no cable link or no address); online over LTE.",
+    "route_error": None,
+    "month": {
+        "month": "2026-12",
+        "ethernet_down_minutes": 95,
+        "lte_down_minutes": 3,
+        "server_down_minutes": 12,
+        "offline_saved_minutes": 90,
+    },
+}
+
+
+def test_the_slip_gives_the_months_downtime_when_the_uplinks_are_on() -> None:
+    for width in (32, 48):  # 58 and 80 mm paper
+        lines = _slip_text({**STATUS, "uplink": "lte", "network": NETWORK}, width).splitlines()
+        assert all(len(line) <= width for line in lines)
+        start = lines.index("Простій за 12.2026:")
+        got = [" ".join(line.split()) for line in lines[start : start + 5]]
+        assert got == [
+            "Простій за 12.2026:",
+            "Ethernet 95 хв",
+            "LTE 3 хв",
+            "сервер ДПС 12 хв",
+            "Офлайн зекономлено 90 хв",
+        ]
+    # a whole month of minutes still stays on its line, next to what it counts
+    whole = {**NETWORK, "month": {**NETWORK["month"], "ethernet_down_minutes": 44640}}
+    assert "  Ethernet" + " " * 14 + "44640 хв" in _slip_text({**STATUS, "network": whole}).splitlines()
+    # uplinks off (network null): no such lines
+    assert "Простій" not in _slip_text(STATUS) and "зекономлено" not in _slip_text(STATUS)

@@ -22,6 +22,7 @@ from agent.status import (
     CertificatePart,
     Coordinator,
     EventStream,
+    NetworkPart,
     Snapshot,
     StatusFile,
     StatusModel,
@@ -30,6 +31,8 @@ from agent.status import (
     read_status,
     write_status,
 )
+from agent.uplinks.ledger import LEDGER_FILE, UplinkLedger
+from agent.uplinks.policy import Accrual
 from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.waiting import wait_for
 
@@ -455,6 +458,41 @@ def test_producers_are_checked(model: StatusModel) -> None:
         model.set_uplink("carrier pigeon")
     model.set_uplink("lte")
     assert model.snapshot().to_dict()["uplink"] == "lte"
+
+
+def test_the_network_part_carries_the_uplinks_month(
+    model: StatusModel, clock: FakeClock, tmp_path: Path
+) -> None:
+    """network.month in the JSON, as the ledger gives it; a change once a minute of downtime, not at each
+    of the monitor's checks (every 0.5 s while a link is in doubt), each of which feeds the ledger."""
+    ledger = UplinkLedger(tmp_path / LEDGER_FILE, clock)
+    message = "Ethernet is down; online over LTE."
+
+    def decided(accrued: Accrual) -> None:  # what agent/app.py's listener does with each decision
+        model.set_network("lte", NetworkPart("ethernet_down", message, None, ledger.record(accrued)))
+
+    decided(Accrual())
+    assert model.snapshot().to_dict()["network"] == {
+        "cause": "ethernet_down",
+        "message": "Ethernet is down; online over LTE.",
+        "route_error": None,
+        "month": {
+            "month": "2026-11",
+            "ethernet_down_minutes": 0,
+            "lte_down_minutes": 0,
+            "server_down_minutes": 0,
+            "offline_saved_minutes": 0,
+        },
+    }
+    changes = model.changes
+    for _ in range(2 * 60 * 2):  # two minutes of checks every 0.5 s
+        clock.advance(0.5)
+        decided(Accrual(0.5, ethernet_down_s=0.5, saved_s=0.5))
+    assert model.changes == changes + 2
+    month = model.snapshot().to_dict()["network"]["month"]
+    assert month["ethernet_down_minutes"] == month["offline_saved_minutes"] == 2
+    assert month["lte_down_minutes"] == month["server_down_minutes"] == 0
+    assert NetworkPart(None, None).to_dict()["month"] is None  # no decision yet: null, not zeros
 
 
 def test_the_certificate_days_count_down_with_the_clock(model: StatusModel, clock: FakeClock) -> None:

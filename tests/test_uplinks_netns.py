@@ -246,6 +246,10 @@ def box_agent(net: Network, tmp_path: Path) -> Iterator[BoxAgent]:
 def test_the_agent_fails_over_and_says_why(net: Network, box_agent: BoxAgent) -> None:
     network = box_agent.network
     wait_for(lambda: network() == ("ethernet", None, "online"), what="online over Ethernet")
+    month = box_agent.status()["network"]["month"]
+    assert set(month) == {
+        "month", "ethernet_down_minutes", "lte_down_minutes", "server_down_minutes", "offline_saved_minutes"
+    }  # fmt: skip
     net.cut_ethernet()
     wait_for(lambda: network() == ("lte", "ethernet_down", "online"), what="over LTE, Ethernet down")
     net.restore()
@@ -264,6 +268,10 @@ def test_the_agent_fails_over_and_says_why(net: Network, box_agent: BoxAgent) ->
         "ethernet>lte ethernet_no_route",
         "lte>ethernet lte_no_route",  # neither reaches the server: the route rests on Ethernet
     ]
+    box_agent.close()
+    # The outages were counted, and saved at the clean stop: LTE carried the box while Ethernet was down.
+    months = json.loads((box_agent.state / "uplinks-month.json").read_text(encoding="utf-8"))["seconds"].values()
+    assert sum(m["ethernet"] for m in months) > 0 and sum(m["saved"] for m in months) > 0
 
 
 class Sales:

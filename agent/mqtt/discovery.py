@@ -93,6 +93,20 @@ def _limit_attributes(limit: str) -> str:
     return f"{{{{ {{'limit_minutes': {minutes}, 'limit_hours': {minutes} / 60}} | tojson }}}}"
 
 
+def _uplinks_month(key: str) -> str:
+    """An expression of ``network.month`` (the uplinks' month, agent/uplinks/ledger.py), none while the
+    uplinks are off or have not decided yet."""
+    return f"value_json.network.month.{key} if value_json.network and value_json.network.month else none"
+
+
+def _uplinks_minutes(key: str) -> str:
+    return _value(_uplinks_month(key))
+
+
+#: which Kyiv month the uplinks' minutes are of, as their attribute (it changes once a month)
+_UPLINKS_MONTH_ATTRIBUTES: Final = f"{{{{ {{'month': {_uplinks_month('month')}}} | tojson }}}}"
+
+
 @dataclass(frozen=True)
 class Entity:
     """One entity of the box's device: what its discovery config says beyond the keys every entity has."""
@@ -112,6 +126,14 @@ class Entity:
 
 
 _MEASUREMENT = "measurement"
+# A total that starts from 0 again on the 1st of each month. Home Assistant reads a decrease of a
+# total_increasing sensor as the start of a new meter cycle (developers.home-assistant.io/blog/2021/08/16/
+# state_class_total; home-assistant/architecture discussion 761 names a meter read from 0 again on the
+# 1st of every month as its case), so its statistics sum the growth across months; "measurement" would keep
+# only a mean of a running total, and "total" would need last_reset, which the status does not carry.
+# The minutes are rounded down and kept across restarts (agent/uplinks/ledger.py): they fall only when
+# the month turns, or when the ledger was lost, which is a new cycle too.
+_MONTH_TOTAL = "total_increasing"
 _DIAGNOSTIC = "diagnostic"  # the only category a sensor may have: HA refuses "config" for it
 
 ENTITIES: Final[tuple[Entity, ...]] = (
@@ -218,6 +240,55 @@ ENTITIES: Final[tuple[Entity, ...]] = (
         state_class=_MEASUREMENT,
         icon="mdi:counter",
         attributes_template="{{ {'unlimited': value_json.offline.numbers_left is none} | tojson }}",
+    ),
+    # The uplinks' month (network.month): each way to the server down, and the offline time the failover
+    # to LTE saved; the downtimes are a technician's, the time saved the shop's.
+    Entity(
+        "ethernet_down_month_minutes",
+        "sensor",
+        "Ethernet down this month",
+        _uplinks_minutes("ethernet_down_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MONTH_TOTAL,
+        entity_category=_DIAGNOSTIC,
+        icon="mdi:ethernet-off",
+        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
+    ),
+    Entity(
+        "lte_down_month_minutes",
+        "sensor",
+        "LTE down this month",
+        _uplinks_minutes("lte_down_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MONTH_TOTAL,
+        entity_category=_DIAGNOSTIC,
+        icon="mdi:signal-off",
+        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
+    ),
+    Entity(
+        "server_down_month_minutes",
+        "sensor",
+        "Tax server down this month",
+        _uplinks_minutes("server_down_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MONTH_TOTAL,
+        entity_category=_DIAGNOSTIC,
+        icon="mdi:server-off",
+        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
+    ),
+    Entity(
+        "offline_saved_month_minutes",
+        "sensor",
+        "Offline time saved this month",
+        _uplinks_minutes("offline_saved_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MONTH_TOTAL,
+        icon="mdi:swap-horizontal",
+        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
     ),
     Entity(
         "printer",

@@ -27,15 +27,31 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _links(status: Mapping[str, Any]) -> list[Pair]:
-    """The uplink, the modem (when there is one) and whether the dashboards see the box (MQTT on)."""
-    lines = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
+def _month_lines(month: Mapping[str, Any]) -> list[Text | Pair]:
+    """This month's downtime of each way to the server, and the offline time the failover saved: one
+    pair a figure, so that a number never wraps away from what it counts on 58 mm paper."""
+    year, _, number = str(month.get("month")).partition("-")
+    return [
+        Text(f"Простій за {number}.{year}:"),
+        Pair("  Ethernet", f"{_shown(month.get('ethernet_down_minutes'))} хв"),
+        Pair("  LTE", f"{_shown(month.get('lte_down_minutes'))} хв"),
+        Pair("  сервер ДПС", f"{_shown(month.get('server_down_minutes'))} хв"),
+        Pair("Офлайн зекономлено", f"{_shown(month.get('offline_saved_minutes'))} хв"),
+    ]
+
+
+def _links(status: Mapping[str, Any]) -> list[Text | Pair]:
+    """The uplink (with this month's downtime when the uplinks are on), the modem (when there is one)
+    and whether the dashboards see the box (MQTT on)."""
+    lines: list[Text | Pair] = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
     network = status.get("network")
     if isinstance(network, dict) and network.get("cause"):
         cause = str(network["cause"])
         lines.append(Pair("Причина", CAUSES_UK.get(cause, cause)))  # type: ignore[call-overload]
     if isinstance(network, dict) and network.get("route_error"):
         lines.append(Pair("Маршрут", f"не змінено: {network['route_error']}"))
+    if isinstance(network, dict) and isinstance(network.get("month"), dict):
+        lines.extend(_month_lines(network["month"]))
     modem = status.get("modem") or {}
     if modem.get("present") is False:  # configured, but its AT port cannot be opened: say so, not "— dBm"
         lines.append(Pair("Модем", "немає"))

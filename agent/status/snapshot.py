@@ -120,16 +120,45 @@ _NO_MODEM = ModemPart()
 
 
 @dataclass(frozen=True)
+class NetworkMonth:
+    """One Kyiv calendar month of the uplinks (agent/uplinks/ledger.py): how long each way to the server
+    failed, and how much offline time the failover saved. Whole minutes, rounded down as the register's
+    ``offline.month_minutes`` is: the status (and MQTT's retained state) then changes at most once a
+    minute for them, not at every probe."""
+
+    month: str  # "2026-12"
+    ethernet_down_minutes: int  # Ethernet did not reach the server for a reason of its own (link, route)
+    lte_down_minutes: int  # the same for LTE
+    server_down_minutes: int  # both links up and neither reached the server: the tax service was down
+    offline_saved_minutes: int  # Ethernet failed while the box stayed online over LTE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "ethernet_down_minutes": self.ethernet_down_minutes,
+            "lte_down_minutes": self.lte_down_minutes,
+            "server_down_minutes": self.server_down_minutes,
+            "offline_saved_minutes": self.offline_saved_minutes,
+        }
+
+
+@dataclass(frozen=True)
 class NetworkPart:
-    """Why the server is not reached the way it should be (the uplinks' verdict), and whether the
-    default route could be moved as the failover asked."""
+    """Why the server is not reached the way it should be (the uplinks' verdict), whether the default
+    route could be moved as the failover asked, and this month's downtime."""
 
     cause: str | None  # agent/uplinks/policy.py Cause: ethernet_down, ethernet_no_route, server_down, ...
     message: str | None
     route_error: str | None = None
+    month: NetworkMonth | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cause": self.cause, "message": self.message, "route_error": self.route_error}
+        return {
+            "cause": self.cause,
+            "message": self.message,
+            "route_error": self.route_error,
+            "month": self.month.to_dict() if self.month is not None else None,
+        }
 
 
 @dataclass(frozen=True)
