@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent.clock import Clock, SystemClock
+from agent.clock import Clock, FakeClock, SystemClock
 from agent.demo import get_json, post_json
 from agent.emulator import Emulator
 from agent.events import Event, EventSink
@@ -132,6 +133,21 @@ class Box:
 
     def close(self) -> None:
         self.register.close()
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    """A test clock on a Monday morning in November (Kyiv: 10:00), for the 36 h and 168 h limits."""
+    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture()
+def obox(tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock) -> Iterator[Box]:
+    """A started register on the test clock, its requests given up after 2 s."""
+    b = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2)
+    b.register.start()
+    yield b
+    b.close()
 
 
 @pytest.fixture()

@@ -104,11 +104,6 @@ def test_a_month_rolled_on_by_a_clock_ahead_is_put_right_by_the_server() -> None
 
 
 @pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture()
 def obox(tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock) -> Iterator[Box]:
     b = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2)
     b.register.start()

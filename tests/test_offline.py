@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,19 +51,6 @@ class Link:
 
     def restore(self) -> None:
         self.box.client.base_url = self.url
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture()
-def obox(tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock) -> Iterator[Box]:
-    b = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2)
-    b.register.start()
-    yield b
-    b.close()
 
 
 def xml_head(emulator: EmulatorHandle, document: dict[str, object]) -> dict[str, str]:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,6 @@ from tests.test_offline import Link, xml_head
 from tests.test_register import assert_emulator_numbering
 from tests.test_till_api import LICENSE, TillApi, good
 from tests.waiting import wait_for
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
 class Arm:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,11 +30,6 @@ FISCALIZED_DETAIL = {
     "doc_subtype",
     "shift_id",
 }
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
 @pytest.fixture()

@@ -6,8 +6,7 @@ tests/test_uplinks_agent_netns.py test the real monitor on real routing)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,6 @@ from tests.conftest import REGISTRAR, Box, EmulatorHandle, cash, item, post_json
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
 from tests.waiting import wait_for
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
-
-
-@pytest.fixture()
-def obox(tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock) -> Iterator[Box]:
-    b = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2)
-    b.register.start()
-    yield b
-    b.close()
 
 
 class Uplinks:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -28,11 +27,6 @@ from tests.httpstub import Served
 from tests.test_offline import Link
 from tests.test_owner import Agent, Till, agents, live_status, start_box  # noqa: F401 (agents: a fixture)
 from tests.waiting import wait_for
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
 def registrar(emulator: EmulatorHandle, **fields: object) -> None:
