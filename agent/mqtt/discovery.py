@@ -136,6 +136,24 @@ _MEASUREMENT = "measurement"
 _MONTH_TOTAL = "total_increasing"
 _DIAGNOSTIC = "diagnostic"  # the only category a sensor may have: HA refuses "config" for it
 
+
+
+def _uplinks_month_sensor(figure: str, name: str, icon: str, *, diagnostic: bool = True) -> Entity:
+    """One of network.month's minutes as a duration sensor, its month as the attribute."""
+    return Entity(
+        f"{figure}_month_minutes",
+        "sensor",
+        name,
+        _uplinks_minutes(f"{figure}_minutes"),
+        device_class="duration",
+        unit="min",
+        state_class=_MONTH_TOTAL,
+        entity_category=_DIAGNOSTIC if diagnostic else None,
+        icon=icon,
+        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
+    )
+
+
 ENTITIES: Final[tuple[Entity, ...]] = (
     Entity(
         "mode",
@@ -243,53 +261,10 @@ ENTITIES: Final[tuple[Entity, ...]] = (
     ),
     # The uplinks' month (network.month): each way to the server down, and the offline time the failover
     # to LTE saved; the downtimes are a technician's, the time saved the shop's.
-    Entity(
-        "ethernet_down_month_minutes",
-        "sensor",
-        "Ethernet down this month",
-        _uplinks_minutes("ethernet_down_minutes"),
-        device_class="duration",
-        unit="min",
-        state_class=_MONTH_TOTAL,
-        entity_category=_DIAGNOSTIC,
-        icon="mdi:ethernet-off",
-        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
-    ),
-    Entity(
-        "lte_down_month_minutes",
-        "sensor",
-        "LTE down this month",
-        _uplinks_minutes("lte_down_minutes"),
-        device_class="duration",
-        unit="min",
-        state_class=_MONTH_TOTAL,
-        entity_category=_DIAGNOSTIC,
-        icon="mdi:signal-off",
-        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
-    ),
-    Entity(
-        "server_down_month_minutes",
-        "sensor",
-        "Tax server down this month",
-        _uplinks_minutes("server_down_minutes"),
-        device_class="duration",
-        unit="min",
-        state_class=_MONTH_TOTAL,
-        entity_category=_DIAGNOSTIC,
-        icon="mdi:server-off",
-        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
-    ),
-    Entity(
-        "offline_saved_month_minutes",
-        "sensor",
-        "Offline time saved this month",
-        _uplinks_minutes("offline_saved_minutes"),
-        device_class="duration",
-        unit="min",
-        state_class=_MONTH_TOTAL,
-        icon="mdi:swap-horizontal",
-        attributes_template=_UPLINKS_MONTH_ATTRIBUTES,
-    ),
+    _uplinks_month_sensor("ethernet_down", "Ethernet down this month", "mdi:ethernet-off"),
+    _uplinks_month_sensor("lte_down", "LTE down this month", "mdi:signal-off"),
+    _uplinks_month_sensor("server_down", "Tax server down this month", "mdi:server-off"),
+    _uplinks_month_sensor("offline_saved", "Offline time saved this month", "mdi:swap-horizontal", diagnostic=False),
     Entity(
         "printer",
         "sensor",
