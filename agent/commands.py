@@ -150,6 +150,18 @@ def show_status(status: dict[str, Any], *, as_json: bool) -> None:
     updated = datetime.fromisoformat(status["updated_at"]).strftime("%Y-%m-%d %H:%M:%S %z")
     print(f"mode: {status['mode']}  shift: {status['shift']}  pending documents: {status['pending_documents']}")
     print(f"next local number: {status.get('next_local_num')}  updated: {updated}")
+    network = status.get("network")
+    if isinstance(network, dict):  # the uplinks are on
+        print(f"uplink: {status.get('uplink')}" + (f"  ({network['message']})" if network.get("message") else ""))
+        month = network.get("month")
+        if isinstance(month, dict):
+            print(
+                f"this month ({month['month']}): Ethernet down {month['ethernet_down_minutes']} min, LTE down"
+                f" {month['lte_down_minutes']} min, tax server down {month['server_down_minutes']} min;"
+                f" offline time saved {month['offline_saved_minutes']} min"
+            )
+        if network.get("route_error"):
+            print(f"error: the default route could not be moved: {network['route_error']}")
     for error in status.get("errors") or []:
         print(f"error: {error}")
 

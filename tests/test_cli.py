@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from agent.commands import show_status
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
 from tests.test_printer import decode
 from tests.waiting import wait_for
@@ -196,3 +198,22 @@ def test_run_with_the_api_port_taken_says_so(tmp_path: Path, emulator: EmulatorH
         )
     assert result.returncode == 1
     assert "cannot listen on 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_in_words_says_the_uplink_why_and_the_month(capsys: pytest.CaptureFixture[str]) -> None:
+    status = {
+        "mode": "online", "shift": "open", "pending_documents": 0, "next_local_num": 7,
+        "updated_at": "2026-12-01T10:00:00+02:00", "uplink": "lte", "errors": [],
+        "network": {
+            "cause": "ethernet_no_route", "message": "Ethernet is up but ...; online over LTE.",
+            "route_error": None,
+            "month": {
+                "month": "2026-12", "ethernet_down_minutes": 95, "lte_down_minutes": 3,
+                "server_down_minutes": 12, "offline_saved_minutes": 90,
+            },
+        },
+    }  # fmt: skip
+    show_status(status, as_json=False)
+    out = capsys.readouterr().out
+    assert "uplink: lte  (Ethernet is up but ...; online over LTE.)" in out
+    assert "Ethernet down 95 min" in out and "tax server down 12 min" in out and "offline time saved 90 min" in out
