@@ -5,8 +5,14 @@ The I/O is injected (``drivers/uplinks.py`` by default), so the loop is tested w
 probes and a fake clock; the network namespaces test the drivers themselves. Cadence: both links are
 probed every ``probe_interval_s``; a link whose verdict hangs on its next probe (``probe_soon``: a first
 failure, an unproven backup) every ``DEGRADED_PROBE_S``, and the primary again when its hold-down ends.
+Between rounds the loop waits on the kernel's rtnetlink (``drivers.uplinks.LinkWatcher``): a link or
+address change (a pulled cable) starts a round at once, and the policy switches on a lost carrier in
+that round; where netlink cannot be opened the loop says so once and keeps only its timed cadence.
+``wake()`` starts a round with both links probed at once, from any thread. Within a round both links are
+read and probed at the same time, so a round costs the slower probe, not the sum of both timeouts.
 
-Not wired into the agent yet: ``check()`` is the loop's body, ``start()`` runs it on its own thread.
+``check()`` is the loop's body (synchronous: it returns the round's decision), ``start()`` runs it on
+its own thread, ``close()`` ends that thread.
 """
 
 from __future__ import annotations
@@ -14,13 +20,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from agent.clock import Clock
 from agent.config import UplinksConfig
 from agent.events import EventSink, discard
 from agent.uplinks.policy import Decision, LinkObservation, Role, UplinkPolicy
-from drivers.uplinks import LinkReading, ProbeResult, UplinkError, prefer, probe_server, read_link
+from drivers.uplinks import (
+    LinkReading,
+    LinkWatcher,
+    ProbeResult,
+    UplinkError,
+    prefer,
+    probe_server,
+    read_link,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +66,10 @@ class UplinkMonitor:
         probe: Prober = probe_server,
         route: Callable[[str | None], None] = prefer,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
+        watcher: LinkWatcher | None = None,
     ) -> None:
+        """``watcher``: what the loop waits on between rounds; by default one on the kernel's rtnetlink,
+        opened by ``start()`` (a monitor only ever ``check()``-ed opens no socket)."""
         self.config = config
         self.fs_url = fs_url
         self._clock = clock
@@ -67,6 +85,9 @@ class UplinkMonitor:
         #: why the route could not be moved (no CAP_NET_ADMIN, ip missing), for the status
         self.route_error: str | None = None
         self._stop = threading.Event()
+        self._woken = threading.Event()  # wake() asked for a round with both links probed
+        self._watcher = watcher
+        self._round_at = 0.0  # monotonic: when the last round began to observe the links
         self._thread = threading.Thread(target=self._run, name="uplinks", daemon=True)
 
     def _interface(self, role: Role) -> str:
@@ -98,12 +119,20 @@ class UplinkMonitor:
             at=self._clock.monotonic(),
         )
 
+    def _observe_both(self, due: set[Role]) -> tuple[LinkObservation, LinkObservation]:
+        """Both links at once: the backup on a thread of its own, the primary on the caller's. A dead
+        gateway costs its probe's whole timeout; the backup's answer need not wait behind it."""
+        self._round_at = self._clock.monotonic()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplinks-probe") as pool:
+            backup = pool.submit(self._observe, "backup", "backup" in due)
+            primary = self._observe("primary", "primary" in due)
+            return primary, backup.result()
+
     def check(self, *, signing_ok: bool | None = None) -> Decision:
         """One round: observe, decide, act. Never raises for the network's sake."""
         now = self._clock.monotonic()
         due = self._due(now)
-        primary = self._observe("primary", "primary" in due)
-        backup = self._observe("backup", "backup" in due)
+        primary, backup = self._observe_both(due)
         decision = self.policy.observe(
             self._clock.monotonic(), primary=primary, backup=backup, signing_ok=signing_ok
         )
@@ -148,18 +177,52 @@ class UplinkMonitor:
         return max(0.0, min(waits))
 
     def start(self) -> UplinkMonitor:
+        if self._watcher is None:
+            self._watcher = LinkWatcher()
+            if not self._watcher.netlink:
+                log.warning(
+                    "uplinks: cannot listen to the kernel's link changes (%s): a pulled cable is noticed"
+                    " at the next probe round only", self._watcher.netlink_error,
+                )  # fmt: skip
         self._thread.start()
         return self
 
+    @property
+    def hears_links(self) -> bool:
+        """Whether the loop hears the kernel's link changes (netlink) between rounds: False before
+        ``start()``, or where netlink cannot be opened (the log said why at start)."""
+        return self._watcher is not None and self._watcher.netlink
+
+    def wake(self) -> None:
+        """Have the loop run a round with both links probed at once; safe from any thread. A round under
+        way when this is called finishes first, then the asked one runs."""
+        self._woken.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
+
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if watcher is not None and not self._thread.is_alive():
+            watcher.close()  # else the loop closes it on its way out, once its probe returns
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # the loop must outlive a surprise
-                log.exception("uplinks: a check failed")
-            self._stop.wait(max(0.05, self.next_wait()))
+        watcher = self._watcher
+        assert watcher is not None  # start() made it
+        try:
+            while not self._stop.is_set():
+                if self._woken.is_set():
+                    self._woken.clear()
+                    self._next_full = 0.0  # due now: _due probes both links in this round
+                try:
+                    self.check()
+                except Exception:  # the loop must outlive a surprise
+                    log.exception("uplinks: a check failed")
+                watcher.wait(max(0.05, self.next_wait()))
+        finally:
+            watcher.close()
