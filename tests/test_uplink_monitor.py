@@ -13,7 +13,7 @@ import pytest
 from agent.clock import FakeClock
 from agent.config import UplinksConfig
 from agent.events import Event, EventKind
-from agent.uplinks.monitor import DEGRADED_PROBE_S, UplinkMonitor
+from agent.uplinks.monitor import DEGRADED_PROBE_S, PROBE_TIMEOUT_S, UplinkMonitor
 from agent.uplinks.policy import Decision
 from drivers.uplinks import LinkReading, LinkWatcher, ProbeResult, UplinkError
 from tests.waiting import wait_for
@@ -30,6 +30,9 @@ class Wires:
     probed: list[str] = field(default_factory=list)
     routes: list[str | None] = field(default_factory=list)
     route_fails: bool = False
+    # A failed probe that runs into its timeout (a silent gateway) takes that long of this clock.
+    clock: FakeClock | None = None
+    silent_s: float = 0.0
 
     def link(self, interface: str) -> LinkReading:
         up = self.carrier[interface]
@@ -39,6 +42,8 @@ class Wires:
         assert fs_url == FS and timeout_s > 0
         self.probed.append(interface)
         ok = self.reaches[interface]
+        if not ok and self.clock is not None:
+            self.clock.advance(self.silent_s)
         return ProbeResult(interface, ok, None if ok else "ReadTimeout: timed out", 0.01)
 
     def route(self, interface: str | None) -> None:
@@ -103,6 +108,40 @@ def test_a_pulled_cable_switches_at_once_without_waiting_for_a_probe() -> None:
     wires.carrier["eth0"] = False
     box.check()
     assert wires.routes == ["wwan0"] and decisions[-1].cause == "ethernet_down"
+
+
+def test_after_a_probe_that_ran_into_its_timeout_the_next_follows_at_once() -> None:
+    clock = FakeClock()
+    wires, events, decisions = Wires(clock=clock, silent_s=PROBE_TIMEOUT_S), [], []
+    box = monitor(wires, clock, events, decisions)
+    box.check()
+    clock.advance(30)
+    wires.reaches["eth0"] = False  # the gateway drops packets: each probe waits out its timeout
+    lost = clock.monotonic()
+    box.check()
+    assert decisions[-1].probe_soon == ("primary",)
+    # The degraded cadence counts from the round's start: the timeout spent it already.
+    assert box.next_wait() == 0
+    box.check()
+    assert wires.routes == ["wwan0"]
+    assert clock.monotonic() - lost == 2 * PROBE_TIMEOUT_S  # two timeouts, no wait between them
+
+
+def test_a_round_that_netlink_starts_early_does_not_probe_a_pending_link_sooner() -> None:
+    wires, clock, events, decisions = Wires(), FakeClock(), [], []
+    box = monitor(wires, clock, events, decisions)
+    box.check()
+    clock.advance(30)
+    wires.reaches["eth0"] = False
+    box.check()  # the first failure
+    probes = len(wires.probed)
+    clock.advance(0.1)
+    box.check()  # e.g. a netlink message about another link: the links are read, nothing probed
+    assert len(wires.probed) == probes and wires.routes == []
+    assert box.next_wait() == pytest.approx(DEGRADED_PROBE_S - 0.1)
+    clock.advance(box.next_wait())
+    box.check()
+    assert wires.probed[probes:] == ["eth0"] and wires.routes == ["wwan0"]
 
 
 def test_both_down_is_offline_and_the_route_rests_on_ethernet() -> None:

@@ -39,9 +39,18 @@ from drivers.uplinks import (
 
 log = logging.getLogger(__name__)
 
-#: how often a link whose verdict hangs on its next probe is probed (the policy's "degraded cadence"):
-#: with two failed probes to switch, a lost gateway is left within about a second plus the timeouts
+#: how often a link whose verdict hangs on its next probe is probed (the policy's "degraded cadence"),
+#: counted from the start of the round that probed last: a probe that ran into its timeout (a gateway
+#: that drops packets silently) has waited longer than this already (waiting again after it was 0.45 s
+#: of a silent gateway's 3.55 s in bench/failover.py). With two failed probes to switch, a gateway that
+#: answers "unreachable" is left in about this long (0.54 s measured), a silent one in two timeouts.
+#: Not shorter: that is already within the second aimed at, and the spacing is what makes the second
+#: probe a filter for a one-off loss.
 DEGRADED_PROBE_S = 0.5
+#: each step of a probe (connect, each read). Not lowered for speed: a SYN's first retransmission comes
+#: after 1 s, and an LTE link's round trip under load reaches hundreds of ms -- a shorter timeout would
+#: fail a working backup, which the policy then will not switch to. The namespaces' round trips are
+#: microseconds, so nothing measured there can justify a shorter one.
 PROBE_TIMEOUT_S = 1.0
 
 
@@ -87,7 +96,7 @@ class UplinkMonitor:
         self._stop = threading.Event()
         self._woken = threading.Event()  # wake() asked for a round with both links probed
         self._watcher = watcher
-        self._round_at = 0.0  # monotonic: when the last round began to observe the links
+        self._probed_at = -DEGRADED_PROBE_S  # monotonic: when the last round that probed began
         self._thread = threading.Thread(target=self._run, name="uplinks", daemon=True)
 
     def _interface(self, role: Role) -> str:
@@ -97,7 +106,11 @@ class UplinkMonitor:
         if now >= self._next_full:
             self._next_full = now + self.config.probe_interval_s
             return {"primary", "backup"}
-        due: set[Role] = set(self.decision.probe_soon) if self.decision is not None else set()
+        due: set[Role] = set()
+        if self.decision is not None and now >= self._probed_at + DEGRADED_PROBE_S:
+            # Not sooner, though a netlink change or a wake starts a round before: two probes ms apart
+            # would make the second failed probe no filter for a one-off loss at all.
+            due = set(self.decision.probe_soon)
         if self.decision is not None and self.decision.fail_back_at is not None and now >= self.decision.fail_back_at:
             due.add("primary")
         return due
@@ -122,7 +135,8 @@ class UplinkMonitor:
     def _observe_both(self, due: set[Role]) -> tuple[LinkObservation, LinkObservation]:
         """Both links at once: the backup on a thread of its own, the primary on the caller's. A dead
         gateway costs its probe's whole timeout; the backup's answer need not wait behind it."""
-        self._round_at = self._clock.monotonic()
+        if due:
+            self._probed_at = self._clock.monotonic()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplinks-probe") as pool:
             backup = pool.submit(self._observe, "backup", "backup" in due)
             primary = self._observe("primary", "primary" in due)
@@ -168,9 +182,9 @@ class UplinkMonitor:
     def next_wait(self) -> float:
         """Seconds until the next check is due."""
         decision = self.decision
-        if decision is not None and decision.probe_soon:
-            return DEGRADED_PROBE_S
         now = self._clock.monotonic()
+        if decision is not None and decision.probe_soon:
+            return max(0.0, self._probed_at + DEGRADED_PROBE_S - now)
         waits = [self._next_full - now]
         if decision is not None and decision.fail_back_at is not None:
             waits.append(decision.fail_back_at - now)
