@@ -6,15 +6,22 @@ only a request bound to the interface (``SO_BINDTODEVICE``: the route lookup may
 it) tells whether that uplink reaches the server. The probe is the protocol's unsigned ``ServerState``
 command: any well-formed answer means the way is open, whatever the server's own state.
 
+A pulled cable, on the other hand, the kernel sees at once and says on rtnetlink: ``LinkWatcher``
+listens there, so the loop that reads the links need not wait for its next round to notice.
+
 API::
 
     read_link("eth0")                   -> LinkReading(interface, carrier, has_address, operstate)
     probe_server(fs_url, "wwan0", 1.5)  -> ProbeResult(interface, ok, error, elapsed_s)
+    LinkWatcher()  .wait(timeout_s) -> "link" | "wake" | "timeout";  .wake();  .close();  .netlink_error
 
-``python -m drivers.uplinks link --interface eth0`` and ``… probe --url URL --interface wwan0`` print
-the same as JSON, for a technician (and for tests that run them inside a network namespace).
+``python -m drivers.uplinks link --interface eth0``, ``… probe --url URL --interface wwan0`` and
+``… watch`` print the same as JSON, for a technician (and for tests that run them inside a network
+namespace).
 
-Binding a socket to a device needs CAP_NET_RAW; the route change that fails over needs CAP_NET_ADMIN.
+Nothing here needs a capability but the route change that fails over (CAP_NET_ADMIN). Since Linux 5.7
+an unprivileged process may ``SO_BINDTODEVICE`` a socket not yet bound to a device (before, it needed
+CAP_NET_RAW), and rtnetlink's link and address groups are open to anyone.
 This module imports nothing from ``agent``: drivers are leaves.
 """
 
@@ -23,18 +30,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import selectors
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 __all__ = [
     "FAILOVER_METRIC",
     "LinkReading",
+    "LinkWatcher",
     "ProbeResult",
     "UplinkError",
     "default_gateway",
@@ -50,6 +61,12 @@ SYS_NET = Path("/sys/class/net")
 FAILOVER_METRIC = 10
 #: the protocol's unsigned command (reference §3): no key is needed to ask it
 PROBE_BODY = {"Command": "ServerState"}
+#: rtnetlink's multicast groups (linux/rtnetlink.h): a link's state (carrier, up/down, new, gone) and
+#: its IPv4 addresses. Routes are left out: the monitor's own route changes must not wake it.
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+
+Wakeup = Literal["link", "wake", "timeout"]
 
 
 class UplinkError(RuntimeError):
@@ -149,6 +166,108 @@ def probe_server(fs_url: str, interface: str, timeout_s: float) -> ProbeResult:
     return ProbeResult(interface, True, None, time.monotonic() - started)
 
 
+class LinkWatcher:
+    """Waits until the kernel says a link or an IPv4 address changed, another thread calls ``wake()``,
+    or the time is up.
+
+    The rtnetlink messages are not parsed: any of them means "read the links again", and reading them
+    (``read_link``) is what the caller does anyway. On a physical NIC the kernel's linkwatch may hold a
+    carrier change back by up to a second (it sends such events at most once a second, to bound a
+    flapping driver's storm); a virtual device's (veth, as in the tests) it sends at once. Where netlink cannot be opened (not Linux, a seccomp filter) ``netlink_error`` says
+    why and ``wait`` is a plain timed wait that ``wake()`` still ends.
+    """
+
+    def __init__(self, *, netlink: bool = True) -> None:
+        # A socket pair, not a threading.Event: the wake must end the same select() netlink ends.
+        self._wake_in, self._wake_out = socket.socketpair()
+        self._wake_in.setblocking(False)
+        self._wake_out.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_in, selectors.EVENT_READ)
+        self._netlink: socket.socket | None = None
+        self.netlink_error: str | None = None if netlink else "not asked for"
+        if netlink:
+            try:
+                self._netlink = self._open_netlink()
+            except (OSError, AttributeError) as exc:  # AttributeError: a platform without AF_NETLINK
+                self.netlink_error = f"{type(exc).__name__}: {exc}"
+            else:
+                self._selector.register(self._netlink, selectors.EVENT_READ)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @staticmethod
+    def _open_netlink() -> socket.socket:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        try:
+            sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    @property
+    def netlink(self) -> bool:
+        return self._netlink is not None
+
+    def wait(self, timeout_s: float) -> Wakeup:
+        """Until something happened or ``timeout_s`` passed; "link" wins over "wake" when both did."""
+        with self._lock:
+            if self._closed:
+                return "wake"
+        try:
+            ready = self._selector.select(max(0.0, timeout_s))
+        except (OSError, ValueError):  # closed by another thread meanwhile: the caller is stopping
+            return "wake"
+        if not ready:
+            return "timeout"
+        woke: Wakeup = "wake"
+        for key, _events in ready:
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            # Drained to the end, so that a burst (a cable pull says carrier, operstate and more) is
+            # one wake-up, not one per message.
+            if _drain(sock) and sock is self._netlink:
+                woke = "link"
+        return woke
+
+    def wake(self) -> None:
+        """End the current (or the next) ``wait`` from any thread."""
+        try:
+            self._wake_out.send(b"\0")
+        except BlockingIOError:
+            pass  # the pair is full of wakes already: the waiter will wake
+        except OSError:
+            pass  # closed: no one waits any more
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._selector.close()
+        for sock in (self._netlink, self._wake_in, self._wake_out):
+            if sock is not None:
+                sock.close()
+
+
+def _drain(sock: socket.socket) -> bool:
+    """Read all that is waiting; True when there was anything (a netlink overflow counts: messages
+    were lost, so something changed)."""
+    got = False
+    while True:
+        try:
+            if not sock.recv(65536):
+                return got
+            got = True
+        except BlockingIOError:
+            return got
+        except OSError:  # ENOBUFS: the kernel dropped messages for a full buffer
+            got = True
+            return got
+
+
 def _ip_json(*args: str) -> list[dict[str, object]]:
     try:
         out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=5, check=True).stdout
@@ -202,7 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_argument("--timeout", type=float, default=2.0)
     route = sub.add_parser("prefer", help="send traffic out of an interface, or 'system' for the system's order")
     route.add_argument("interface")
+    watch = sub.add_parser("watch", help="say each link or address change the kernel tells")
+    watch.add_argument("--count", type=int, default=0, help="stop after this many (0: never)")
+    watch.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for each")
     args = parser.parse_args(argv)
+    if args.what == "watch":
+        return _watch(args.count, args.timeout)
     if args.what == "prefer":
         prefer(None if args.interface == "system" else args.interface)
         print(json.dumps({"preferred": preferred()}))
@@ -213,6 +337,25 @@ def main(argv: list[str] | None = None) -> int:
     result = probe_server(args.url, args.interface, args.timeout)
     print(json.dumps(asdict(result)))
     return 0 if result.ok else 1
+
+
+def _watch(count: int, timeout_s: float) -> int:
+    watcher = LinkWatcher()
+    try:
+        # Said once listening, so that whoever changes a link next knows it will be heard.
+        print(json.dumps({"watching": watcher.netlink, "netlink_error": watcher.netlink_error}), flush=True)
+        if not watcher.netlink:
+            return 1
+        seen = 0
+        while count == 0 or seen < count:
+            woke = watcher.wait(timeout_s)
+            print(json.dumps({"woke": woke, "at": time.monotonic()}), flush=True)
+            if woke == "timeout":
+                return 1
+            seen += 1
+    finally:
+        watcher.close()
+    return 0
 
 
 if __name__ == "__main__":

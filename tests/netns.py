@@ -9,7 +9,7 @@ uplinks up has. What a test breaks, and how the box sees it:
 
 - ``cut_ethernet()``: the shop router's side of the cable goes down, the box's eth0 loses its carrier;
 - ``break_ethernet_gateway()``: the router's upstream goes down, the box's eth0 stays up (the kernel
-  sees nothing);
+  sees nothing); the router says "unreachable" at once, or with ``silent=True`` drops the packets;
 - ``cut_lte()`` / ``break_lte_gateway()``: the same for wwan0;
 - ``restore()`` undoes all.
 
@@ -127,24 +127,44 @@ class Network:
         _ip("link", "set", a_if, "up", netns=a)
         _ip("link", "set", b_if, "up", netns=b)
 
+    def skip_linkdown_routes(self, skip: bool = True) -> None:
+        """Whether the box's kernel leaves out a route whose link lost its carrier (on, as built: a
+        DHCP client or NetworkManager takes such a route away too). Off, as the kernel's default, a
+        pulled cable's route stays first, and only the monitor's own route moves the traffic."""
+        _sysctl(self.box, "net.ipv4.conf.all.ignore_routes_with_linkdown", "1" if skip else "0")
+
     # --- what the tests break ---------------------------------------------------------------------------
 
     def cut_ethernet(self, cut: bool = True) -> None:
         _ip("link", "set", "lan", "down" if cut else "up", netns=self.router)
 
-    def break_ethernet_gateway(self, broken: bool = True) -> None:
-        _ip("link", "set", "wan", "down" if broken else "up", netns=self.router)
+    def break_ethernet_gateway(self, broken: bool = True, *, silent: bool = False) -> None:
+        """The shop router's upstream dies. By default its link goes down and the router answers each
+        packet with an ICMP unreachable, so a connect fails at once; ``silent``: the router swallows them
+        (a blackhole route to the server, no ICMP), so a connect times out -- what a dead line behind a
+        real shop's router often does."""
+        self._break_gateway(self.router, "10.61.3.2", broken, silent)
 
     def cut_lte(self, cut: bool = True) -> None:
         _ip("link", "set", "lan", "down" if cut else "up", netns=self.operator)
 
-    def break_lte_gateway(self, broken: bool = True) -> None:
-        _ip("link", "set", "wan", "down" if broken else "up", netns=self.operator)
+    def break_lte_gateway(self, broken: bool = True, *, silent: bool = False) -> None:
+        """The operator's upstream dies (no mobile data); ``silent`` as for ``break_ethernet_gateway``."""
+        self._break_gateway(self.operator, "10.61.4.2", broken, silent)
+
+    def _break_gateway(self, router: str, wan_peer: str, broken: bool, silent: bool) -> None:
+        if not silent:
+            _ip("link", "set", "wan", "down" if broken else "up", netns=router)
+        elif broken:
+            _ip("route", "replace", "blackhole", f"{SERVER_IP}/32", netns=router)
+        else:
+            _ip("route", "replace", f"{SERVER_IP}/32", "via", wan_peer, netns=router)
 
     def restore(self) -> None:
         for fix in (self.cut_ethernet, self.break_ethernet_gateway, self.cut_lte, self.break_lte_gateway):
             fix(False)
-        # The server's routes back went with its link; put them again (an existing one is fine).
+        # The server's routes back went with its link; put them again (an existing one is fine). The
+        # routers' own to the server replace a silent break's blackhole too.
         _ip("route", "replace", "10.61.1.0/24", "via", "10.61.3.1", netns=self.server)
         _ip("route", "replace", "10.61.2.0/24", "via", "10.61.4.1", netns=self.server)
         for router, wan_peer in ((self.router, "10.61.3.2"), (self.operator, "10.61.4.2")):

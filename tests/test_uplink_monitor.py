@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 from dataclasses import dataclass, field
+
+import pytest
 
 from agent.clock import FakeClock
 from agent.config import UplinksConfig
 from agent.events import Event, EventKind
-from agent.uplinks.monitor import DEGRADED_PROBE_S, UplinkMonitor
+from agent.uplinks.monitor import DEGRADED_PROBE_S, PROBE_TIMEOUT_S, UplinkMonitor
 from agent.uplinks.policy import Decision
-from drivers.uplinks import LinkReading, ProbeResult, UplinkError
+from drivers.uplinks import LinkReading, LinkWatcher, ProbeResult, UplinkError
 from tests.waiting import wait_for
 
 FS = "http://fs.example/fs"
@@ -25,6 +30,9 @@ class Wires:
     probed: list[str] = field(default_factory=list)
     routes: list[str | None] = field(default_factory=list)
     route_fails: bool = False
+    # A failed probe that runs into its timeout (a silent gateway) takes that long of this clock.
+    clock: FakeClock | None = None
+    silent_s: float = 0.0
 
     def link(self, interface: str) -> LinkReading:
         up = self.carrier[interface]
@@ -34,6 +42,8 @@ class Wires:
         assert fs_url == FS and timeout_s > 0
         self.probed.append(interface)
         ok = self.reaches[interface]
+        if not ok and self.clock is not None:
+            self.clock.advance(self.silent_s)
         return ProbeResult(interface, ok, None if ok else "ReadTimeout: timed out", 0.01)
 
     def route(self, interface: str | None) -> None:
@@ -62,7 +72,8 @@ def test_both_up_probes_both_every_interval_and_moves_nothing() -> None:
     wires, clock, events, decisions = Wires(), FakeClock(), [], []
     box = monitor(wires, clock, events, decisions)
     run_for(box, clock, 95)
-    assert wires.probed == ["eth0", "wwan0"] * 4  # at 0, 30, 60 and 90 s
+    # at 0, 30, 60 and 90 s; within a round both at once, so in either order
+    assert [sorted(wires.probed[i : i + 2]) for i in range(0, len(wires.probed), 2)] == [["eth0", "wwan0"]] * 4
     assert wires.routes == [] and events == []
     assert decisions[-1].active == "ethernet" and not decisions[-1].offline and decisions[-1].cause is None
 
@@ -99,6 +110,40 @@ def test_a_pulled_cable_switches_at_once_without_waiting_for_a_probe() -> None:
     assert wires.routes == ["wwan0"] and decisions[-1].cause == "ethernet_down"
 
 
+def test_after_a_probe_that_ran_into_its_timeout_the_next_follows_at_once() -> None:
+    clock = FakeClock()
+    wires, events, decisions = Wires(clock=clock, silent_s=PROBE_TIMEOUT_S), [], []
+    box = monitor(wires, clock, events, decisions)
+    box.check()
+    clock.advance(30)
+    wires.reaches["eth0"] = False  # the gateway drops packets: each probe waits out its timeout
+    lost = clock.monotonic()
+    box.check()
+    assert decisions[-1].probe_soon == ("primary",)
+    # The degraded cadence counts from the round's start: the timeout spent it already.
+    assert box.next_wait() == 0
+    box.check()
+    assert wires.routes == ["wwan0"]
+    assert clock.monotonic() - lost == 2 * PROBE_TIMEOUT_S  # two timeouts, no wait between them
+
+
+def test_a_round_that_netlink_starts_early_does_not_probe_a_pending_link_sooner() -> None:
+    wires, clock, events, decisions = Wires(), FakeClock(), [], []
+    box = monitor(wires, clock, events, decisions)
+    box.check()
+    clock.advance(30)
+    wires.reaches["eth0"] = False
+    box.check()  # the first failure
+    probes = len(wires.probed)
+    clock.advance(0.1)
+    box.check()  # e.g. a netlink message about another link: the links are read, nothing probed
+    assert len(wires.probed) == probes and wires.routes == []
+    assert box.next_wait() == pytest.approx(DEGRADED_PROBE_S - 0.1)
+    clock.advance(box.next_wait())
+    box.check()
+    assert wires.probed[probes:] == ["eth0"] and wires.routes == ["wwan0"]
+
+
 def test_both_down_is_offline_and_the_route_rests_on_ethernet() -> None:
     wires, clock, events, decisions = Wires(), FakeClock(), [], []
     box = monitor(wires, clock, events, decisions)
@@ -126,13 +171,119 @@ def test_a_route_that_cannot_be_moved_is_said_once_and_the_loop_goes_on() -> Non
     assert wires.routes == ["wwan0"]  # once moved, not again
 
 
+# --- the loop on its own thread: wake() and both probes at once ---------------------------------------
+
+
+def quiet_monitor(wires: Wires, clock: FakeClock, decisions: list[Decision]) -> UplinkMonitor:
+    """A monitor whose loop hears no netlink (the host's own link changes would start rounds) and whose
+    fake clock stands still: its next round is 30 s of that clock away, so only a wake starts one."""
+    config = UplinksConfig(primary="eth0", backup="wwan0", probe_interval_s=30.0)
+    return UplinkMonitor(
+        config, FS, clock=clock, on_decision=decisions.append,
+        links=wires.link, probe=wires.probe, route=wires.route, watcher=LinkWatcher(netlink=False),
+    )  # fmt: skip
+
+
+def test_wake_has_the_loop_probe_both_links_at_once() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = quiet_monitor(wires, clock, decisions).start()
+    try:
+        wait_for(lambda: len(wires.probed) == 2, what="the first round")
+        assert not box.hears_links
+        box.wake()
+        wait_for(lambda: len(wires.probed) == 4, what="a round after wake()")
+        assert sorted(wires.probed[2:]) == ["eth0", "wwan0"]  # a full round, though neither was due
+        box.wake()
+        box.wake()  # wakes while one is pending: at least one more round, never a lost wake
+        wait_for(lambda: len(wires.probed) >= 6, what="a round after two more wakes")
+    finally:
+        box.close()
+    assert not box._thread.is_alive()  # close() woke the loop too: it did not sit out its 30 s
+
+
+def test_where_netlink_cannot_be_opened_the_loop_says_so_once_and_wake_still_works(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused() -> socket.socket:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(LinkWatcher, "_open_netlink", staticmethod(refused))
+    wires, clock, decisions = Wires(), FakeClock(), []
+    config = UplinksConfig(primary="eth0", backup="wwan0", probe_interval_s=30.0)
+    box = UplinkMonitor(config, FS, clock=clock, on_decision=decisions.append, links=wires.link, probe=wires.probe)
+    with caplog.at_level(logging.WARNING, logger="agent.uplinks.monitor"):
+        box.start()
+    try:
+        said = [r.getMessage() for r in caplog.records if "link changes" in r.getMessage()]
+        assert len(said) == 1 and "Operation not permitted" in said[0] and not box.hears_links
+        wait_for(lambda: len(wires.probed) == 2, what="the first round")
+        box.wake()
+        wait_for(lambda: len(wires.probed) == 4, what="a round after wake(), netlink or not")
+    finally:
+        box.close()
+
+
+@dataclass
+class HeldWires(Wires):
+    """Probes that wait until the test lets them go, saying when each began."""
+
+    started: set[str] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def probe(self, fs_url: str, interface: str, timeout_s: float) -> ProbeResult:
+        self.started.add(interface)
+        assert self.release.wait(30), "never released"
+        return super().probe(fs_url, interface, timeout_s)
+
+
+def test_both_links_are_probed_at_the_same_time_and_check_returns_after_both() -> None:
+    wires, clock, events, decisions = HeldWires(), FakeClock(), [], []
+    box = monitor(wires, clock, events, decisions)
+    answer: list[Decision] = []
+    round_ = threading.Thread(target=lambda: answer.append(box.check()))
+    round_.start()
+    try:
+        # One probe held and the other not begun would be a round that adds both timeouts up.
+        wait_for(lambda: wires.started == {"eth0", "wwan0"}, timeout=10, what="both probes under way together")
+        assert answer == [] and decisions == []  # check() waits for both answers
+    finally:
+        wires.release.set()
+        round_.join(10)
+    assert answer and answer[0].active == "ethernet" and answer[0].probe_soon == ()
+
+
+def test_a_link_reader_that_fails_on_the_backup_s_thread_fails_the_check() -> None:
+    wires, clock = Wires(), FakeClock()
+
+    def link(interface: str) -> LinkReading:
+        if interface == "wwan0":
+            raise UplinkError("wwan0: cannot read")
+        return wires.link(interface)
+
+    config = UplinksConfig(primary="eth0", backup="wwan0")
+    box = UplinkMonitor(config, FS, clock=clock, links=link, probe=wires.probe, route=wires.route)
+    with pytest.raises(UplinkError, match="wwan0"):
+        box.check()  # raised where the loop logs it, not lost on the probe's thread
+
+
 # --- the register's question before it goes offline ------------------------------------------------
 
 
 def started(wires: Wires, clock: FakeClock, decisions: list[Decision]) -> UplinkMonitor:
     """The monitor on its own thread, its first round done: it then sleeps a (real) probe interval unless
-    woken, so whatever it checks next was asked for."""
-    box = monitor(wires, clock, [], decisions)
+    woken (no netlink: the host's own link changes would start rounds), so whatever it checks next was
+    asked for. Each probe takes 0.3 s of the test clock, as a real one takes time: the loop's degraded
+    cadence runs on that clock."""
+
+    def probe(fs_url: str, interface: str, timeout_s: float) -> ProbeResult:
+        clock.advance(0.3)
+        return wires.probe(fs_url, interface, timeout_s)
+
+    config = UplinksConfig(primary="eth0", backup="wwan0", probe_interval_s=30.0)
+    box = UplinkMonitor(
+        config, FS, clock=clock, on_decision=decisions.append,
+        links=wires.link, probe=probe, route=wires.route, watcher=LinkWatcher(netlink=False),
+    )  # fmt: skip
     box.check()
     return box.start()
 

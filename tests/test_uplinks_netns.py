@@ -5,6 +5,7 @@ invisible to the first and plain to the second."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -13,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from agent import control
 from agent.secr.signing.dstu.curve import curve_by_m
 from agent.secr.signing.dstu.identity import self_signed_identity
 from agent.secr.signing.dstu.keystore import PrivateKey, encode_pkcs8
+from drivers.uplinks import LinkWatcher
 from tests.conftest import FISCAL_NUMBER
+from tests.monitor_child import MonitorProcess
 from tests.netns import SERVER_IP, Network
 from tests.test_cli import free_port, write_config
 from tests.test_owner import answers
@@ -95,12 +98,15 @@ def test_a_pulled_cable_is_seen_by_the_kernel_and_lte_still_reaches_the_server(n
     assert probe(net, "wwan0")["ok"] is True
 
 
-def test_a_dead_gateway_behind_a_live_link_is_seen_only_by_the_bound_probe(net: Network) -> None:
-    net.break_ethernet_gateway()
+@pytest.mark.parametrize("silent", [False, True], ids=["unreachable", "silent"])
+def test_a_dead_gateway_behind_a_live_link_is_seen_only_by_the_bound_probe(net: Network, silent: bool) -> None:
+    net.break_ethernet_gateway(silent=silent)
     reading = link(net, "eth0")
     assert reading["carrier"] is True and reading["has_address"] is True  # the kernel sees nothing wrong
     failed = probe(net, "eth0", timeout=0.5)
     assert failed["ok"] is False and failed["error"]
+    # The router's "unreachable" ends the connect at once; a silent drop only by the probe's timeout.
+    assert ("timed out" in failed["error"]) is silent, failed["error"]
     assert probe(net, "wwan0")["ok"] is True
 
 
@@ -122,6 +128,34 @@ def test_a_missing_interface_reads_as_absent(net: Network) -> None:
         "operstate": None,
     }
     assert probe(net, "wlan7")["ok"] is False
+
+
+def test_the_watcher_hears_a_pulled_cable_and_a_wake(net: Network) -> None:
+    watch = net.popen(net.box, [sys.executable, "-m", "drivers.uplinks", "watch", "--count", "1", "--timeout", "60"], stdout=-1)
+    try:
+        assert watch.stdout is not None
+        assert json.loads(watch.stdout.readline()) == {"watching": True, "netlink_error": None}
+        net.cut_ethernet()
+        assert json.loads(watch.stdout.readline())["woke"] == "link"
+        assert watch.wait(30) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait(10)
+
+
+def test_a_watcher_without_netlink_is_a_timed_wait_that_a_wake_ends() -> None:
+    watcher = LinkWatcher(netlink=False)
+    try:
+        assert not watcher.netlink and watcher.netlink_error
+        assert watcher.wait(0) == "timeout"
+        threading.Thread(target=watcher.wake).start()
+        assert watcher.wait(30) == "wake"
+        assert watcher.wait(0) == "timeout"  # the wake was drained: it does not end the next wait too
+    finally:
+        watcher.close()
+    assert watcher.wait(30) == "wake"  # closed: a loop that still waits ends at once
+    watcher.wake()  # and a late wake is harmless
 
 
 _UNBOUND = f"""
@@ -159,6 +193,35 @@ def test_failing_over_to_lte_and_back_moves_the_box_s_traffic(net: Network) -> N
     routes = net.run(net.box, ["ip", "-4", "route", "show", "default"]).stdout
     assert "metric 10 " not in routes and "dev eth0 metric 100" in routes and "dev wwan0 metric 200" in routes
     assert unbound_probe(net)
+
+
+# --- the monitor itself in the box's namespace ----------------------------------------------------------
+
+
+def test_the_monitor_fails_over_on_a_pulled_cable_at_once_from_netlink(net: Network) -> None:
+    # An hour between rounds: nothing but the kernel's word on the cable explains a switch.
+    child = MonitorProcess(
+        functools.partial(net.popen, net.box), ["--url", FS_URL, "--probe-interval", "3600", "--hold-down", "1"]
+    )
+
+    def decision(**expected: object) -> Callable[[dict[str, Any]], bool]:
+        return lambda line: line["kind"] == "decision" and all(line[k] == v for k, v in expected.items())
+
+    try:
+        _, ready = child.first(lambda line: line["kind"] == "ready", what="the monitor's start")
+        assert ready["netlink"] is True
+        child.first(decision(active="ethernet", cause=None, probe_soon=[]), what="both links answering")
+        mark = child.mark()
+        net.cut_ethernet()
+        _, switched = child.first(decision(active="lte", cause="ethernet_down"), since=mark, what="over LTE")
+        assert switched["failover"] == {"from": "ethernet", "to": "lte", "cause": "ethernet_down"}
+        routes = net.run(net.box, ["ip", "-4", "route", "show", "default"]).stdout
+        assert "dev wwan0 metric 10" in routes
+        mark = child.mark()
+        net.cut_ethernet(False)  # the cable back: netlink again, then the hold-down's probes
+        child.first(decision(active="ethernet", route="primary", cause=None), since=mark, what="back on Ethernet")
+    finally:
+        child.close()
 
 
 # --- the agent itself in the box's namespace ------------------------------------------------------------

@@ -5,29 +5,54 @@ The I/O is injected (``drivers/uplinks.py`` by default), so the loop is tested w
 probes and a fake clock; the network namespaces test the drivers themselves. Cadence: both links are
 probed every ``probe_interval_s``; a link whose verdict hangs on its next probe (``probe_soon``: a first
 failure, an unproven backup) every ``DEGRADED_PROBE_S``, and the primary again when its hold-down ends.
+Between rounds the loop waits on the kernel's rtnetlink (``drivers.uplinks.LinkWatcher``): a link or
+address change (a pulled cable) starts a round at once, and the policy switches on a lost carrier in
+that round; where netlink cannot be opened the loop says so once and keeps only its timed cadence.
+``wake()`` starts a round with both links probed at once, from any thread. Within a round both links are
+read and probed at the same time, so a round costs the slower probe, not the sum of both timeouts.
 
-``check()`` is the loop's body, ``start()`` runs it on its own thread; ``wake()`` asks for a check now,
-``way_out(since)`` is the register's question before it goes offline.
+``check()`` is the loop's body (synchronous: it returns the round's decision), ``start()`` runs it on
+its own thread, ``close()`` ends that thread; ``way_out(since)`` is the register's question before it
+goes offline, ``signing(ok)`` tells it whether the register's signatures get through.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from agent.clock import Clock
 from agent.config import UplinksConfig
 from agent.events import EventSink, discard
 from agent.uplinks.policy import Decision, LinkObservation, Role, UplinkPolicy
-from drivers.uplinks import LinkReading, ProbeResult, UplinkError, prefer, probe_server, read_link
+from drivers.uplinks import (
+    LinkReading,
+    LinkWatcher,
+    ProbeResult,
+    UplinkError,
+    prefer,
+    probe_server,
+    read_link,
+)
 
 log = logging.getLogger(__name__)
 
-#: how often a link whose verdict hangs on its next probe is probed (the policy's "degraded cadence"):
-#: with two failed probes to switch, a lost gateway is left within about a second plus the timeouts
+#: how often a link whose verdict hangs on its next probe is probed (the policy's "degraded cadence"),
+#: counted from the start of the round that probed last: a probe that ran into its timeout (a gateway
+#: that drops packets silently) has waited longer than this already (waiting again after it was 0.45 s
+#: of a silent gateway's 3.55 s in bench/failover.py). With two failed probes to switch, a gateway that
+#: answers "unreachable" is left in about this long (0.54 s measured), a silent one in two timeouts.
+#: Not shorter: that is already within the second aimed at, and the spacing is what makes the second
+#: probe a filter for a one-off loss.
 DEGRADED_PROBE_S = 0.5
+#: each step of a probe (connect, each read). Not lowered for speed: a SYN's first retransmission comes
+#: after 1 s, and an LTE link's round trip under load reaches hundreds of ms -- a shorter timeout would
+#: fail a working backup, which the policy then will not switch to. The namespaces' round trips are
+#: microseconds, so nothing measured there can justify a shorter one.
 PROBE_TIMEOUT_S = 1.0
 
 
@@ -52,7 +77,10 @@ class UplinkMonitor:
         probe: Prober = probe_server,
         route: Callable[[str | None], None] = prefer,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
+        watcher: LinkWatcher | None = None,
     ) -> None:
+        """``watcher``: what the loop waits on between rounds; by default one on the kernel's rtnetlink,
+        opened by ``start()`` (a monitor only ever ``check()``-ed opens no socket)."""
         self.config = config
         self.fs_url = fs_url
         self._clock = clock
@@ -72,21 +100,25 @@ class UplinkMonitor:
         self._decided = threading.Condition()  # notified after every check
         self._begun = 0  # checks begun, and the one that made ``decision``
         self._decided_by = 0
-        self._full_check = False
         self._signing_ok = True
-        self._wake = threading.Event()
         self._stop = threading.Event()
+        self._woken = threading.Event()  # wake() asked for a round with both links probed
+        self._watcher = watcher
+        self._probed_at = -DEGRADED_PROBE_S  # monotonic: when the last round that probed began
         self._thread = threading.Thread(target=self._run, name="uplinks", daemon=True)
 
     def _interface(self, role: Role) -> str:
         return self.config.primary if role == "primary" else self.config.backup
 
     def _due(self, now: float) -> set[Role]:
-        if now >= self._next_full or self._full_check:
-            self._full_check = False
+        if now >= self._next_full:
             self._next_full = now + self.config.probe_interval_s
             return {"primary", "backup"}
-        due: set[Role] = set(self.decision.probe_soon) if self.decision is not None else set()
+        due: set[Role] = set()
+        if self.decision is not None and now >= self._probed_at + DEGRADED_PROBE_S:
+            # Not sooner, though a netlink change or a wake starts a round before: two probes ms apart
+            # would make the second failed probe no filter for a one-off loss at all.
+            due = set(self.decision.probe_soon)
         if self.decision is not None and self.decision.fail_back_at is not None and now >= self.decision.fail_back_at:
             due.add("primary")
         return due
@@ -108,6 +140,16 @@ class UplinkMonitor:
             at=self._clock.monotonic(),
         )
 
+    def _observe_both(self, due: set[Role]) -> tuple[LinkObservation, LinkObservation]:
+        """Both links at once: the backup on a thread of its own, the primary on the caller's. A dead
+        gateway costs its probe's whole timeout; the backup's answer need not wait behind it."""
+        if due:
+            self._probed_at = self._clock.monotonic()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplinks-probe") as pool:
+            backup = pool.submit(self._observe, "backup", "backup" in due)
+            primary = self._observe("primary", "primary" in due)
+            return primary, backup.result()
+
     def check(self, *, signing_ok: bool | None = None) -> Decision:
         """One round: observe, decide, act. Never raises for the network's sake. ``signing_ok``: what
         ``signing()`` last said unless given."""
@@ -118,8 +160,7 @@ class UplinkMonitor:
             begun = self._begun
         now = self._clock.monotonic()
         due = self._due(now)
-        primary = self._observe("primary", "primary" in due)
-        backup = self._observe("backup", "backup" in due)
+        primary, backup = self._observe_both(due)
         decision = self.policy.observe(
             self._clock.monotonic(), primary=primary, backup=backup, signing_ok=signing_ok
         )
@@ -149,18 +190,14 @@ class UplinkMonitor:
             self._signing_ok = ok
             self.wake()
 
-    def wake(self) -> None:
-        """Check now, probing both links, instead of at the next due time. Thread-safe."""
-        self._full_check = True
-        self._wake.set()
-
     def way_out(self, since: float) -> bool:
         """The register's question before it goes offline (agent/secr/context.py Uplinks): has the route
         moved, since ``since``, onto a link that reaches the server? Checks at once and waits at most
         ``failover_wait_s`` for a verdict still hanging on a probe; False as soon as the verdicts are
         in and nothing moved (both links failing, or the link in use answering: the failure was not the
         network's), so a sale that must go offline is not held up for nothing."""
-        deadline = self._clock.monotonic() + self.config.failover_wait_s
+        # How long this thread blocks is real time, whatever clock the decisions are dated by.
+        deadline = time.monotonic() + self.config.failover_wait_s
         with self._decided:
             asked = self._begun  # only a check begun after this saw what the register just met
         self.wake()
@@ -171,7 +208,7 @@ class UplinkMonitor:
                 decision = self.decision
                 if decision is not None and self._decided_by > asked and not decision.probe_soon:
                     return False
-                left = deadline - self._clock.monotonic()
+                left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return False
                 self._decided.wait(min(left, 0.5))
@@ -206,29 +243,61 @@ class UplinkMonitor:
     def next_wait(self) -> float:
         """Seconds until the next check is due."""
         decision = self.decision
-        if decision is not None and decision.probe_soon:
-            return DEGRADED_PROBE_S
         now = self._clock.monotonic()
+        if decision is not None and decision.probe_soon:
+            return max(0.0, self._probed_at + DEGRADED_PROBE_S - now)
         waits = [self._next_full - now]
         if decision is not None and decision.fail_back_at is not None:
             waits.append(decision.fail_back_at - now)
         return max(0.0, min(waits))
 
     def start(self) -> UplinkMonitor:
+        if self._watcher is None:
+            self._watcher = LinkWatcher()
+            if not self._watcher.netlink:
+                log.warning(
+                    "uplinks: cannot listen to the kernel's link changes (%s): a pulled cable is noticed"
+                    " at the next probe round only", self._watcher.netlink_error,
+                )  # fmt: skip
         self._thread.start()
         return self
 
+    @property
+    def hears_links(self) -> bool:
+        """Whether the loop hears the kernel's link changes (netlink) between rounds: False before
+        ``start()``, or where netlink cannot be opened (the log said why at start)."""
+        return self._watcher is not None and self._watcher.netlink
+
+    def wake(self) -> None:
+        """Have the loop run a round with both links probed at once; safe from any thread. A round under
+        way when this is called finishes first, then the asked one runs."""
+        self._woken.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
+
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._wake.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if watcher is not None and not self._thread.is_alive():
+            watcher.close()  # else the loop closes it on its way out, once its probe returns
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # the loop must outlive a surprise
-                log.exception("uplinks: a check failed")
-            self._wake.wait(max(0.05, self.next_wait()))
-            self._wake.clear()
+        watcher = self._watcher
+        assert watcher is not None  # start() made it
+        try:
+            while not self._stop.is_set():
+                if self._woken.is_set():
+                    self._woken.clear()
+                    self._next_full = 0.0  # due now: _due probes both links in this round
+                try:
+                    self.check()
+                except Exception:  # the loop must outlive a surprise
+                    log.exception("uplinks: a check failed")
+                watcher.wait(max(0.05, self.next_wait()))
+        finally:
+            watcher.close()
