@@ -344,3 +344,15 @@ def test_signing_that_fails_is_the_cause_while_the_links_are_well() -> None:
         wait_for(lambda: decisions[-1].cause is None, what="signing well again")
     finally:
         box.close()
+
+
+def test_the_register_s_failed_request_is_half_the_evidence_so_one_failed_probe_moves_the_route() -> None:
+    wires, clock, decisions = Wires(), FakeClock(), []
+    box = started(wires, clock, decisions)
+    try:
+        probes = len(wires.probed)
+        wires.reaches["eth0"] = False  # silent: each probe of it costs its whole timeout
+        assert box.way_out(clock.monotonic()) is True
+        assert wires.probed[probes:].count("eth0") == 1 and wires.routes == ["wwan0"]
+    finally:
+        box.close()

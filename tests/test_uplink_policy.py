@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import get_args
@@ -403,3 +404,37 @@ def test_the_policy_module_imports_nothing_that_does_io() -> None:
         "agent.config",
         "agent.events",
     }
+
+
+# --- the register's own failed requests ------------------------------------------------------------
+
+
+def test_a_failed_request_of_the_register_counts_as_a_failed_probe() -> None:
+    policy = UplinkPolicy(CFG)
+    feed([(0, "ok", "ok")], policy=policy)
+    failed_request = replace(look("fail", 1), failed_requests=1)  # a sale's request, then one silent probe
+    decision = policy.observe(1, primary=failed_request, backup=look("ok", 1))
+    assert decision.failover is not None and decision.failover.cause == "ethernet_no_route"
+    assert decision.active == "lte"
+
+
+def test_a_probe_that_answers_wipes_out_a_failed_request() -> None:
+    policy = UplinkPolicy(CFG)
+    feed([(0, "ok", "ok")], policy=policy)
+    # The server refused or was slow for the register, and answers the probe: not the link's fault.
+    decision = policy.observe(1, primary=replace(look("ok", 1), failed_requests=1), backup=look("ok", 1))
+    assert decision.failover is None and decision.cause is None and decision.probe_soon == ()
+    # A failed request alone, not probed yet: half the evidence, probed again soon.
+    decision = policy.observe(2, primary=replace(look("up", 2), failed_requests=1))
+    assert decision.failover is None and decision.probe_soon == ("primary",)
+
+
+def test_no_switch_to_a_backup_whose_last_probe_failed_too() -> None:
+    policy = UplinkPolicy(CFG)
+    feed([(0, "ok", "ok")], policy=policy)
+    # The primary has failed twice over (a request and a probe), the backup once: the server is going,
+    # and moving the route would be no way round it.
+    decision = policy.observe(1, primary=replace(look("fail", 1), failed_requests=1), backup=look("fail", 1))
+    assert decision.failover is None and decision.route == "primary" and "backup" in decision.probe_soon
+    decision = policy.observe(1.5, backup=look("fail", 1.5))
+    assert decision.failover is None and decision.cause == "server_down" and decision.offline

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Protocol
 
 from agent.clock import Clock
@@ -101,6 +102,7 @@ class UplinkMonitor:
         self._begun = 0  # checks begun, and the one that made ``decision``
         self._decided_by = 0
         self._signing_ok = True
+        self._request_failed = False  # way_out: the register's request through the route just failed
         self._stop = threading.Event()
         self._woken = threading.Event()  # wake() asked for a round with both links probed
         self._watcher = watcher
@@ -158,9 +160,15 @@ class UplinkMonitor:
         with self._decided:
             self._begun += 1
             begun = self._begun
+            request_failed, self._request_failed = self._request_failed, False
         now = self._clock.monotonic()
         due = self._due(now)
         primary, backup = self._observe_both(due)
+        if request_failed:  # the register's request went where the route points
+            if self.policy.state.route == "primary":
+                primary = replace(primary, failed_requests=1)
+            else:
+                backup = replace(backup, failed_requests=1)
         decision = self.policy.observe(
             self._clock.monotonic(), primary=primary, backup=backup, signing_ok=signing_ok
         )
@@ -200,6 +208,7 @@ class UplinkMonitor:
         deadline = time.monotonic() + self.config.failover_wait_s
         with self._decided:
             asked = self._begun  # only a check begun after this saw what the register just met
+            self._request_failed = True
         self.wake()
         with self._decided:
             while True:

@@ -89,6 +89,10 @@ class LinkObservation:
     probe_ok: bool | None
     probe_error: str | None
     at: float  # monotonic seconds, when it was observed
+    # Requests of the register's own through this link that failed since the last look: evidence like a
+    # failed probe's (an answer still wipes them out), so that a silent gateway costs one probe's timeout
+    # after the sale that met it, not two.
+    failed_requests: int = 0
 
     @property
     def up(self) -> bool:
@@ -134,7 +138,7 @@ def observe_link(link: LinkState, obs: LinkObservation) -> LinkState:
             link, seen=True, up=False, failures=0, answered=False, healthy_since=None, last_ok_at=None,
             error=error,
         )  # fmt: skip
-    if obs.probe_ok is None:
+    if obs.probe_ok is None and not obs.failed_requests:
         return replace(link, seen=True, up=True)
     if obs.probe_ok:
         since = link.healthy_since if link.healthy_since is not None else obs.at
@@ -142,9 +146,10 @@ def observe_link(link: LinkState, obs: LinkObservation) -> LinkState:
             link, seen=True, up=True, failures=0, answered=True, healthy_since=since, last_ok_at=obs.at,
             error=None,
         )  # fmt: skip
+    failed = (1 if obs.probe_ok is False else 0) + obs.failed_requests
     return replace(
-        link, seen=True, up=True, failures=link.failures + 1, healthy_since=None,
-        error=obs.probe_error or "the probe failed",
+        link, seen=True, up=True, failures=link.failures + failed, healthy_since=None,
+        error=obs.probe_error or ("the probe failed" if obs.probe_ok is False else "a request through it failed"),
     )  # fmt: skip
 
 
@@ -234,8 +239,9 @@ def _route(state: UplinkState, config: UplinksConfig, now: float) -> tuple[Uplin
     bv = state.backup.verdict(config.failed_probes)
     if state.route == "primary":
         # Never to a backup that has not answered: moving the route to an unproven link (a modem
-        # attached without data) would trade a known outage for an unknown one.
-        if pv in _BAD and bv == "ok":
+        # attached without data) would trade a known outage for an unknown one. Its last probe must have
+        # answered, too: a backup failing as the primary fails is the server going, not a way round it.
+        if pv in _BAD and bv == "ok" and state.backup.failures == 0:
             lost = _link_cause(state.primary, pv)
             return replace(state, route="backup", switched_for=lost), Failover("ethernet", "lte", lost, now)
         return state, None
