@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import functools
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -183,6 +184,7 @@ def main() -> None:
         server.terminate()
         server.wait(10)
         net.close()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

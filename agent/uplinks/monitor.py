@@ -4,7 +4,8 @@ acts on its decision — moves the default route, tells the event stream, hands 
 The I/O is injected (``drivers/uplinks.py`` by default), so the loop is tested with scripted links and
 probes and a fake clock; the network namespaces test the drivers themselves. Cadence: both links are
 probed every ``probe_interval_s``; a link whose verdict hangs on its next probe (``probe_soon``: a first
-failure, an unproven backup) every ``DEGRADED_PROBE_S``, and the primary again when its hold-down ends.
+failure, an unproven backup) every ``DEGRADED_PROBE_S`` counted from the start of the last round that
+probed, and the primary again when its hold-down ends.
 Between rounds the loop waits on the kernel's rtnetlink (``drivers.uplinks.LinkWatcher``): a link or
 address change (a pulled cable) starts a round at once, and the policy switches on a lost carrier in
 that round; where netlink cannot be opened the loop says so once and keeps only its timed cadence.
@@ -118,8 +119,8 @@ class UplinkMonitor:
             return {"primary", "backup"}
         due: set[Role] = set()
         if self.decision is not None and now >= self._probed_at + DEGRADED_PROBE_S:
-            # Not sooner, though a netlink change or a wake starts a round before: two probes ms apart
-            # would make the second failed probe no filter for a one-off loss at all.
+            # Not sooner, though a netlink message or the hold-down's end starts a round before: two
+            # probes ms apart would make the second failed probe no filter for a one-off loss at all.
             due = set(self.decision.probe_soon)
         if self.decision is not None and self.decision.fail_back_at is not None and now >= self.decision.fail_back_at:
             due.add("primary")
@@ -143,8 +144,8 @@ class UplinkMonitor:
         )
 
     def _observe_both(self, due: set[Role]) -> tuple[LinkObservation, LinkObservation]:
-        """Both links at once: the backup on a thread of its own, the primary on the caller's. A dead
-        gateway costs its probe's whole timeout; the backup's answer need not wait behind it."""
+        """Both links at once: the backup on a thread of its own, the primary on the caller's. A gateway
+        that drops packets costs its probe's whole timeout; the other link's answer need not wait behind it."""
         if due:
             self._probed_at = self._clock.monotonic()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplinks-probe") as pool:
