@@ -23,9 +23,10 @@ Kinds of loss:
   does, after ``RATION_REFILL_S`` of quiet.
 - ``silent``: the same, the router dropping the packets (connects time out), as a dead line often does.
 
-For the two gateway kinds only a probe through eth0 tells; the register's first failed request wakes
-the monitor (``UplinkMonitor.wake()``, as the register will), else the loss waits for the monitor's next
-round (up to ``probe_interval_s``): ``--no-wake`` measures that. Between runs the network is restored
+For the two gateway kinds only a probe through eth0 tells; the register's first failed request asks
+the monitor for a way out (``UplinkMonitor.way_out(since)``, as the register does before it goes
+offline: the failure counts as one failed probe of the route's link, and a round starts at once), else
+the loss waits for the monitor's next round (up to ``probe_interval_s``): ``--no-wake`` measures that. Between runs the network is restored
 and the monitor back on Ethernet (``hold_down_s`` 1 s here); each loss comes at a random moment of the
 monitor's and the requests' cadence (within 1 s, or within ``probe_interval_s`` with ``--no-wake``).
 The request figure includes up to 50 ms of the stand-in's own cadence (5 ms after a failure).
@@ -98,7 +99,7 @@ def measure(net: Network, kind: str, runs: int, *, wake: bool, probe_interval_s:
     """Milliseconds loss -> failover decision, and loss -> first request through over LTE, per run."""
     args = ["--probe-interval", str(probe_interval_s), "--hold-down", str(HOLD_DOWN_S), "--requests"]
     if wake and kind != "cable":  # the cable's figure is netlink's alone
-        args.append("--wake-on-failure")
+        args.append("--ask-on-failure")
     child = MonitorProcess(functools.partial(net.popen, net.box), ["--url", FS_URL, *args])
     decided, through = [], []
     try:
@@ -144,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--kinds", default="cable,icmp,silent")
-    parser.add_argument("--no-wake", action="store_true", help="the register's failed request does not wake the monitor")
+    parser.add_argument("--no-wake", action="store_true", help="the register's failed request does not ask the monitor")
     parser.add_argument("--probe-interval", type=float, default=30.0, help="the monitor's probe_interval_s")
     args = parser.parse_args()
     kinds = [kind for kind in args.kinds.split(",") if kind]
@@ -168,7 +169,7 @@ def main() -> None:
         net.skip_linkdown_routes(False)
         for router in (net.router, net.operator):
             net.run(router, ["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"]).check_returncode()
-        wakes = "the register's first failed request wakes the monitor" if not args.no_wake else "no wake"
+        wakes = "the register's first failed request asks the monitor's way_out" if not args.no_wake else "no wake"
         print(
             f"failover: {args.runs} runs of each; probe_interval_s {args.probe_interval:g}, hold_down_s"
             f" {HOLD_DOWN_S:g}, failed_probes 2; requests every 50 ms (1 s timeout); gateway kinds: {wakes}"

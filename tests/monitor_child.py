@@ -3,7 +3,7 @@ process of its own, for the tests and bench/failover.py to start inside the box'
 (tests/netns.py), optionally with a stand-in for the register's own requests beside it.
 
     python -m tests.monitor_child --url URL [--probe-interval S] [--hold-down S]
-                                  [--requests] [--request-every S] [--request-timeout S] [--wake-on-failure]
+                                  [--requests] [--request-every S] [--request-timeout S] [--ask-on-failure]
 
 It says on stdout, one JSON object a line, every time read with ``time.monotonic()`` -- CLOCK_MONOTONIC,
 one clock for every network namespace, so the parent can set them against its own:
@@ -14,8 +14,9 @@ one clock for every network namespace, so the parent can set them against its ow
 - with ``--requests``, ``{"kind": "request", "start", "end", "ok", "via"}`` for each request of the
   register's stand-in (``Requests``): a ``ServerState`` made as the register makes its own, through
   whatever route the kernel picks (not bound to a device); ``via`` is the connection's source address,
-  which uplink carried it. With ``--wake-on-failure`` its first failed request calls
-  ``UplinkMonitor.wake()``, as the register will when its request fails.
+  which uplink carried it. With ``--ask-on-failure`` its first failed request asks
+  ``UplinkMonitor.way_out(start)``, as the register does before it goes offline (which counts the
+  failure against the route's link and wakes the loop).
 
 It reads stdin: a line ``wake`` calls ``wake()``; the end of input (the parent gone) stops it.
 
@@ -81,11 +82,13 @@ class Requests:
     """The register's stand-in. While its requests get through it starts one every ``every_s``, each on
     its own thread. Once one fails it stops -- a register that fails does not hammer a dead line, and
     a router's ICMP "unreachable" is rationed per sender (5, then one a second), so hammering would
-    starve the monitor's probes of it -- and, as the register will, wakes the monitor; then it tries
+    starve the monitor's probes of it -- and, as the register does, asks the monitor for a way out; then it tries
     again when the kernel's route for the server changes (looked up every 5 ms: no packet) and at
     least every ``retry_s``, until one gets through."""
 
-    def __init__(self, fs_url: str, every_s: float, timeout_s: float, on_failure: Any, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, fs_url: str, every_s: float, timeout_s: float, on_failure: Callable[[float], object], retry_s: float = 1.0
+    ) -> None:
         url = urlsplit(fs_url.rstrip("/") + "/cmd")
         self.host, self.port, self.path = url.hostname or "", url.port or 80, url.path
         self.every_s, self.timeout_s, self.retry_s = every_s, timeout_s, retry_s
@@ -124,8 +127,8 @@ class Requests:
             if first_failure:
                 self._through.clear()
                 self._failed.set()
-        if first_failure:
-            self._on_failure()
+        if first_failure and self._on_failure(start):
+            self._start_one()  # as the register does when way_out says the route moved: once more, at once
 
     def _start_one(self) -> None:
         threading.Thread(target=self._one, name="request", daemon=True).start()
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", action="store_true")
     parser.add_argument("--request-every", type=float, default=0.05)
     parser.add_argument("--request-timeout", type=float, default=1.0)
-    parser.add_argument("--wake-on-failure", action="store_true")
+    parser.add_argument("--ask-on-failure", action="store_true")
     args = parser.parse_args(argv)
     config = UplinksConfig(
         primary=args.primary, backup=args.backup, probe_interval_s=args.probe_interval, hold_down_s=args.hold_down
@@ -233,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     requests: Requests | None = None
     if args.requests:
         requests = Requests(
-            args.url, args.request_every, args.request_timeout, monitor.wake if args.wake_on_failure else lambda: None
+            args.url,
+            args.request_every,
+            args.request_timeout,
+            monitor.way_out if args.ask_on_failure else lambda _since: False,
         )
         threading.Thread(target=requests.run, name="requests", daemon=True).start()
     try:
