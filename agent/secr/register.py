@@ -10,7 +10,8 @@ Fiscal safety, in this order for every document:
    (reconcile.py);
 4. when the server cannot be reached, go offline as the law allows (reference §4): a 102 with the range
    the box holds, then the document made again with an offline fiscal number — never without a range,
-   never past the 36 h / 168 h limits, never while the server answers (offline_session.py,
+   never past the 36 h / 168 h limits, never while the server answers, nor while the uplinks have just
+   moved the route onto a link that reaches it (online.py: once more over the new way; offline_session.py,
    reachability.py);
 5. as soon as the server answers: close the session (103), deliver the packages in order, take the next
    range from the reply, go online (upload.py).
@@ -38,6 +39,7 @@ from agent.secr.identity import Registrar
 from agent.secr.journal import OFFLINE, PENDING, REGISTERED, DocumentFilter, Journal, Page, Shift
 from agent.secr.meta import Mode
 from agent.secr.offline_session import OfflineSession
+from agent.secr.online import Online
 from agent.secr.pipeline import Pipeline, Request, WentDark, check_kind
 from agent.secr.reachability import Reachability
 from agent.secr.reconcile import Reconciler, Startup
@@ -113,6 +115,7 @@ class CashRegister:
         self._pipeline = Pipeline(core)
         self._reach = Reachability(core)
         self._reconciler = Reconciler(core, self._pipeline, self._reach)
+        self._online = Online(core, self._pipeline, self._reconciler)
         self._session = OfflineSession(core, self._pipeline, self._reach)
         self._upload = Upload(core, self._pipeline, self._reconciler, self._session, self._reach)
 
@@ -242,15 +245,9 @@ class CashRegister:
         if mode == Mode.UPLOADING:
             mode = self._upload.finish_now()
         if mode == Mode.ONLINE:
-            started = self._core.clock.monotonic()
             try:
-                return self._online(request)
+                return self._online.fiscalize(request)
             except WentDark as dark:
-                if self._uplinks_moved(started, dark):
-                    try:
-                        return self._online_again(request, dark)
-                    except WentDark as again:
-                        dark = again
                 self._reach.record(False)
                 kept = self._session.enter(dark.entry, dark.cause, own=dark.own)
                 if kept is not None and (dark.own or kept.doc_type == request.kind):
@@ -258,48 +255,6 @@ class CashRegister:
                     # again (it may not be revoked); the shift goes on from it.
                     return self._pipeline.kept(kept)
         return self._session.fiscalize(request, server_answers=server_answers)
-
-    def _online(self, request: Request) -> Fiscalized:
-        self._reconciler.settle_pending()
-        return self._fiscalize_online(request)
-
-    def _uplinks_moved(self, started: float, dark: WentDark) -> bool:
-        """Did the uplinks move the route, since this document was begun, onto a link that reaches the
-        server? Then the failure was the old way's, and going offline would not be legal yet."""
-        uplinks = self._core.uplinks
-        if uplinks is None:
-            return False
-        try:
-            moved = uplinks.way_out(started)
-        except Exception:  # the uplinks' fault must not cost the sale: offline is still legal
-            log.exception("asking the uplinks for a way out failed")
-            return False
-        if moved:
-            log.warning(
-                "the server was not reached (%s) and the uplinks have moved the route: trying once more over it",
-                dark.cause.message,
-            )
-        return moved
-
-    def _online_again(self, request: Request, dark: WentDark) -> Fiscalized:
-        """One more try over the new route. The document that failed is journaled and may have reached the
-        server, so it is settled first (asked about, sent again only if the server never had it), never
-        made anew; a new document is made only for a request whose own one never got that far."""
-        if dark.own and dark.entry is not None:
-            try:
-                settled = self._reconciler.reconcile(dark.entry)
-            except RetryLater as exc:
-                raise WentDark(dark.entry, exc) from exc
-            if settled is not None:
-                return settled
-        return self._online(request)
-
-    def _fiscalize_online(self, request: Request) -> Fiscalized:
-        entry = self._pipeline.make_online(request)
-        try:
-            return self._reconciler.send(entry)
-        except RetryLater as exc:
-            raise WentDark(entry, exc) from exc
 
     def _answer_a_retry(self, request_id: str | None) -> None:
         """A till asking again with a request id already used (its answer was lost) gets that document,
