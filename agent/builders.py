@@ -170,11 +170,15 @@ def build_modem(settings: Settings) -> Modem | None:
     return Modem(cfg.port, baudrate=cfg.baudrate)
 
 
-def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layout:
+def slip_layout(
+    settings: Settings, status: dict[str, Any], width: int, *, go_online: dict[str, Any] | None = None
+) -> Layout:
+    """The status slip; with ``go_online`` (a go-online answer) it also says what that run did."""
     return layout_slip(
         status,
         box_id=settings.box.id,
         fiscal_number=settings.registrar.fiscal_number,
         printed_at=SystemClock().now(),
         width_chars=width,
+        go_online=go_online,
     )
