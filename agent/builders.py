@@ -1,4 +1,4 @@
-"""Building the box's parts from the settings: signer, register, printer, LED, modem. The agent
+"""Building the box's parts from the settings: signer, register, printer, LED, button, modem. The agent
 (agent/app.py) and the CLI commands that run without an agent (agent/commands.py) build them the same way."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from agent.secr.signing import DevSigner, Signer
 from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
+from drivers.button import StatusButton
 from drivers.drawer import CashDrawer
 from drivers.led import StatusLed
 from drivers.modem import Modem
@@ -158,6 +159,25 @@ def build_led(settings: Settings) -> StatusLed | None:
     if not cfg.enabled:
         return None
     return StatusLed(cfg.pin, active_high=cfg.active_high, pin_factory=cfg.pin_factory)
+
+
+def build_button(
+    settings: Settings, *, on_short: Callable[[], None], on_long: Callable[[], None]
+) -> StatusButton | None:
+    """The status button, or None when ``[button] enabled = false``; drivers.button.ButtonError when its
+    GPIO cannot be opened, as the LED's."""
+    cfg = settings.button
+    if not cfg.enabled:
+        return None
+    return StatusButton(
+        cfg.pin,
+        on_short=on_short,
+        on_long=on_long,
+        long_press_s=cfg.long_press_s,
+        pull_up=cfg.pull_up,
+        bounce_s=cfg.bounce_ms / 1000,
+        pin_factory=cfg.pin_factory,
+    )
 
 
 def build_modem(settings: Settings) -> Modem | None:
