@@ -11,7 +11,9 @@ Who feeds whom (docs/architecture.md has the picture):
   change the print worker sees; the worker asks an idle printer on its own timer) and the modem's
   (its health over the AT port every ``MODEM_REFRESH_S``) — and by the main
   loop's errors; it publishes ``blocked``/``unblocked`` and feeds status.json, ``GET box/status``, the
-  control channel and the slip, and the offline LED (a subscriber of its own, agent/status/led.py).
+  control channel and the slip, and the offline LED (a subscriber of its own, agent/status/led.py);
+- the status button (agent/button.py) runs the control channel's own ``slip`` and ``go_online`` on a
+  thread of its own, one at a time.
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.builders import build_led, build_modem, build_printing, build_register, slip_layout
+from agent.builders import (
+    build_button,
+    build_led,
+    build_modem,
+    build_printing,
+    build_register,
+    slip_layout,
+)
+from agent.button import ButtonActions
 from agent.clock import Clock, SystemClock
 from agent.config import Settings, describe_disabled, load_config
 from agent.control import ControlServer, Handler, go_online_answer, slip_answer
@@ -49,12 +60,13 @@ from agent.till_api.server import ApiServer
 from agent.uplinks.ledger import LEDGER_FILE, UplinkLedger
 from agent.uplinks.monitor import UplinkMonitor
 from agent.uplinks.policy import Decision
+from drivers.button import StatusButton
 from drivers.led import StatusLed
 from drivers.modem import Modem
 
 log = logging.getLogger("fiscal-box")
 
-NOT_BUILT_YET = ("button",)
+NOT_BUILT_YET: tuple[str, ...] = ()
 #: the register's part of the status is read again at least this often: offline minutes pass without
 #: any document being made
 REGISTER_REFRESH_S = 30.0
@@ -81,6 +93,8 @@ class Agent:
         self._removers: list[Any] = []
         self.status: StatusModel | None = None
         self.led: StatusLed | None = None
+        self.button: StatusButton | None = None
+        self._button_actions: ButtonActions | None = None
         self.modem: Modem | None = None
         self.uplinks: UplinkMonitor | None = None
         self.uplink_ledger: UplinkLedger | None = None
@@ -93,6 +107,7 @@ class Agent:
         self._start_status()
         self._start_led()
         self._start_printing()
+        self._start_button()
         self._start_modem()
         self._start_uplinks()
         self._start_mqtt()
@@ -187,6 +202,41 @@ class Agent:
         printer_part = Coordinator("printer", printing.printer_state, push, interval_s=None)
         self._coordinators.append(printer_part.start())
         self._removers.append(printing.add_listener(printer_part.request_refresh))
+
+    def _start_button(self) -> None:
+        """The status button, after printing (both its actions end on paper): a short press is the
+        control channel's ``slip``, a long one its ``go_online`` and a slip with the result. One that
+        cannot be opened is said once and left out, as the LED: the till must never stop for it."""
+        if not self.settings.button.enabled:
+            return
+        settings, handlers = self.settings, control_handlers(self)
+
+        def result_slip(report: Mapping[str, Any]) -> dict[str, Any]:
+            return slip_answer(
+                self.printing,
+                lambda width: slip_layout(settings, self.status_dict(), width, go_online=dict(report)),
+            )
+
+        actions = ButtonActions(
+            slip=lambda: handlers["slip"]({}),
+            go_online=lambda: handlers["go_online"]({}),
+            result_slip=result_slip,
+        )
+        try:
+            self.button = build_button(settings, on_short=actions.short_press, on_long=actions.long_press)
+        except Exception as exc:  # ButtonError, or whatever else the GPIO stack meets
+            log.warning("button: not active: %s", exc)
+            actions.close()
+            return
+        self._button_actions = actions
+
+    def _close_button(self) -> None:
+        """First of all: no press starts anything more, and the action in hand finishes on a register
+        and a printer that are still open."""
+        if self.button is not None:
+            self.button.close()
+        if self._button_actions is not None:
+            self._button_actions.close()
 
     def _start_modem(self) -> None:
         """The modem's health into the status every ``MODEM_REFRESH_S``. health() never raises and opens
@@ -298,6 +348,7 @@ class Agent:
         self._journal_fault = journal.fault
 
     def close(self) -> None:
+        self._close_button()
         if self.control is not None:
             self.control.stop()
         if self.api is not None:

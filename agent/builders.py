@@ -1,4 +1,4 @@
-"""Building the box's parts from the settings: signer, register, printer, LED, modem. The agent
+"""Building the box's parts from the settings: signer, register, printer, LED, button, modem. The agent
 (agent/app.py) and the CLI commands that run without an agent (agent/commands.py) build them the same way."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from agent.secr.signing import DevSigner, Signer
 from agent.secr.signing.dstu.cades import DstuSigner
 from agent.secr.signing.dstu.keystore import KeyContainerError, load_signer
 from agent.secr.signing.tsp import TimeStampClient, tsp_url_from_certificate
+from drivers.button import StatusButton
 from drivers.drawer import CashDrawer
 from drivers.led import StatusLed
 from drivers.modem import Modem
@@ -160,6 +161,25 @@ def build_led(settings: Settings) -> StatusLed | None:
     return StatusLed(cfg.pin, active_high=cfg.active_high, pin_factory=cfg.pin_factory)
 
 
+def build_button(
+    settings: Settings, *, on_short: Callable[[], None], on_long: Callable[[], None]
+) -> StatusButton | None:
+    """The status button, or None when ``[button] enabled = false``; drivers.button.ButtonError when its
+    GPIO cannot be opened, as the LED's."""
+    cfg = settings.button
+    if not cfg.enabled:
+        return None
+    return StatusButton(
+        cfg.pin,
+        on_short=on_short,
+        on_long=on_long,
+        long_press_s=cfg.long_press_s,
+        pull_up=cfg.pull_up,
+        bounce_s=cfg.bounce_ms / 1000,
+        pin_factory=cfg.pin_factory,
+    )
+
+
 def build_modem(settings: Settings) -> Modem | None:
     """The modem's AT port, or None when ``[modem] enabled = false``. Nothing is opened here: the first
     health() opens the port, so a modem that is not plugged in cannot fail the start. (``apn`` is the data
@@ -170,11 +190,15 @@ def build_modem(settings: Settings) -> Modem | None:
     return Modem(cfg.port, baudrate=cfg.baudrate)
 
 
-def slip_layout(settings: Settings, status: dict[str, Any], width: int) -> Layout:
+def slip_layout(
+    settings: Settings, status: dict[str, Any], width: int, *, go_online: dict[str, Any] | None = None
+) -> Layout:
+    """The status slip; with ``go_online`` (a go-online answer) it also says what that run did."""
     return layout_slip(
         status,
         box_id=settings.box.id,
         fiscal_number=settings.registrar.fiscal_number,
         printed_at=SystemClock().now(),
         width_chars=width,
+        go_online=go_online,
     )

@@ -156,7 +156,10 @@ class LedConfig:
 class ButtonConfig:
     enabled: bool = False
     pin: int = 27
-    pin_factory: PinFactory | None = None
+    pin_factory: PinFactory | None = None  # None: gpiozero's own choice, as the LED's
+    long_press_s: float = 3.0  # held this long: Go Online; shorter: the slip
+    pull_up: bool = True  # a button from the pin to ground (pressed while low); false: to 3.3 V
+    bounce_ms: int = 50  # edges within this of the last are contact bounce; 0: none
 
 
 @dataclass(frozen=True)
@@ -514,7 +517,14 @@ _SECTIONS: dict[str, _Section] = {
         _K("pin_factory", _FACTORY, when=("kind", "gpio")),
     ),
     "led": _switch(LedConfig, _K("pin", _GPIO), _K("pin_factory", _FACTORY), _K("active_high", _BOOL)),
-    "button": _switch(ButtonConfig, _K("pin", _GPIO), _K("pin_factory", _FACTORY)),
+    "button": _switch(
+        ButtonConfig,
+        _K("pin", _GPIO),
+        _K("pin_factory", _FACTORY),
+        _K("long_press_s", _number(0.2, 30)),
+        _K("pull_up", _BOOL),
+        _K("bounce_ms", _integer(0, 100)),
+    ),
     "mqtt": _switch(
         MqttConfig,
         _K("host", _HOST),

@@ -19,13 +19,13 @@ This module imports nothing from ``agent``: drivers are leaves.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import threading
-import warnings
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
+
+from drivers.gpio import FACTORIES, open_device
 
 __all__ = ["FACTORIES", "LedError", "LedPattern", "RealTime", "StatusLed", "Step", "Waiter"]
 
@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 
 #: how long close() waits for the LED's thread (it ends at once, unless a pin write hangs)
 CLOSE_WAIT_S = 2.0
-
-#: the back-ends a name may choose: gpiozero's module and class of each
-FACTORIES: dict[str, tuple[str, str]] = {
-    "mock": ("gpiozero.pins.mock", "MockFactory"),
-    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory"),  # the Raspberry Pi 5 (and every other one)
-    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
-    "native": ("gpiozero.pins.native", "NativeFactory"),
-}
 
 
 class LedError(RuntimeError):
@@ -100,40 +92,13 @@ class RealTime:
         return condition.wait_for(predicate, timeout)
 
 
-def resolve_factory(pin: int, pin_factory: Any) -> Any:
-    """A gpiozero Factory from a name (see ``FACTORIES``); a Factory object or None is passed on."""
-    if pin_factory is None or not isinstance(pin_factory, str):
-        return pin_factory
-    if pin_factory not in FACTORIES:
-        raise LedError(
-            f"LED on pin {pin}: unknown pin factory {pin_factory!r} (known: {', '.join(FACTORIES)})"
-        )
-    module_name, class_name = FACTORIES[pin_factory]
-    try:
-        return getattr(importlib.import_module(module_name), class_name)()
-    except Exception as e:  # a missing library, or not a Raspberry Pi: the back-end says which
-        raise LedError(f"LED on pin {pin}: the GPIO back-end {pin_factory!r} cannot be loaded: {e}") from e
-
-
 def _open(pin: int, active_high: bool, pin_factory: Any) -> Any:
-    factory = resolve_factory(pin, pin_factory)
-    # Left to gpiozero, each back-end it tries and skips is a warning of its own: they are kept for the
-    # error, which then says in one line why none would do.
-    with warnings.catch_warnings(record=True) as skipped:
-        warnings.simplefilter("always")
-        try:
-            from gpiozero import LED  # imported here: the patterns alone need no GPIO stack
+    def build(factory: Any) -> Any:
+        from gpiozero import LED  # imported here: the patterns alone need no GPIO stack
 
-            device = LED(pin, active_high=active_high, initial_value=False, pin_factory=factory)
-        except Exception as e:
-            name = "gpiozero's choice" if pin_factory is None else repr(pin_factory)
-            why = "; ".join(str(w.message) for w in skipped)
-            raise LedError(
-                f"LED on pin {pin} (pin factory {name}): cannot be opened: {e}" + (f" ({why})" if why else "")
-            ) from e
-    for warning in skipped:  # e.g. gpiozero fell back to its native back-end: worth a line
-        log.info("LED on pin %s: %s", pin, warning.message)
-    return device
+        return LED(pin, active_high=active_high, initial_value=False, pin_factory=factory)
+
+    return open_device(f"LED on pin {pin}", pin_factory, build, error=LedError, log=log)
 
 
 class StatusLed:

@@ -102,7 +102,15 @@ def test_defaults() -> None:
     )
     assert (s.drawer.enabled, s.drawer.kind) == (True, "printer")
     assert (s.led.enabled, s.led.pin, s.led.pin_factory, s.led.active_high) == (True, 17, None, True)
-    assert (s.button.enabled, s.button.pin) == (False, 27)
+    b = s.button
+    assert (b.enabled, b.pin, b.pin_factory, b.long_press_s, b.pull_up, b.bounce_ms) == (
+        False,
+        27,
+        None,
+        3.0,
+        True,
+        50,
+    )
     m = s.mqtt
     assert (m.enabled, m.host, m.port, m.topic_prefix, m.tls, m.discovery, m.discovery_prefix) == (
         True,
@@ -189,6 +197,46 @@ def test_led_active_high() -> None:
     )
     assert one_problem("[led]\nactive_hihg = false\n") == (
         'config.toml: led.active_hihg: unknown key (did you mean "active_high"?)'
+    )
+
+
+def test_button_keys() -> None:
+    s = parse_config(
+        MINIMAL
+        + '[button]\nenabled = true\npin = 5\npin_factory = "mock"\nlong_press_s = 0.2\n'
+        + "pull_up = false\nbounce_ms = 0\n"
+    )
+    b = s.button
+    assert (b.enabled, b.pin, b.pin_factory, b.long_press_s, b.pull_up, b.bounce_ms) == (
+        True,
+        5,
+        "mock",
+        0.2,
+        False,
+        0,
+    )
+    assert isinstance(b.long_press_s, float)
+    assert parse_config(MINIMAL + "[button]\nlong_press_s = 5\n").button.long_press_s == 5.0
+    assert one_problem("[button]\nlong_press_s = 0.1\n") == (
+        "config.toml: button.long_press_s = 0.1: must be a number from 0.2 to 30"
+    )
+    assert one_problem("[button]\nlong_press_s = 60\n") == (
+        "config.toml: button.long_press_s = 60: must be a number from 0.2 to 30"
+    )
+    assert one_problem("[button]\nbounce_ms = 0.05\n") == (
+        "config.toml: button.bounce_ms = 0.05: must be a whole number from 0 to 100"
+    )
+    assert one_problem("[button]\nbounce_ms = 500\n") == (
+        "config.toml: button.bounce_ms = 500: must be a whole number from 0 to 100"
+    )
+    assert one_problem('[button]\npull_up = "yes"\n') == (
+        'config.toml: button.pull_up = "yes": must be true or false'
+    )
+    assert one_problem('[button]\npin_factory = "gpio"\n') == (
+        'config.toml: button.pin_factory = "gpio": must be one of "mock", "lgpio", "rpigpio", "native"'
+    )
+    assert one_problem("[button]\nlong_press = 3\n") == (
+        'config.toml: button.long_press: unknown key (did you mean "long_press_s"?)'
     )
 
 

@@ -171,3 +171,64 @@ def test_the_slip_gives_the_months_downtime_when_the_uplinks_are_on() -> None:
     assert "  Ethernet" + " " * 14 + "44640 хв" in _slip_text({**STATUS, "network": whole}).splitlines()
     # uplinks off (network null): no such lines
     assert "Простій" not in _slip_text(STATUS) and "зекономлено" not in _slip_text(STATUS)
+
+
+
+def _go_online_slip(report: dict[str, Any], width_chars: int = 32) -> list[str]:
+    text = to_text(
+        layout_slip(
+            STATUS,
+            box_id="shop-12-till-1",
+            fiscal_number="4000000001",
+            printed_at=datetime(2026, 12, 14, 10, tzinfo=UTC),
+            width_chars=width_chars,
+            go_online=report,
+        )
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    assert all(len(line) <= width_chars for line in lines)
+    # What the run did comes first, the status it left below it.
+    assert lines.index("ВИХІД В ОНЛАЙН") < lines.index("ПРОДАЖ ЗАБЛОКОВАНО")
+    return lines
+
+
+def _value(lines: list[str], label: str) -> str:
+    """The right-hand side of the slip's ``label`` pair."""
+    (line,) = [line for line in lines if line.startswith(label)]
+    return line[len(label) :].strip()
+
+
+REPORT: dict[str, Any] = {
+    "reachable": True,
+    "went_online": True,
+    "packages_sent": 1,
+    "documents_delivered": 3,
+    "mode": "online",
+    "error": None,
+    "revoked_online_fiscal_num": None,
+    "pending_documents": 0,
+}
+
+
+def test_the_slip_says_what_go_online_did() -> None:
+    for width in (32, 48):  # 58 and 80 mm paper
+        lines = _go_online_slip(REPORT, width)
+        assert _value(lines, "Результат") == "перейшов в онлайн"
+        assert _value(lines, "Сервер ДПС") == "відповідає"
+        assert (_value(lines, "Пакетів надіслано"), _value(lines, "Документів доставлено")) == ("1", "3")
+    already = _go_online_slip({**REPORT, "went_online": False, "documents_delivered": 0, "packages_sent": 0})
+    assert _value(already, "Результат") == "вже онлайн"
+    down = _go_online_slip(
+        {**REPORT, "reachable": False, "went_online": False, "mode": "offline", "error": "connection refused"}
+    )
+    assert (_value(down, "Результат"), _value(down, "Сервер ДПС")) == ("не вдалося", "не відповідає")
+    assert "• connection refused" in down
+    revoked = _go_online_slip({**REPORT, "revoked_online_fiscal_num": "123456"})
+    assert "Відкликано документ 123456: зроблено знову офлайн" in " ".join(revoked)
+    # A run that could not even start (the journal locked, say) has no answer of the server's to show.
+    failed = _go_online_slip({"went_online": False, "error": "the journal is locked"})
+    assert (_value(failed, "Результат"), _value(failed, "Сервер ДПС")) == ("не вдалося", "—")
+
+
+def test_a_plain_slip_has_no_go_online_part() -> None:
+    assert "ВИХІД В ОНЛАЙН" not in _slip_text(STATUS)

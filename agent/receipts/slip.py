@@ -64,36 +64,8 @@ def _links(status: Mapping[str, Any]) -> list[Text | Pair]:
     return lines
 
 
-def layout_slip(
-    status: Mapping[str, Any],
-    *,
-    box_id: str,
-    fiscal_number: str,
-    printed_at: datetime,
-    width_chars: int = 32,
-) -> Layout:
-    out = Layout(width_chars)
-    out.add(
-        Text("СЛУЖБОВИЙ СТАН", Align.CENTER, bold=True, double=True),
-        Text("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", Align.CENTER),
-        Separator(),
-        Pair("Пристрій", box_id),
-        Pair("ФН ПРРО", fiscal_number),
-        Pair("Версія", _shown(status.get("version"))),
-        Pair("Надруковано", kyiv_time(printed_at)),
-        Separator(),
-        Text(
-            _MODES.get(str(status.get("mode")), str(status.get("mode"))), Align.CENTER, bold=True, double=True
-        ),
-    )
-    if status.get("blocked_reason"):
-        out.add(Pair("Причина", str(status["blocked_reason"])))
-    offline = status.get("offline") or {}
-    out.add(
-        Pair("Зміна", "відкрита" if status.get("shift") == "open" else "закрита"),
-        Pair("Не передано документів", _shown(status.get("pending_documents"))),
-        Pair("Найстаріший, с", _shown(status.get("oldest_pending_age_s"))),
-        Pair("Остання передача", _shown(status.get("last_sync_at"))),
+def _offline_lines(offline: Mapping[str, Any]) -> list[Text | Pair | Separator]:
+    return [
         Separator(),
         Text("ОФЛАЙН-РЕЖИМ", Align.CENTER, bold=True),
         Pair("Дозволено", _shown(offline.get("allowed"))),
@@ -109,6 +81,72 @@ def layout_slip(
             "Номерів залишилось",
             "без обмежень" if offline.get("numbers_left") is None else str(offline["numbers_left"]),
         ),
+    ]
+
+
+def _go_online_lines(report: Mapping[str, Any]) -> list[Text | Pair | Separator]:
+    """What a Go Online run on the box itself did (the status button's long press, contract §1's
+    go-online answer): the paper is the only screen a technician at the button has."""
+    error = report.get("error")
+    if report.get("went_online"):
+        result = "перейшов в онлайн"
+    elif error is None and report.get("mode") == "online":
+        result = "вже онлайн"
+    else:
+        result = "не вдалося"
+    reachable = report.get("reachable")
+    lines: list[Text | Pair | Separator] = [
+        Separator(),
+        Text("ВИХІД В ОНЛАЙН", Align.CENTER, bold=True),
+        Pair("Результат", result),
+        Pair("Сервер ДПС", "—" if reachable is None else "відповідає" if reachable else "не відповідає"),
+        Pair("Пакетів надіслано", _shown(report.get("packages_sent"))),
+        Pair("Документів доставлено", _shown(report.get("documents_delivered"))),
+    ]
+    if report.get("revoked_online_fiscal_num"):
+        lines.append(Text(f"Відкликано документ {report['revoked_online_fiscal_num']}: зроблено знову офлайн"))
+    if error:
+        lines.append(Text(f"• {error}"))
+    return lines
+
+
+def layout_slip(
+    status: Mapping[str, Any],
+    *,
+    box_id: str,
+    fiscal_number: str,
+    printed_at: datetime,
+    width_chars: int = 32,
+    go_online: Mapping[str, Any] | None = None,
+) -> Layout:
+    """The slip of ``status``; with ``go_online`` (a go-online answer) what that run did comes first,
+    and the status below is the one it left."""
+    out = Layout(width_chars)
+    out.add(
+        Text("СЛУЖБОВИЙ СТАН", Align.CENTER, bold=True, double=True),
+        Text("НЕФІСКАЛЬНИЙ ДОКУМЕНТ", Align.CENTER),
+        Separator(),
+        Pair("Пристрій", box_id),
+        Pair("ФН ПРРО", fiscal_number),
+        Pair("Версія", _shown(status.get("version"))),
+        Pair("Надруковано", kyiv_time(printed_at)),
+    )
+    if go_online is not None:
+        out.add(*_go_online_lines(go_online))
+    out.add(
+        Separator(),
+        Text(
+            _MODES.get(str(status.get("mode")), str(status.get("mode"))), Align.CENTER, bold=True, double=True
+        ),
+    )
+    if status.get("blocked_reason"):
+        out.add(Pair("Причина", str(status["blocked_reason"])))
+    out.add(
+        Pair("Зміна", "відкрита" if status.get("shift") == "open" else "закрита"),
+        Pair("Не передано документів", _shown(status.get("pending_documents"))),
+        Pair("Найстаріший, с", _shown(status.get("oldest_pending_age_s"))),
+        Pair("Остання передача", _shown(status.get("last_sync_at"))),
+        *_offline_lines(status.get("offline") or {}),
         Separator(),
         Pair("Принтер", _shown(status.get("printer"))),
         *_links(status),
