@@ -151,8 +151,10 @@ class Pipeline:
         except RetryLater as exc:  # only the online signer's time-stamp service is asked over the network
             self.core.signer_verdict(f"the time-stamp service cannot be reached: {exc.message}")
             raise
-        if sign is self.core.sign_online or self.core.sign_online is self.core.signer.sign:
-            self.core.signer_verdict(None)  # an offline signature proves the key, not the time-stamps
+        # An online signature proves the key and the time-stamps; an offline one only the key, which is
+        # all there is to prove where no time-stamp service is used.
+        if sign is self.core.sign_online or self.core.sign_online == self.core.signer.sign:
+            self.core.signer_verdict(None)
         self._check_deliverable(document, len(xml), offline=offline, signed=len(signed))
         self.core.crashpoint("after_sign")
         check = document if isinstance(document, docs.Check) else None
