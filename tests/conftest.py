@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gpiozero.pins.mock import MockFactory
 
 from agent.clock import Clock, FakeClock, SystemClock
 from agent.demo import get_json, post_json
@@ -133,6 +134,15 @@ class Box:
 
     def close(self) -> None:
         self.register.close()
+
+
+@pytest.fixture()
+def factory() -> Iterator[MockFactory]:
+    """gpiozero's mock pins for the LED and the button; a fresh one per test: a MockFactory keeps its pins
+    and their reservations."""
+    factory = MockFactory()
+    yield factory
+    factory.close()
 
 
 @pytest.fixture()

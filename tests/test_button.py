@@ -55,14 +55,6 @@ class Presses:
 
 
 @pytest.fixture()
-def factory() -> Iterator[MockFactory]:
-    # A fresh one per test: a MockFactory keeps its pins and their reservations.
-    factory = MockFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture()
 def presses() -> Presses:
     return Presses()
 

@@ -120,14 +120,6 @@ def waiter(fake_time: FakeTime) -> SteppedTime:
 
 
 @pytest.fixture()
-def factory() -> Iterator[MockFactory]:
-    # A fresh one per test: a MockFactory keeps its pins and their reservations.
-    factory = MockFactory()
-    yield factory
-    factory.close()
-
-
-@pytest.fixture()
 def make_led(factory: MockFactory, waiter: SteppedTime) -> Iterator[Callable[..., StatusLed]]:
     made: list[StatusLed] = []
 
