@@ -215,7 +215,7 @@ def test_a_state_dir_removed_under_the_agent_is_survived(path: Path) -> None:
 
 
 def look(carrier: bool, at: float) -> LinkObservation:
-    return LinkObservation(carrier, carrier, True if carrier else None, None, at)
+    return LinkObservation(carrier, carrier, True if carrier else None, at)
 
 
 def failed_over(clock: FakeClock) -> UplinkPolicy:

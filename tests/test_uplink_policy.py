@@ -33,18 +33,18 @@ from agent.uplinks.policy import (
 CFG = UplinksConfig()  # hold_down_s 30, failed_probes 2
 
 # What one look at a link saw: the kernel's carrier and address, and the probe through the link.
-LOOKS: dict[str, tuple[bool, bool, bool | None, str | None]] = {
-    "ok": (True, True, True, None),
-    "fail": (True, True, False, "timed out"),
-    "up": (True, True, None, None),  # carrier and address, not probed yet
-    "nocarrier": (False, False, None, None),
-    "noaddr": (True, False, None, None),
+LOOKS: dict[str, tuple[bool, bool, bool | None]] = {
+    "ok": (True, True, True),
+    "fail": (True, True, False),
+    "up": (True, True, None),  # carrier and address, not probed yet
+    "nocarrier": (False, False, None),
+    "noaddr": (True, False, None),
 }
 
 
 def look(kind: str, at: float) -> LinkObservation:
-    carrier, address, probe_ok, error = LOOKS[kind]
-    return LinkObservation(carrier, address, probe_ok, error, at)
+    carrier, address, probe_ok = LOOKS[kind]
+    return LinkObservation(carrier, address, probe_ok, at)
 
 
 # (time, primary's look or None, backup's look or None)

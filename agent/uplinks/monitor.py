@@ -129,17 +129,15 @@ class UplinkMonitor:
     def _observe(self, role: Role, probe: bool) -> LinkObservation:
         interface = self._interface(role)
         reading = self._links(interface)
-        result: ProbeResult | None = None
+        probe_ok: bool | None = None
         if probe and reading.carrier and reading.has_address:
-            result = self._probe(self.fs_url, interface, self._probe_timeout_s)
+            probe_ok = self._probe(self.fs_url, interface, self._probe_timeout_s).ok
         elif probe:
-            # No carrier or no address: the probe's answer is known without sending it.
-            result = ProbeResult(interface, False, "no carrier" if not reading.carrier else "no address", 0.0)
+            probe_ok = False  # no carrier or no address: the answer is known without sending it
         return LinkObservation(
             carrier=reading.carrier,
             has_address=reading.has_address,
-            probe_ok=result.ok if result is not None else None,
-            probe_error=result.error if result is not None else None,
+            probe_ok=probe_ok,
             at=self._clock.monotonic(),
         )
 
@@ -153,11 +151,8 @@ class UplinkMonitor:
             primary = self._observe("primary", "primary" in due)
             return primary, backup.result()
 
-    def check(self, *, signing_ok: bool | None = None) -> Decision:
-        """One round: observe, decide, act. Never raises for the network's sake. ``signing_ok``: what
-        ``signing()`` last said unless given."""
-        if signing_ok is None:
-            signing_ok = self._signing_ok
+    def check(self) -> Decision:
+        """One round: observe, decide, act. Never raises for the network's sake."""
         with self._decided:
             self._begun += 1
             begun = self._begun
@@ -171,7 +166,7 @@ class UplinkMonitor:
             else:
                 backup = replace(backup, failed_requests=1)
         decision = self.policy.observe(
-            self._clock.monotonic(), primary=primary, backup=backup, signing_ok=signing_ok
+            self._clock.monotonic(), primary=primary, backup=backup, signing_ok=self._signing_ok
         )
         moved = False
         if decision.failover is not None:

@@ -87,7 +87,6 @@ class LinkObservation:
     carrier: bool
     has_address: bool
     probe_ok: bool | None
-    probe_error: str | None
     at: float  # monotonic seconds, when it was observed
     # Requests of the register's own through this link that failed since the last look: evidence like a
     # failed probe's (an answer still wipes them out), so that a silent gateway costs one probe's timeout
@@ -113,7 +112,6 @@ class LinkState:
     # the latest: the hold-down is proven by answers, not by silence.
     healthy_since: float | None = None
     last_ok_at: float | None = None
-    error: str | None = None
 
     @property
     def uplink(self) -> Uplink:
@@ -133,24 +131,18 @@ def observe_link(link: LinkState, obs: LinkObservation) -> LinkState:
     """The link after one more observation."""
     if not obs.up:
         # Whatever it answered before the carrier went says nothing of the link that comes back.
-        error = obs.probe_error or ("no carrier" if not obs.carrier else "no address")
         return replace(
-            link, seen=True, up=False, failures=0, answered=False, healthy_since=None, last_ok_at=None,
-            error=error,
-        )  # fmt: skip
+            link, seen=True, up=False, failures=0, answered=False, healthy_since=None, last_ok_at=None
+        )
     if obs.probe_ok is None and not obs.failed_requests:
         return replace(link, seen=True, up=True)
     if obs.probe_ok:
         since = link.healthy_since if link.healthy_since is not None else obs.at
         return replace(
-            link, seen=True, up=True, failures=0, answered=True, healthy_since=since, last_ok_at=obs.at,
-            error=None,
-        )  # fmt: skip
+            link, seen=True, up=True, failures=0, answered=True, healthy_since=since, last_ok_at=obs.at
+        )
     failed = (1 if obs.probe_ok is False else 0) + obs.failed_requests
-    return replace(
-        link, seen=True, up=True, failures=link.failures + failed, healthy_since=None,
-        error=obs.probe_error or ("the probe failed" if obs.probe_ok is False else "a request through it failed"),
-    )  # fmt: skip
+    return replace(link, seen=True, up=True, failures=link.failures + failed, healthy_since=None)
 
 
 @dataclass(frozen=True)
