@@ -137,7 +137,6 @@ _MONTH_TOTAL = "total_increasing"
 _DIAGNOSTIC = "diagnostic"  # the only category a sensor may have: HA refuses "config" for it
 
 
-
 def _uplinks_month_sensor(figure: str, name: str, icon: str, *, diagnostic: bool = True) -> Entity:
     """One of network.month's minutes as a duration sensor, its month as the attribute."""
     return Entity(

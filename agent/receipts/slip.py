@@ -45,13 +45,14 @@ def _links(status: Mapping[str, Any]) -> list[Text | Pair]:
     and whether the dashboards see the box (MQTT on)."""
     lines: list[Text | Pair] = [Pair("Канал зв'язку", _shown(status.get("uplink")))]
     network = status.get("network")
-    if isinstance(network, dict) and network.get("cause"):
-        cause = str(network["cause"])
-        lines.append(Pair("Причина", CAUSES_UK.get(cause, cause)))  # type: ignore[call-overload]
-    if isinstance(network, dict) and network.get("route_error"):
-        lines.append(Pair("Маршрут", f"не змінено: {network['route_error']}"))
-    if isinstance(network, dict) and isinstance(network.get("month"), dict):
-        lines.extend(_month_lines(network["month"]))
+    if isinstance(network, dict):  # the uplinks are on
+        if network.get("cause"):
+            cause = str(network["cause"])
+            lines.append(Pair("Причина", CAUSES_UK.get(cause, cause)))  # type: ignore[call-overload]
+        if network.get("route_error"):
+            lines.append(Pair("Маршрут", f"не змінено: {network['route_error']}"))
+        if isinstance(network.get("month"), dict):
+            lines.extend(_month_lines(network["month"]))
     modem = status.get("modem") or {}
     if modem.get("present") is False:  # configured, but its AT port cannot be opened: say so, not "— dBm"
         lines.append(Pair("Модем", "немає"))

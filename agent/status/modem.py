@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 
 from agent.status.snapshot import ModemPart
 from drivers.modem import ModemHealth
@@ -26,16 +27,7 @@ MODEM_REFRESH_S = 30.0
 
 
 def modem_part(health: ModemHealth) -> ModemPart:
-    return ModemPart(
-        signal_dbm=health.signal_dbm,
-        registered=health.registered,
-        operator=health.operator,
-        present=health.present,
-        sim=health.sim,
-        roaming=health.roaming,
-        attached=health.attached,
-        error=health.error,
-    )
+    return ModemPart(**asdict(health))  # the same fields: the part is the health as the status shows it
 
 
 class ModemReporter:

@@ -1,11 +1,11 @@
 """The typed status snapshot (contract §5) and its JSON projection. Pure: no I/O, no clock of its own.
 
-Parts not built yet (the uplink) or not configured (the modem) report null, never a made-up value.
+Parts not configured (the uplinks, the modem, MQTT) report null, never a made-up value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -103,17 +103,7 @@ class ModemPart:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "signal_dbm": self.signal_dbm,
-            "registered": self.registered,
-            "operator": self.operator,
-            # beyond §5, after its keys
-            "present": self.present,
-            "sim": self.sim,
-            "roaming": self.roaming,
-            "attached": self.attached,
-            "error": self.error,
-        }
+        return asdict(self)  # §5's keys first, as the fields are declared
 
 
 _NO_MODEM = ModemPart()
@@ -133,13 +123,7 @@ class NetworkMonth:
     offline_saved_minutes: int  # Ethernet failed while the box stayed online over LTE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "month": self.month,
-            "ethernet_down_minutes": self.ethernet_down_minutes,
-            "lte_down_minutes": self.lte_down_minutes,
-            "server_down_minutes": self.server_down_minutes,
-            "offline_saved_minutes": self.offline_saved_minutes,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -153,12 +137,7 @@ class NetworkPart:
     month: NetworkMonth | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "cause": self.cause,
-            "message": self.message,
-            "route_error": self.route_error,
-            "month": self.month.to_dict() if self.month is not None else None,
-        }
+        return asdict(self)  # the month too, as a dict (or None)
 
 
 @dataclass(frozen=True)
