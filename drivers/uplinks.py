@@ -99,17 +99,14 @@ def _read(path: Path) -> str | None:
 
 def _has_ipv4(interface: str) -> bool:
     try:
-        out = subprocess.run(
-            ["ip", "-j", "-4", "addr", "show", "dev", interface],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout
-        entries = json.loads(out or "[]")
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        entries = _ip_json("-4", "addr", "show", "dev", interface)
+    except UplinkError:  # no such interface, or no ip: no address to speak of
         return False
-    return any(info.get("local") for entry in entries for info in entry.get("addr_info", []))
+    for entry in entries:
+        infos = entry.get("addr_info")
+        if isinstance(infos, list) and any(isinstance(info, dict) and info.get("local") for info in infos):
+            return True
+    return False
 
 
 def read_link(interface: str) -> LinkReading:
