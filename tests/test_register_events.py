@@ -202,16 +202,16 @@ class Listener:
         self.lock_free.append(not reader.is_alive())
 
 
-def test_listeners_hear_of_a_sale_going_offline_and_going_online(obox_events: Box) -> None:
-    reg = obox_events.register
-    listener = Listener(obox_events)
+def test_listeners_hear_of_a_sale_going_offline_and_going_online(obox: Box) -> None:
+    reg = obox.register
+    listener = Listener(obox)
     remove = reg.add_listener(listener)
     reg.open_shift()
     assert listener.calls >= 1 and listener.modes[-1] == Mode.ONLINE
     before = listener.calls
     reg.sell([item()], [cash("10.00")])
     assert listener.calls > before
-    link = Link(obox_events)
+    link = Link(obox)
     link.cut()
     before = listener.calls
     assert reg.sell([item()], [cash("10.00")]).offline
@@ -267,11 +267,3 @@ def test_an_event_sink_that_raises_does_not_break_a_sale(tmp_path: Path, emulato
     box.register.open_shift()
     assert box.register.sell([item()], [cash("10.00")]).fiscal_num
     box.close()
-
-
-@pytest.fixture()
-def obox_events(tmp_path: Path, emulator: EmulatorHandle, clock: FakeClock) -> Iterator[Box]:
-    b = Box(tmp_path / "box", emulator.fs_url, clock=clock, timeout_s=2)
-    b.register.start()
-    yield b
-    b.close()
