@@ -16,8 +16,8 @@ from agent.config import load_config
 from agent.events import Event, EventKind
 from agent.status import Snapshot
 from tests.conftest import EmulatorHandle, cash, item
+from tests.escpos_decode import decode
 from tests.test_cli import write_config
-from tests.test_printer import decode
 from tests.waiting import wait_for
 
 T = TypeVar("T")

@@ -28,8 +28,8 @@ from agent.secr.register import Mode
 from drivers.button import ButtonError, StatusButton
 from drivers.led import StatusLed
 from tests.conftest import EmulatorHandle, cash, item
+from tests.escpos_decode import decode
 from tests.test_cli import write_config
-from tests.test_printer import decode
 from tests.waiting import wait_for
 
 PIN = 27

@@ -15,7 +15,7 @@ import pytest
 
 from agent.commands import show_status
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
-from tests.test_printer import decode
+from tests.escpos_decode import decode
 from tests.waiting import wait_for
 
 CLI = [sys.executable, "-m", "agent.cli"]

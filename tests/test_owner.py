@@ -22,9 +22,9 @@ import pytest
 from agent import commands, control, ownership
 from agent.secr.errors import RetryLater
 from tests.conftest import Box, EmulatorHandle, cash, item
+from tests.escpos_decode import decode
 from tests.test_cli import CLI, free_port, write_config
 from tests.test_control import raw_exchange
-from tests.test_printer import decode
 from tests.test_till_api import good
 from tests.waiting import wait_for
 

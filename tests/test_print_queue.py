@@ -27,7 +27,8 @@ from agent.secr.register import DuplicateRequest, Fiscalized
 from drivers.drawer import CashDrawer
 from drivers.printer import ReceiptPrinter
 from tests.conftest import Box, EmulatorHandle, card, cash, item
-from tests.test_printer import FakeNetworkPrinter, Printed, decode
+from tests.escpos_decode import Printed, decode
+from tests.test_printer import FakeNetworkPrinter
 from tests.waiting import wait_for
 
 HARNESS = Path(__file__).with_name("print_harness.py")

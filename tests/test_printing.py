@@ -16,7 +16,7 @@ from agent.till_api.server import ApiServer
 from drivers.drawer import CashDrawer
 from drivers.printer import ReceiptPrinter
 from tests.conftest import Box, EmulatorHandle
-from tests.test_printer import decode
+from tests.escpos_decode import decode
 from tests.test_till_api import LICENSE, api_context, sale_body
 
 pytestmark = pytest.mark.print_documents  # the box fixture's register queues for paper

@@ -28,8 +28,8 @@ from typing import Any
 
 from agent.secr import documents as docs
 from tests.conftest import EmulatorHandle
+from tests.escpos_decode import decode
 from tests.faults.shop import Shop
-from tests.test_printer import decode
 
 NUMBER = re.compile(r"^(?:ЧЕК|ДОКУМЕНТ|Z-звiт) № (\S+)$")  # CP866 prints і as i
 SETTLED = ("registered", "revoked", "rejected", "void")
