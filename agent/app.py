@@ -195,7 +195,7 @@ class Agent:
         model = self.status
         assert model is not None
 
-        def push(value: tuple[str | None, str | None]) -> None:
+        def push(value: tuple[str | None, str | None, str | None]) -> None:
             if value[0] is not None:  # None: not asked yet; the worker asks at once
                 model.set_printer(*value)
 

@@ -172,6 +172,7 @@ class PrintService:
         self._state_lock = threading.RLock()
         self._state: str | None = None
         self._last_error: str | None = None
+        self._warning: str | None = None
         self._listeners: list[ChangeListener] = []
         self._worker = threading.Thread(target=self._run, name="printer", daemon=True)
         self._worker.start()
@@ -191,10 +192,15 @@ class PrintService:
     def last_error(self) -> str | None:
         return self._last_error
 
-    def printer_state(self) -> tuple[str | None, str | None]:
-        """``(state, last_error)`` read together (for ``StatusModel.set_printer``)."""
+    @property
+    def warning(self) -> str | None:
+        """What the printer warns of while it still prints (``paper_near_end``), or None."""
+        return self._warning
+
+    def printer_state(self) -> tuple[str | None, str | None, str | None]:
+        """``(state, last_error, warning)`` read together (for ``StatusModel.set_printer``)."""
         with self._state_lock:
-            return self._state, self._last_error
+            return self._state, self._last_error, self._warning
 
     def add_listener(self, callback: ChangeListener) -> Callable[[], None]:
         """Call ``callback()`` after every change of ``state``/``last_error``; returns the remover."""
@@ -349,7 +355,10 @@ class PrintService:
         try:
             self._print(layout)
         except Exception as exc:  # whatever the back-end raised, the receipt may not be on paper
-            self.journal.print_failed(job.doc_id, describe(exc))
+            # Part of it may be on paper unless the printer refused before the first byte: then the
+            # receipt printed again is marked a copy, so that no fiscal document is twice on paper as itself.
+            maybe = exc.maybe_printed if isinstance(exc, escpos.PrinterError) else True
+            self.journal.print_failed(job.doc_id, describe(exc), maybe_on_paper=maybe)
             self._fault(exc)
             return False
         self._crashpoint("print_on_paper")
@@ -498,17 +507,22 @@ class PrintService:
     def _state_after(self, exc: BaseException) -> str:
         if isinstance(exc, escpos.PaperOut):
             return "paper_out"
+        if isinstance(exc, escpos.CoverOpen):
+            return "cover_open"
+        if isinstance(exc, escpos.PrintInterrupted):
+            return exc.state if exc.state != "ok" else "error"
         if isinstance(exc, escpos.PrinterOffline):
             return "offline"  # asking would only wait out another connect timeout
         state = self.printer.status()  # a cover, a paper end mid-receipt: the printer may say which
         return state if state != "ok" else "error"
 
     def _set_state(self, state: str, error: str | None) -> None:
+        warning = self.printer.warning  # learned by the same status query that gave the state
         with self._state_lock:
             before = self._state
-            if (state, error) == (before, self._last_error):
+            if (state, error, warning) == (before, self._last_error, self._warning):
                 return
-            self._state, self._last_error = state, error
+            self._state, self._last_error, self._warning = state, error, warning
             failing_before = before not in (None, "ok")
             # Events on the transitions between printing and not only; a change of fault (paper out,
             # then cover open) is a state change for the listeners, not a new fault.

@@ -8,8 +8,17 @@ API:
   ``print_lines(lines)``, ``kick_drawer(pin=2)``, ``status()``, ``render(lines)``, ``width``,
   ``columns(double)``, ``output`` (dummy only), ``close()``.
 * Exceptions: :class:`PrinterError` and its leaves :class:`PrinterOffline` (also ``ConnectionError``),
-  :class:`PaperOut`, :class:`PrinterTimeout` (also ``TimeoutError``).
-* ``STATUSES``: what ``status()`` may answer -- ``ok | paper_out | cover_open | offline | error``.
+  :class:`PaperOut`, :class:`CoverOpen`, :class:`PrinterTimeout` (also ``TimeoutError``),
+  :class:`PrintInterrupted`. Each says in ``maybe_printed`` whether part of the job may be on paper.
+* ``STATUSES``: what ``status()`` may answer -- ``ok | paper_out | cover_open | offline | error``;
+  ``warning``: ``paper_near_end`` or None, from the last status the printer gave.
+
+A receipt is confirmed, not assumed: a printer that answers status gets the receipt followed by
+``GS r 1``, which -- unlike the real-time ``DLE EOT`` -- it answers only once everything before it was
+processed. No answer, or a paper end or open cover afterwards, is :class:`PrintInterrupted`: the receipt
+may be cut short and must be printed again (as a copy). A printer that answered status once and then falls
+silent is switched off or stalled: :class:`PrinterOffline`, and nothing is sent into the void. A printer that
+never answers (a serial cable that carries TX only) is printed to blind, as before.
 
 Text encoding: Cyrillic goes out in one fixed code page selected with ``ESC t`` right after ``ESC @``
 (CP866 by default, CP1125 or CP1251 on request), never python-escpos's "magic" guessing, which picks
@@ -74,9 +83,11 @@ __all__ = [
     "CODEPAGES",
     "FALLBACK",
     "STATUSES",
+    "CoverOpen",
     "Cut",
     "Feed",
     "PaperOut",
+    "PrintInterrupted",
     "PrintLine",
     "PrinterError",
     "PrinterOffline",
@@ -99,7 +110,13 @@ STATUSES: Final[tuple[Status, ...]] = ("ok", "paper_out", "cover_open", "offline
 
 
 class PrinterError(Exception):
-    """Any failure to print; the receipt may not be on paper."""
+    """Any failure to print; the receipt may not be on paper.
+
+    ``maybe_printed``: some of the job may have reached paper (the failure came after the first byte went
+    out), so printing it again must not pass for the first print; False when nothing was sent.
+    """
+
+    maybe_printed: bool = False
 
 
 class PrinterOffline(PrinterError, ConnectionError):
@@ -110,8 +127,25 @@ class PaperOut(PrinterError):
     """The printer reports no paper; nothing was sent."""
 
 
+class CoverOpen(PrinterError):
+    """The printer reports its cover open; nothing was sent."""
+
+
 class PrinterTimeout(PrinterError, TimeoutError):
     """The printer stopped accepting data within the timeout; part of the receipt may be printed."""
+
+    maybe_printed = True
+
+
+class PrintInterrupted(PrinterError):
+    """The printer took the receipt but did not confirm printing it all: paper ran out or the cover opened
+    on the way, or it fell silent. ``state`` is what it reports now (a :data:`STATUSES` value)."""
+
+    maybe_printed = True
+
+    def __init__(self, message: str, state: Status) -> None:
+        super().__init__(message)
+        self.state: Status = state
 
 
 # --- the line model -----------------------------------------------------------------------------
@@ -320,6 +354,11 @@ def _usb_printer_class(dev: Any) -> bool:
 _ASK_PRINTER = DLE + b"\x04\x01"
 _ASK_OFFLINE_CAUSE = DLE + b"\x04\x02"
 _ASK_PAPER = DLE + b"\x04\x04"
+# GS r 1: the paper sensor status, answered in sequence -- after every byte sent before it was processed.
+_CONFIRM = b"\x1dr\x01"
+_CONFIRM_PAPER_END = 0x0C  # GS r 1 bits 2-3: roll paper end
+_CONFIRM_NEAR_END = 0x03  # bits 0-1: roll near end
+PrinterWarning = Literal["paper_near_end"]
 
 
 class ReceiptPrinter:
@@ -333,6 +372,10 @@ class ReceiptPrinter:
     A network printer is connected for each job and released after it; the others stay open.
     ``check_paper``: before a receipt, ask a back-end that can answer for the paper sensor and refuse
     with :class:`PaperOut` rather than print half a receipt.
+    ``answers_status``: None (learn it: once the printer answered a status query, its silence means it is
+    off), True (silence is always "offline": a printer known to answer), False (never ask: a one-way cable).
+    ``confirm_timeout_s``: how long a receipt may take to print before its confirmation is given up on;
+    None: ``timeout_s`` plus the wire time of the receipt at the port's speed.
     """
 
     def __init__(
@@ -353,6 +396,8 @@ class ReceiptPrinter:
         check_paper: bool = True,
         usb_in_ep: int = 0x82,
         usb_out_ep: int = 0x01,
+        answers_status: bool | None = None,
+        confirm_timeout_s: float | None = None,
     ) -> None:
         if kind not in ("usb", "serial", "network", "file", "dummy"):
             raise ValueError(f"printer kind must be usb, serial, network, file or dummy, got {kind!r}")
@@ -388,6 +433,10 @@ class ReceiptPrinter:
             raise ValueError(f"printer profile {profile!r} has no code page {codepage}")
         self._backend: Any = None
         self._lock = threading.RLock()
+        self._answers = answers_status  # None until learned
+        self._confirms: bool | None = None  # does it answer GS r? None until learned
+        self.confirm_timeout_s = confirm_timeout_s
+        self.warning: PrinterWarning | None = None
 
     def __repr__(self) -> str:
         return f"<ReceiptPrinter {self.kind} {self.width_mm}mm {self.codepage}>"
@@ -402,7 +451,12 @@ class ReceiptPrinter:
 
     @property
     def can_read_status(self) -> bool:
-        return self.kind in ("serial", "usb", "network")
+        return self.kind in ("serial", "usb", "network") and self._answers is not False
+
+    @property
+    def answers_status(self) -> bool:
+        """Has this printer answered a status query (so that its silence means it is off)?"""
+        return bool(self._answers)
 
     def _make_backend(self) -> Any:
         common: dict[str, Any] = {"profile": self._profile}
@@ -484,7 +538,9 @@ class ReceiptPrinter:
         except Exception as e:
             if self.kind != "dummy":
                 self.close()  # a half-dead connection is reopened on the next call
-            raise _translate(e, self.kind) from e
+            translated = _translate(e, self.kind)
+            translated.maybe_printed = True  # the write had begun: part of it may be on paper
+            raise translated from e
 
     @property
     def output(self) -> bytes:
@@ -546,20 +602,69 @@ class ReceiptPrinter:
     # --- operations ---
 
     def print_lines(self, lines: Iterable[PrintLine], *, cut: bool = True) -> None:
-        """Print one receipt, written to the back-end in a single write.
+        """Print one receipt, written to the back-end in a single write, and wait for the printer to
+        confirm it when it can.
 
-        Raises :class:`PaperOut` (nothing sent), :class:`PrinterOffline`, :class:`PrinterTimeout`
-        or :class:`PrinterError`.
+        Raises :class:`PaperOut` or :class:`CoverOpen` (nothing sent), :class:`PrinterOffline`,
+        :class:`PrinterTimeout`, :class:`PrintInterrupted` or :class:`PrinterError`.
         """
         payload = self.render(lines, cut=cut)
         with self._job():
-            if self.check_paper and self.can_read_status:
-                state = self._query_status()
-                if state == "paper_out":
-                    raise PaperOut("the printer reports no paper; load a roll and print again")
-                if state == "cover_open":
-                    raise PrinterError("the printer's cover is open; close it and print again")
-            self._send(payload)
+            self._open()  # a printer that cannot be opened says why (unplugged, a library missing)
+            state = self._query_status() if self.can_read_status else "unknown"
+            if state == "paper_out" and self.check_paper:
+                raise PaperOut("the printer reports no paper; load a roll and print again")
+            if state == "cover_open" and self.check_paper:
+                raise CoverOpen("the printer's cover is open; close it and print again")
+            if state == "offline" or (state == "unknown" and self._answers):
+                raise PrinterOffline(
+                    f"{self.kind} printer does not answer: switched off, stalled or unplugged; nothing was sent"
+                )
+            if state == "error":  # a cutter jam, a head too hot: it would not print what it is sent
+                raise PrinterError("the printer reports an error; see its panel and print again")
+            confirm = state != "unknown" and self._confirms is not False
+            self._send(payload + _CONFIRM if confirm else payload)
+            if state != "unknown":
+                self._confirm(len(payload), asked=confirm)
+
+    def _confirm(self, size: int, *, asked: bool) -> None:
+        """After a receipt sent to a printer that answers status: did all of it reach paper?"""
+        reply = self._read_confirmation(size) if asked else b""
+        if reply and not reply[0] & _CONFIRM_PAPER_END:
+            self._confirms = True
+            self.warning = "paper_near_end" if reply[0] & _CONFIRM_NEAR_END else None
+            return  # processed in order, with paper: the receipt is on paper
+        state = self._query_status()
+        if not reply and state == "ok" and asked and self._confirms is None:
+            # It answers DLE EOT but not GS r (some clones): all it can say is that it is well now.
+            self._confirms = False
+            return
+        if not reply and state == "ok" and not asked:
+            return
+        now: Status = "offline" if state == "unknown" else state
+        raise PrintInterrupted(
+            f"{self.kind} printer did not confirm the receipt and reports {now}: it may be cut short", now
+        )
+
+    def _read_confirmation(self, size: int) -> bytes:
+        backend = self._open()
+        wait = self.confirm_timeout_s
+        if wait is None:
+            baud = self._baudrate if self.kind == "serial" else 0
+            wait = self.timeout_s + (size * 10 / baud if baud else 0)
+        saved = backend.status_timeout
+        backend.status_timeout = wait
+        try:
+            return bytes(backend._read())
+        except Exception as e:
+            self.close()
+            if isinstance(_translate(e, self.kind), PrinterTimeout):
+                return b""  # pyusb raises where the others return b""
+            raise PrintInterrupted(
+                f"{self.kind} printer lost while printing: {_first_line(e)}", "offline"
+            ) from e
+        finally:
+            backend.status_timeout = saved
 
     def kick_drawer(self, pin: Literal[2, 5] = 2) -> None:
         """Pulse the drawer connector (ESC p) on pin 2 or 5."""
@@ -611,8 +716,10 @@ class ReceiptPrinter:
             online_reply = backend.query_status(_ASK_PRINTER)
             if not online_reply:
                 return "unknown"
+            self._answers = True
             # Not escpos's paper_status(): it calls any reply without the fixed bits "no paper".
             paper = backend.query_status(_ASK_PAPER)
+            self.warning = "paper_near_end" if paper and paper[0] & 0x0C == 0x0C else None
             if paper and paper[0] & 0x60 == 0x60:  # roll end sensor
                 return "paper_out"
             if online_reply[0] & 0x08:  # offline bit

@@ -77,6 +77,9 @@ def decode(data: bytes) -> Printed:  # noqa: C901, PLR0912
             elif cmd == ord("!"):
                 out.events.append(("gs_size", data[i + 2]))
                 i += 3
+            elif cmd == ord("r"):  # transmit status, answered in sequence: the box's print confirmation
+                out.events.append(("confirm_request", data[i + 2]))
+                i += 3
             elif cmd == ord("(") and data[i + 2] == ord("k"):
                 n = data[i + 3] | data[i + 4] << 8
                 body = data[i + 5 : i + 5 + n]

@@ -54,7 +54,15 @@ pytestmark = pytest.mark.print_documents  # the box fixture's register queues fo
 class Till:
     """A register used directly (no HTTP), with a print service following its journal."""
 
-    def __init__(self, box: Box, printer: ReceiptPrinter, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        box: Box,
+        printer: ReceiptPrinter,
+        *,
+        clock: Clock | None = None,
+        retry_s: float = 0.25,
+        max_retry_s: float = 5.0,
+    ) -> None:
         self.box = box
         self.printer = printer
         self.events: list[Event] = []
@@ -64,6 +72,8 @@ class Till:
             journal=box.journal,
             clock=clock or box.register.clock,
             events=self.publish,
+            retry_s=retry_s,
+            max_retry_s=max_retry_s,
         )
         # The register publishes to the box's recorder; the service follows it as it follows the
         # agent's event stream.
@@ -222,7 +232,7 @@ def test_paper_out_then_paper_back_prints_each_receipt_once_in_order(box: Box) -
         assert till.printer_events() == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
         fault = next(e for e in till.events if e.kind == EventKind.PRINTER_FAULT)
         assert fault.detail["state"] == "paper_out" and "PaperOut" in fault.detail["error"]
-        assert changes[0][0] == "paper_out" and changes[-1] == ("ok", None)
+        assert changes[0][0] == "paper_out" and changes[-1] == ("ok", None, None)
         assert till.service.state == "ok" and till.service.last_error is None
         # The receipts were still fresh: each cash receipt opened the drawer after it was cut.
         assert kinds(paper).count("drawer") == 3
@@ -381,7 +391,7 @@ def test_the_printers_state_is_polled_while_idle_and_told_on_change() -> None:
         fake.replies = dict(PAPER_OK)
         wait_for(lambda: service.state == "ok")
         assert [e.kind for e in events] == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
-        assert ("paper_out", "the printer reports paper_out") in told and told[-1] == ("ok", None)
+        assert ("paper_out", "the printer reports paper_out", None) in told and told[-1] == ("ok", None, None)
     finally:
         service.close()
         fake.close()

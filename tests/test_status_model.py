@@ -60,6 +60,8 @@ def _old_build_status(
             f"the signing certificate of {certificate['subject']} expires in {certificate['days_left']} days"
             f" ({certificate['expires_at']}): renew it"
         )
+    if printer is not None and printer != "ok":  # issue 13: receipts wait while the printer is not ok
+        problems.append(f"printer {printer}")
     if register.problem and register.problem not in problems:
         problems.insert(0, register.problem)
     oldest_age = (
@@ -92,6 +94,7 @@ def _old_build_status(
         "oldest_pending_age_s": oldest_age,
         "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
         "printer": printer,
+        "printer_warning": None,  # issue 13: paper_near_end while the printer still prints
         # issue 12: §5's three, then whether the modem is there, its SIM, roaming, attach and what failed
         "modem": {
             "signal_dbm": None,

@@ -810,10 +810,13 @@ class Journal:
     def print_started(self, doc_id: int, started_at: datetime) -> None:
         self._exec("UPDATE prints SET started_at = ? WHERE doc_id = ?", (started_at.isoformat(), doc_id))
 
-    def print_failed(self, doc_id: int, error: str) -> None:
-        # The printer said it failed: the next attempt is the receipt itself again, not a copy.
+    def print_failed(self, doc_id: int, error: str, *, maybe_on_paper: bool = False) -> None:
+        """The printer failed on this document. Nothing of it reached paper (the printer refused before the
+        first byte): the next attempt is the receipt itself again. ``maybe_on_paper`` (it failed part-way,
+        or did not confirm): ``started_at`` stays, and the next attempt is marked a copy."""
+        started = "started_at" if maybe_on_paper else "NULL"
         self._exec(
-            "UPDATE prints SET attempts = attempts + 1, last_error = ?, started_at = NULL WHERE doc_id = ?",
+            f"UPDATE prints SET attempts = attempts + 1, last_error = ?, started_at = {started} WHERE doc_id = ?",
             (error, doc_id),
         )
 

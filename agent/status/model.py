@@ -93,13 +93,12 @@ class StatusModel:
     def set_register(self, status: RegisterStatus) -> None:
         self._update(register=status)
 
-    def set_printer(self, state: str | None, error: str | None = None) -> None:
-        """``state`` None: the box has no printer (the projection says null). The error text alone is
-        not a change (the §5 projection has only the state): ``snapshot()`` has it at once, subscribers
-        with the next change."""
+    def set_printer(self, state: str | None, error: str | None = None, warning: str | None = None) -> None:
+        """``state`` None: the box has no printer (the projection says null). ``warning``: what the printer
+        warns of while it prints (``paper_near_end``)."""
         if state is not None and state not in PRINTER_STATES:
             raise ValueError(f"printer state {state!r} is not one of {sorted(PRINTER_STATES)}")
-        self._update(printer=PrinterPart(state, error) if state is not None else None)
+        self._update(printer=PrinterPart(state, error, warning) if state is not None else None)
 
     def set_certificate(self, certificate: CertificatePart | None) -> None:
         """Once at start is enough: the days left are counted again from the clock at every update."""

@@ -22,8 +22,10 @@ UPLINKS: Final = frozenset({"ethernet", "lte", "none"})
 @dataclass(frozen=True)
 class PrinterPart:
     state: str  # one of PRINTER_STATES
-    #: the last fault's text (for the slip and MQTT); not in the §5 projection, which has only the state
+    #: the last fault's text (for the slip and MQTT); in ``errors`` while the printer is not ok
     error: str | None = None
+    #: ``paper_near_end`` while the printer still prints: change the roll soon
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,10 @@ class Snapshot:
         warning = self.certificate.warning() if self.certificate is not None else None
         if warning is not None:
             problems.append(warning)
+        if self.printer is not None and self.printer.state != "ok":
+            # Receipts wait in the queue meanwhile: the cashier, the slip and the dashboards must read why.
+            printer = self.printer
+            problems.append(f"printer {printer.state}" + (f": {printer.error}" if printer.error else ""))
         if register.problem and register.problem not in problems:
             problems.insert(0, register.problem)
         return problems
@@ -224,6 +230,7 @@ class Snapshot:
             "oldest_pending_age_s": self.oldest_pending_age_s,
             "last_sync_at": register.last_sync_at.isoformat() if register.last_sync_at else None,
             "printer": self.printer.state if self.printer is not None else None,
+            "printer_warning": self.printer.warning if self.printer is not None else None,
             "modem": (self.modem or _NO_MODEM).to_dict(),
             "certificate": self.certificate.to_dict() if self.certificate is not None else None,
             "mqtt": self.mqtt.to_dict() if self.mqtt is not None else None,

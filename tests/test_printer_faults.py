@@ -1,0 +1,194 @@
+"""Printer faults over a real serial line: paper out or the cover opened in the middle of a receipt, a
+printer that falls silent, stalls, or is unplugged and comes back. Whatever happens, every fiscal receipt
+reaches paper whole, none is on paper twice as itself (a receipt cut short is printed again marked КОПІЯ),
+the status says what is wrong with the printer and the events say when it failed and when it came back,
+and printing resumes by itself.
+
+The printer is tests/printer_sim.py on a pseudo-terminal, driven through pyserial as the box drives a
+USB-serial printer: it answers the real status queries and puts on paper only what it gets while ready.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.events import EventKind
+from agent.secr.register import Fiscalized
+from drivers.printer import ReceiptPrinter
+from tests.conftest import Box
+from tests.printer_sim import SimulatedPrinter
+from tests.test_print_queue import Till, numbers_on_paper
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.print_documents  # the box fixture's register queues for paper
+
+COPY = "КОПIЯ"  # CP866 prints І as I
+
+
+@pytest.fixture()
+def sim(tmp_path: Path) -> Iterator[SimulatedPrinter]:
+    printer = SimulatedPrinter(tmp_path / "ttyUSB0")
+    yield printer
+    printer.close()
+
+
+@pytest.fixture()
+def till(box: Box, sim: SimulatedPrinter) -> Iterator[Till]:
+    printer = ReceiptPrinter(
+        "serial", port=str(sim.path), baudrate=115200, width_mm=58, timeout_s=1, status_timeout_s=0.2
+    )
+    t = Till(box, printer, retry_s=0.05, max_retry_s=0.2)
+    t.fiscalized(box.register.open_shift(cashier="Тест"))
+    yield t
+    t.close()
+
+
+class Paper:
+    """What is on paper, by fiscal number: whole originals and whole copies; and the torn sheets (a torn
+    sheet may have lost its number with the rest of it)."""
+
+    def __init__(self, sim: SimulatedPrinter) -> None:
+        self.originals: Counter[str] = Counter()
+        self.copies: Counter[str] = Counter()
+        self.torn = 0
+        for sheet, printed in sim.receipts():
+            if not sheet.whole:
+                self.torn += 1
+                continue
+            for number in numbers_on_paper(printed):
+                if COPY in printed.texts:
+                    self.copies[number] += 1
+                else:
+                    self.originals[number] += 1
+
+    def check(self, sold: list[Fiscalized], *, may_copy: tuple[Fiscalized, ...] = ()) -> None:
+        """The shop's outcome: each receipt whole on paper, never twice as itself, a copy only of one whose
+        first print may be cut short, and nothing on paper that was not sold."""
+        numbers = [r.fiscal_num for r in sold]
+        for number in numbers:
+            assert self.originals[number] + self.copies[number] >= 1, f"{number} never reached paper whole"
+            assert self.originals[number] <= 1, f"{number} is on paper twice as itself"
+            assert self.copies[number] <= 1, f"{number} has more than one copy"
+        assert set(self.copies) <= {r.fiscal_num for r in may_copy}, self.copies
+        assert set(self.originals) | set(self.copies) <= set(numbers)
+
+
+def all_printed(till: Till) -> None:
+    wait_for(lambda: till.box.journal.unprinted() == [], what="every receipt on paper")
+
+
+def fault_events(till: Till) -> list[EventKind]:
+    return till.printer_events()
+
+
+def test_paper_running_out_mid_receipt_reprints_it_whole_as_a_copy(till: Till, sim: SimulatedPrinter) -> None:
+    first = till.sell("10.00")
+    all_printed(till)
+    sim.fail_after(4, "paper")  # four lines into the next receipt
+    cut_short = till.sell("20.00")
+    wait_for(lambda: till.service.state == "paper_out", what="the box to see the paper end")
+    # Sales go on while the paper is out; their receipts wait.
+    waiting = [till.sell("30.00"), till.sell("40.00")]
+    assert till.service.state == "paper_out"
+    assert EventKind.PRINTER_FAULT in fault_events(till)
+    assert till.box.journal.unprinted() != []
+    sim.set(paper=True)  # a new roll
+    all_printed(till)
+    wait_for(lambda: till.service.state == "ok", what="the printer back to ok")
+    assert fault_events(till) == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
+    paper = Paper(sim)
+    paper.check([first, cut_short, *waiting], may_copy=(cut_short,))
+    assert paper.torn == 1 and paper.copies[cut_short.fiscal_num] == 1
+    assert paper.originals[cut_short.fiscal_num] == 0
+    # Those sold while the paper was out were never sent into it: originals, once.
+    assert [paper.originals[r.fiscal_num] for r in (first, *waiting)] == [1, 1, 1]
+
+
+def test_cover_opened_mid_receipt(till: Till, sim: SimulatedPrinter) -> None:
+    sim.fail_after(6, "cover")
+    cut_short = till.sell("15.00")
+    wait_for(lambda: till.service.state == "cover_open", what="the box to see the open cover")
+    later = till.sell("16.00")
+    sim.set(cover_open=False)
+    all_printed(till)
+    wait_for(lambda: till.service.state == "ok", what="the printer back to ok")
+    paper = Paper(sim)
+    paper.check([cut_short, later], may_copy=(cut_short,))
+    assert paper.torn == 1 and paper.copies[cut_short.fiscal_num] == 1
+    assert paper.originals[later.fiscal_num] == 1
+    assert fault_events(till) == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
+
+
+def test_cover_open_before_the_receipt_waits_and_prints_the_original(till: Till, sim: SimulatedPrinter) -> None:
+    sim.set(cover_open=True)
+    sale = till.sell()
+    wait_for(lambda: till.service.state == "cover_open", what="the box to see the open cover")
+    assert Paper(sim).torn == 0  # nothing was sent into the open printer
+    sim.set(cover_open=False)
+    all_printed(till)
+    paper = Paper(sim)
+    paper.check([sale])
+    assert paper.originals[sale.fiscal_num] == 1 and not paper.copies
+
+
+def test_a_printer_that_falls_silent_gets_nothing_until_it_answers(till: Till, sim: SimulatedPrinter) -> None:
+    first = till.sell()
+    all_printed(till)
+    sim.set(silent=True)  # switched off, cable still in
+    quiet = [till.sell("11.00"), till.sell("12.00")]
+    wait_for(lambda: till.service.state == "offline", what="the box to see the printer silent")
+    assert till.box.journal.unprinted() != []
+    sim.set(silent=False)
+    all_printed(till)
+    wait_for(lambda: till.service.state == "ok", what="the printer back to ok")
+    paper = Paper(sim)
+    paper.check([first, *quiet])
+    assert sum(paper.originals.values()) == 3 and not paper.copies and not paper.torn
+
+
+def test_unplugged_and_plugged_back(till: Till, sim: SimulatedPrinter) -> None:
+    first = till.sell()
+    all_printed(till)
+    sim.unplug()
+    away = [till.sell("21.00"), till.sell("22.00")]
+    wait_for(lambda: till.service.state == "offline", what="the box to see the printer gone")
+    assert till.service.last_error  # what the cashier and the slip read
+    sim.plug()
+    all_printed(till)
+    wait_for(lambda: till.service.state == "ok", what="the printer back to ok")
+    paper = Paper(sim)
+    paper.check([first, *away])
+    assert [paper.originals[r.fiscal_num] for r in away] == [1, 1]
+    assert fault_events(till) == [EventKind.PRINTER_FAULT, EventKind.PRINTER_OK]
+
+
+def test_a_stalled_printer_then_resuming(till: Till, sim: SimulatedPrinter) -> None:
+    # It stops reading with the receipt in the port's buffer: the box cannot know whether it will print,
+    # so it prints the receipt again, as a copy, once the printer answers -- never twice as itself.
+    first = till.sell()
+    all_printed(till)
+    sim.stall()
+    stuck = till.sell("33.00")
+    wait_for(lambda: till.service.state == "offline", what="the box to see the printer stalled")
+    sim.stall(False)
+    all_printed(till)
+    paper = Paper(sim)
+    paper.check([first, stuck], may_copy=(stuck,))
+
+
+def test_paper_near_end_is_a_warning_while_receipts_print(till: Till, sim: SimulatedPrinter) -> None:
+    sim.set(near_end=True)
+    sale = till.sell()
+    all_printed(till)
+    assert till.service.state == "ok"
+    wait_for(lambda: till.service.warning == "paper_near_end", what="the near-end warning")
+    assert till.service.printer_state() == ("ok", None, "paper_near_end")
+    Paper(sim).check([sale])
+    sim.set(near_end=False)
+    till.sell()
+    all_printed(till)
+    wait_for(lambda: till.service.warning is None, what="the warning to clear with a new roll")
