@@ -10,6 +10,8 @@ import pytest
 import usb.backend.libusb1
 
 import drivers.printer as printer_mod
+from agent.builders import build_printing
+from agent.config import parse_config
 from agent.printing import PrintService
 from agent.receipts import Layout
 from agent.receipts import Text as LayoutText
@@ -253,3 +255,39 @@ def test_the_print_service_follows_the_plug(bus: FakeUsbBus) -> None:
     finally:
         service.close()
         printer.close()
+
+
+# --- from the configuration -------------------------------------------------------------------------
+
+CONFIG = """
+[box]
+id = "till-1"
+[registrar]
+fiscal_number = "4000000001"
+[api]
+license_key = "k"
+[printer]
+kind = "usb"
+vendor_id = "0416"
+product_id = 0x5011
+"""
+
+
+def test_the_configured_ids_and_endpoints_reach_the_device(bus: FakeUsbBus) -> None:
+    service = build_printing(parse_config(CONFIG))
+    assert service is not None
+    try:
+        service.print_now(Layout(48, [LayoutText("Z-ЗВІТ")]))
+        assert "Z-ЗВIТ" in texts(bus.printed)
+    finally:
+        service.close()
+        service.printer.close()
+    # An OUT endpoint the printer does not have: pyusb's "invalid endpoint" proves it got there.
+    service = build_printing(parse_config(CONFIG + "usb_out_ep = 0x02\nusb_in_ep = 0x81\n"))
+    assert service is not None
+    try:
+        with pytest.raises(PrinterError, match="0x2"):
+            service.print_now(Layout(48, [LayoutText("Z-ЗВІТ")]))
+    finally:
+        service.close()
+        service.printer.close()
