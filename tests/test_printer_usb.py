@@ -232,6 +232,14 @@ def test_an_unplug_mid_life_is_offline_and_the_next_call_reopens(bus: FakeUsbBus
     assert texts(bus.printed).count("Хлiб житнiй") == 2
 
 
+def test_a_status_poll_on_an_unplugged_printer_is_offline(bus: FakeUsbBus, printer: ReceiptPrinter) -> None:
+    assert printer.status() == "ok"
+    bus.unplug()  # the handle is open: the DLE EOT request itself meets ENODEV
+    assert printer.status() == "offline"
+    bus.plug()
+    assert printer.status() == "ok"
+
+
 def test_an_unplug_between_status_and_receipt_is_offline(bus: FakeUsbBus, printer: ReceiptPrinter) -> None:
     assert printer.status() == "ok"
     bus.unplug()
