@@ -1,10 +1,14 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# What the box itself needs from Debian, so `make venv` and `make demo` install them too:
+# libusb-1.0-0: pyusb's USB printers (the example configuration's kind = "usb");
 # fonts-dejavu-core: the Cyrillic font receipt images are drawn with.
-DEBIAN_PACKAGES := mosquitto socat iproute2 libusb-1.0-0 fonts-dejavu-core
+RUNTIME_PACKAGES := libusb-1.0-0 fonts-dejavu-core
+# The tests' peers besides: an MQTT broker, pty pairs, network namespaces.
+DEBIAN_PACKAGES := $(RUNTIME_PACKAGES) mosquitto socat iproute2
 
-.PHONY: venv demo test lint typecheck unit faults debian-packages js-deps bench clean
+.PHONY: venv demo test lint typecheck unit faults runtime-packages debian-packages js-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,11 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+venv: runtime-packages $(VENV)/.installed
 
 # Installs only what is missing, so a prepared machine does not touch apt at all.
-debian-packages:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+define apt_install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -24,6 +28,13 @@ debian-packages:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+runtime-packages:
+	$(call apt_install_missing,$(RUNTIME_PACKAGES))
+
+debian-packages:
+	$(call apt_install_missing,$(DEBIAN_PACKAGES))
 
 # The Node.js peer (jkurwa, gost89) that the DSTU 4145 tests cross-verify against. Node.js comes from
 # Debian when the machine has none; the tests skip the cross-checks (saying why) without it.

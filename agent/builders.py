@@ -127,6 +127,8 @@ def build_printing(
         cfg.kind,
         vendor_id=cfg.vendor_id,
         product_id=cfg.product_id,
+        usb_in_ep=cfg.usb_in_ep,
+        usb_out_ep=cfg.usb_out_ep,
         port=port,
         baudrate=cfg.baudrate,
         host=cfg.host,

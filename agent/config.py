@@ -125,6 +125,8 @@ class PrinterConfig:
     kind: Literal["usb", "serial", "network", "file"] = "usb"
     vendor_id: int | None = None  # usb; None: the first ESC/POS printer found
     product_id: int | None = None
+    usb_in_ep: int = 0x82  # usb: bulk endpoints; these are most printers' (lsusb -v tells)
+    usb_out_ep: int = 0x01
     serial_port: str | None = None  # TOML `port` with kind = "serial"
     baudrate: int = 19200
     host: str | None = None
@@ -273,6 +275,23 @@ def _number(lo: float, hi: float, *, above: bool = False, note: str = "") -> _Fo
     return _Form(text + note, ok, float)
 
 
+def _hex_integer(lo: int, hi: int, text: str) -> _Form:
+    """A TOML integer (0x0416 is one) or the hex digits in quotes as lsusb prints them ("0416")."""
+
+    def value(v: Any) -> int | None:
+        if type(v) is int:
+            return v
+        if isinstance(v, str) and re.fullmatch(r"(0[xX])?[0-9A-Fa-f]{1,4}", v.strip()):
+            return int(v.strip(), 16)
+        return None
+
+    def ok(v: Any) -> bool:
+        n = value(v)
+        return n is not None and lo <= n <= hi
+
+    return _Form(text, ok, value)
+
+
 def _text(pattern: str | None = None, text: str = "a non-empty string in quotes") -> _Form:
     def ok(v: Any) -> bool:
         return isinstance(v, str) and (re.fullmatch(pattern, v) is not None if pattern else v.strip() != "")
@@ -346,6 +365,10 @@ _TOPIC = _text(
     'MQTT topic levels of letters, digits, "-" or "_" joined by "/", e.g. "fiscal-box"',
 )
 _SHA256 = _text(r"[0-9a-f]{64}", "64 lowercase hex digits (the SHA-256 of the secret)")
+_USB_ID = _hex_integer(0, 0xFFFF, 'a USB id from 0x0000 to 0xFFFF, e.g. 0x0416 or "0416" (lsusb: ID vendor:product)')
+# lsusb -v: bEndpointAddress of the printer interface's bulk endpoints; IN ones have bit 7 set.
+_USB_OUT_EP = _hex_integer(0x01, 0x0F, "a bulk OUT endpoint from 0x01 to 0x0F (lsusb -v: bEndpointAddress ... OUT)")
+_USB_IN_EP = _hex_integer(0x81, 0x8F, "a bulk IN endpoint from 0x81 to 0x8F (lsusb -v: bEndpointAddress ... IN)")
 _PORT = _integer(1, 65535)
 _BAUD = _integer(300, 4_000_000, "a baud rate, e.g. 19200")
 _GPIO = _integer(0, 53, "a GPIO number (BCM numbering) from 0 to 53")
@@ -499,8 +522,10 @@ _SECTIONS: dict[str, _Section] = {
     "printer": _switch(
         PrinterConfig,
         _K("kind", _choice("usb", "serial", "network", "file")),
-        _K("vendor_id", _integer(0, 0xFFFF), when=("kind", "usb")),
-        _K("product_id", _integer(0, 0xFFFF), when=("kind", "usb")),
+        _K("vendor_id", _USB_ID, when=("kind", "usb")),
+        _K("product_id", _USB_ID, when=("kind", "usb")),
+        _K("usb_in_ep", _USB_IN_EP, when=("kind", "usb")),
+        _K("usb_out_ep", _USB_OUT_EP, when=("kind", "usb")),
         _K("port", _DEVICE, when=("kind", "serial"), required=True, attr="serial_port"),
         _K("baudrate", _BAUD, when=("kind", "serial")),
         _K("host", _HOST, when=("kind", "network"), required=True),

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import os
 import socket
 import sys
@@ -44,6 +45,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
+
+import usb.backend.libusb1
+import usb.core
 
 # python-escpos pickles its capability database into a temp directory at import. The documented knob,
 # ESCPOS_CAPABILITIES_PICKLE_DIR, is not enough: 3.1 evaluates ``environ.get(..., mkdtemp())``, so a
@@ -335,17 +339,150 @@ class _Network(Network):  # type: ignore[misc]
             self.device.settimeout(self.timeout)
 
 
+def _usb_backend() -> Any:
+    """The pyusb back-end USB printers are found through: libusb-1.0, None when it is not installed.
+
+    pyusb's own seam: the tests put a simulated bus here (tests/usb_backend.py). Only libusb-1.0,
+    not pyusb's libusb0/openusb fallbacks, because python-escpos detaches the kernel's usblp driver
+    only on libusb-1.0, and a printer usblp holds cannot be claimed.
+    """
+    return usb.backend.libusb1.get_backend()
+
+
+def _usb_printer_class(dev: Any) -> bool:
+    return any(intf.bInterfaceClass == _USB_CLASS_PRINTER for cfg in dev for intf in cfg)
+
+
+_USB_CLASS_PRINTER: Final = 7
+# USB printer class GET_PORT_STATUS (class spec 1.1, 4.2.2): class request to the interface, one byte
+# laid out like a parallel port's status lines.
+_GET_PORT_STATUS: Final = (0xA1, 1)
+_PORT_PAPER_EMPTY: Final = 0x20
+_PORT_SELECTED: Final = 0x10
+_PORT_NOT_ERROR: Final = 0x08
+_DLE_EOT_FIXED: Final = 0x12  # bits 1 and 4 are always set in a DLE EOT reply
+# Bytes a USB printer is assumed to drain per millisecond at the least, on top of the write timeout:
+# a long receipt, a raster QR above all, takes longer to print than a short one (about 30 kB/s for a
+# raster at 50 mm/s on 80 mm paper). libusb's timeout covers the whole transfer.
+_USB_BYTES_PER_MS: Final = 16
+
+
 class _Usb(_escpos_usb.Usb):  # type: ignore[misc]
+    """Usb that finds the device on :func:`_usb_backend`, bounds every transfer and answers status.
+
+    Status: DLE EOT on bulk OUT/IN where the printer answers it; a printer that does not (no IN
+    endpoint, no reply) is asked with the printer class's GET_PORT_STATUS instead, and the reply is
+    given in the DLE EOT form the caller reads. Port status knows paper empty, offline and error, not
+    a cover open nor a near-end sensor.
+    """
+
     status_timeout: float = 0.5
+    # None: not known yet; False: it did not answer DLE EOT on bulk IN, so it is not asked again
+    # (each unanswered request waits out the status timeout). Forgotten on reopening.
+    _dle_eot: bool | None = None
+
+    def open(self, raise_not_found: bool = True) -> None:
+        if self._device:
+            self.close()
+        backend = _usb_backend()
+        if backend is None:
+            raise PrinterError(
+                "USB printers need libusb-1.0, which is not installed: apt install libusb-1.0-0"
+            )
+        found = usb.core.find(backend=backend, **self.usb_args)
+        if found is None:
+            raise DeviceNotFoundError(self._not_found())
+        self.device = found
+        self._dle_eot = None
+        self._check_driver()
+        self._configure_usb()
+
+    def _not_found(self) -> str:
+        vendor, product = self.usb_args.get("idVendor"), self.usb_args.get("idProduct")
+        if vendor is None and product is None:
+            return (
+                "no USB printer-class device found; a vendor-specific printer needs vendor_id and"
+                " product_id in [printer] (lsusb shows them as vendor:product)"
+            )
+        ids = ":".join("*" if v is None else f"{v:04x}" for v in (vendor, product))
+        return f"no USB device {ids}: is the printer plugged in and switched on? (lsusb lists it)"
+
+    def _status_ms(self) -> int:
+        return max(1, int(self.status_timeout * 1000))
+
+    def _raw(self, msg: bytes) -> None:
+        assert self.device
+        timeout = self.timeout + len(msg) // _USB_BYTES_PER_MS
+        # libusb reports a timeout after part of the data went out as a short write, not an error.
+        written = self.device.write(self.out_ep, msg, timeout)
+        if written < len(msg):
+            raise PrinterTimeout(
+                f"usb printer took {written} of {len(msg)} bytes within {timeout} ms;"
+                " part of the receipt may be printed"
+            )
 
     def _read(self) -> bytes:
         assert self.device
         # pyusb's default read timeout is a second; a printer answers DLE EOT in milliseconds.
-        return bytes(self.device.read(self.in_ep, 16, max(1, int(self.status_timeout * 1000))))
+        return bytes(self.device.read(self.in_ep, 16, self._status_ms()))
+
+    def query_status(self, mode: bytes) -> bytes:
+        assert self.device
+        if self._dle_eot is not False:
+            reply = b""
+            try:
+                # The request gets the status timeout too: a printer whose buffer is full (no paper)
+                # may not take it, and then the port status is the one answer left.
+                self.device.write(self.out_ep, mode, self._status_ms())
+            except usb.core.USBTimeoutError:
+                pass
+            else:
+                try:
+                    reply = self._read()
+                except usb.core.USBTimeoutError:
+                    pass
+                except ValueError:  # pyusb: the printer has no endpoint in_ep
+                    self._dle_eot = False
+                if reply:
+                    self._dle_eot = True
+                    return reply
+                if self._dle_eot is None:
+                    self._dle_eot = False
+        port = self._port_status()
+        return b"" if port is None else _as_dle_eot(mode, port)
+
+    def _port_status(self) -> int | None:
+        """GET_PORT_STATUS from the printer-class interface; None without one or an answer."""
+        assert self.device
+        cfg = self.device.get_active_configuration()
+        number = next((i.bInterfaceNumber for i in cfg if i.bInterfaceClass == _USB_CLASS_PRINTER), None)
+        if number is None:
+            return None
+        try:
+            reply = self.device.ctrl_transfer(*_GET_PORT_STATUS, 0, number, 1, self._status_ms())
+        except usb.core.USBTimeoutError:
+            return None
+        except usb.core.USBError as e:
+            if e.errno == errno.EPIPE:  # a stall: the request is not supported
+                return None
+            raise
+        return int(reply[0]) if len(reply) else None
 
 
-def _usb_printer_class(dev: Any) -> bool:
-    return any(intf.bInterfaceClass == 7 for cfg in dev for intf in cfg)
+def _as_dle_eot(mode: bytes, port: int) -> bytes:
+    """The DLE EOT ``mode`` reply a printer with this GET_PORT_STATUS byte would give."""
+    paper_empty = bool(port & _PORT_PAPER_EMPTY)
+    error = not port & _PORT_NOT_ERROR
+    if mode == _ASK_PRINTER:
+        # A printer at the paper end stops, i.e. goes offline, as it does on DLE EOT 1.
+        offline = paper_empty or error or not port & _PORT_SELECTED
+        return bytes([_DLE_EOT_FIXED | (0x08 if offline else 0)])
+    if mode == _ASK_OFFLINE_CAUSE:
+        # bit 5: stopped at the paper end; bit 6: an error. The cover (bit 2) is not in port status.
+        return bytes([_DLE_EOT_FIXED | (0x20 if paper_empty else 0) | (0x40 if error and not paper_empty else 0)])
+    if mode == _ASK_PAPER:
+        return bytes([_DLE_EOT_FIXED | (0x60 if paper_empty else 0)])
+    return b""  # DLE EOT 3 (error cause): port status cannot say
 
 
 # --- the device ---------------------------------------------------------------------------------
@@ -480,14 +617,10 @@ class ReceiptPrinter:
             )
             ser.status_timeout = self.status_timeout_s
             return ser
-        if not _escpos_usb.is_usable():
-            raise PrinterError(
-                "USB printers need pyusb and libusb-1.0: pip install pyusb; apt install libusb-1.0-0"
-            )
         usb_args: dict[str, Any] = {}
         if self._vendor_id is None and self._product_id is None:
             usb_args["custom_match"] = _usb_printer_class
-        usb = _Usb(
+        printer = _Usb(
             idVendor=self._vendor_id,
             idProduct=self._product_id,
             usb_args=usb_args,
@@ -497,8 +630,8 @@ class ReceiptPrinter:
             out_ep=self._usb_eps[1],
             **common,
         )
-        usb.status_timeout = self.status_timeout_s
-        return usb
+        printer.status_timeout = self.status_timeout_s
+        return printer
 
     def _open(self) -> Any:
         if self._backend is None:

@@ -420,6 +420,33 @@ def test_printer_port_by_kind() -> None:
 def test_printer_usb_ids_in_hex() -> None:
     s = parse_config(MINIMAL + "[printer]\nvendor_id = 0x0416\nproduct_id = 0x5011\n")
     assert (s.printer.vendor_id, s.printer.product_id) == (0x0416, 0x5011)
+    # Copied from lsusb's "ID 0416:5011", in quotes.
+    s = parse_config(MINIMAL + '[printer]\nvendor_id = "0416"\nproduct_id = "0x5011"\n')
+    assert (s.printer.vendor_id, s.printer.product_id) == (0x0416, 0x5011)
+    assert (s.printer.usb_in_ep, s.printer.usb_out_ep) == (0x82, 0x01)
+    assert one_problem('[printer]\nvendor_id = "0416:5011"\n') == (
+        'config.toml: printer.vendor_id = "0416:5011": must be a USB id from 0x0000 to 0xFFFF,'
+        ' e.g. 0x0416 or "0416" (lsusb: ID vendor:product)'
+    )
+    assert one_problem("[printer]\nproduct_id = 0x10000\n").startswith(
+        "config.toml: printer.product_id = 65536: must be a USB id"
+    )
+    assert one_problem("[printer]\nvendor_id = true\n").startswith("config.toml: printer.vendor_id = true:")
+
+
+def test_printer_usb_endpoints() -> None:
+    s = parse_config(MINIMAL + '[printer]\nusb_out_ep = 0x02\nusb_in_ep = "81"\n')
+    assert (s.printer.usb_in_ep, s.printer.usb_out_ep) == (0x81, 0x02)
+    # The directions swapped: the IN endpoint has bit 7 set.
+    assert problems("[printer]\nusb_out_ep = 0x81\nusb_in_ep = 0x02\n") == [
+        "config.toml: printer.usb_out_ep = 129: must be a bulk OUT endpoint from 0x01 to 0x0F"
+        " (lsusb -v: bEndpointAddress ... OUT)",
+        "config.toml: printer.usb_in_ep = 2: must be a bulk IN endpoint from 0x81 to 0x8F"
+        " (lsusb -v: bEndpointAddress ... IN)",
+    ]
+    assert one_problem('[printer]\nkind = "serial"\nport = "/dev/ttyS0"\nusb_in_ep = 0x82\n') == (
+        'config.toml: printer.usb_in_ep: only used with kind = "usb" (here kind = "serial")'
+    )
 
 
 def test_signer_dstu4145_needs_a_key_file() -> None:

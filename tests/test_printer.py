@@ -226,23 +226,6 @@ def test_dummy_status_is_ok() -> None:
     assert ReceiptPrinter("dummy").status() == "ok"
 
 
-# --- usb --------------------------------------------------------------------------------------------
-
-
-def test_usb_without_pyusb_is_a_clear_printer_error() -> None:
-    try:
-        import usb  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pyusb is installed here")
-    printer = ReceiptPrinter("usb", vendor_id=0x0416, product_id=0x5011)  # construction never fails
-    with pytest.raises(PrinterError, match="pyusb") as err:
-        printer.print_lines(RECEIPT)
-    assert not isinstance(err.value, PrinterOffline)
-    assert printer.status() == "error"
-
-
 # --- network ----------------------------------------------------------------------------------------
 
 
