@@ -458,7 +458,7 @@ def _cash(z: ZPay | None) -> Decimal:
 
 def _z_body(out: Layout, z: ZReport, shift_opened_at: datetime | None) -> None:
     if shift_opened_at is not None:
-        out.add(Pair("Зміну відкрито", kyiv_time(shift_opened_at)))
+        out.add(Pair("Зміна з", kyiv_time(shift_opened_at)))  # «Зміну відкрито» and the time need 34 columns
     out.add(Separator())
     if z.realiz is not None:
         _zpay(out, "РЕАЛІЗАЦІЯ", z.realiz)
