@@ -270,7 +270,7 @@ def z(offline: bool) -> d.ZReport:
 def z_body() -> list[Needle]:
     """§6.4's recommended body: shift opened, sales and returns per form and tax, service cash."""
     return [
-        Pair("Зміна з", "25.11.2026 08:00:00"),
+        Pair("Зміну відкрито", "25.11.2026 08:00"),
         "РЕАЛІЗАЦІЯ",
         Pair("Кількість чеків", "1"),
         Pair("ГОТІВКА", "50.00"),
