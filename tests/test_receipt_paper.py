@@ -237,6 +237,22 @@ def service_rows(title: str, amount: str) -> Callable[[bool], list[Needle]]:
     return rows
 
 
+def storno(offline: bool) -> d.Document:
+    return registered(d.storno(head(8, offline), storno_num="1384554128"))
+
+
+def storno_rows(offline: bool) -> list[Needle]:
+    return [
+        *header(),
+        "СТОРНО",
+        Pair("Сторнується чек №", "1384554128"),  # the cancelled document, by its label (§6.6)
+        *identity(offline),
+        *mode(offline),
+        f"ФН ПРРО {FN}",
+        "СЛУЖБОВИЙ ЧЕК",
+    ]
+
+
 def shift_doc(build: Callable[[d.DocHead], d.Check]) -> Callable[[bool], d.Document]:
     return lambda offline: registered(build(head(9, offline)))
 
@@ -325,6 +341,7 @@ KINDS = [
     Kind("refund", refund, refund_rows, qr_sum="50.00", absent=("ДО СПЛАТИ", "РЕШТА", "ФІСКАЛЬНИЙ ЧЕК")),
     Kind("cash-in", deposit, service_rows("СЛУЖБОВЕ ВНЕСЕННЯ", "500.00"), absent=("ФІСКАЛЬНИЙ",)),
     Kind("cash-out", issue, service_rows("СЛУЖБОВА ВИДАЧА", "250.50"), absent=("ФІСКАЛЬНИЙ",)),
+    Kind("storno", storno, storno_rows, absent=("ФІСКАЛЬНИЙ", "ГОТІВКА")),
     Kind("shift-open", shift_doc(d.open_shift), shift_rows("ВІДКРИТТЯ ЗМІНИ"), absent=("ФІСКАЛЬНИЙ",)),
     Kind("shift-close", shift_doc(d.close_shift), shift_rows("ЗАКРИТТЯ ЗМІНИ"), absent=("ФІСКАЛЬНИЙ",)),
     Kind("z-report", z, z_rows, absent=("X-ЗВІТ", "НЕФІСКАЛЬНИЙ")),

@@ -418,7 +418,7 @@ def _service(out: Layout, doc: Check, title: str, c: _Ctx, *, closing: str) -> N
     out.add(Separator())
     out.add(_title(title))
     if doc.storno_num:
-        out.add(Pair("Сторнується документ №", doc.storno_num))
+        out.add(Pair("Сторнується чек №", doc.storno_num))  # fits 32 columns with its number
     if doc.total is not None:
         out.add(Pair("ГОТІВКА", money_cur(doc.total), bold=True))
     out.add(Separator())
