@@ -5,6 +5,8 @@ then tells the story: open a shift, sell, return, cash in and out, storno; the s
 middle of a sale and the box sells on offline; the server comes back and the batch is uploaded; an X
 report, the Z report (offline sales included) and the close. The receipts go to a file printer; the
 offline LED (on gpiozero's mock pins, so any machine runs it) follows the status as it would on a Pi.
+At the end it draws an online receipt, an offline one, the Z report and the status slip as PNG files
+in the receipts directory, as they came out on the printer, and says where.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any, TextIO
 from agent.clock import SystemClock, kyiv
 from agent.emulator import Emulator
 from agent.printing import PrintService
-from agent.receipts import layout_x_report, to_text
+from agent.receipts import Layout, layout_x_report, to_png, to_text
+from agent.receipts.slip import layout_slip
 from agent.secr import documents as docs
 from agent.secr.journal import Journal
 from agent.secr.register import CashRegister, Fiscalized, Registrar
 from agent.secr.server import FiscalServerClient
 from agent.secr.signing import DevSigner
-from agent.status import Snapshot, led_pattern
+from agent.status import PrinterPart, Snapshot, led_pattern
 from drivers.drawer import CashDrawer
 from drivers.led import LedPattern, StatusLed
 from drivers.printer import ReceiptPrinter
@@ -125,6 +128,8 @@ class DemoShop:
         self.led = StatusLed(17, pin_factory="mock")
         clock = SystemClock()
         self.clock = clock
+        # What the story ends by drawing as pictures (see pictures()), kept as the story makes it.
+        self.shown: dict[str, Fiscalized] = {}
         # The printer follows the journal's print queue, not the story: whatever the register makes
         # printable is printed, as it would be for a document made through the till API or the CLI.
         self.printing = PrintService(
@@ -157,7 +162,9 @@ class DemoShop:
         seller = register.seller()
         story.say(f"box started: {seller.org_name}, {seller.point_name}; registration data from the server")
         story.keep("open-shift", register.open_shift(cashier=CASHIER))
-        sale = story.keep("sale", register.sell([BREAD, MILK, APPLES], [CASH], cashier=CASHIER))
+        first = register.sell([BREAD, MILK, APPLES], [CASH], cashier=CASHIER)
+        self.shown["online-receipt"] = first
+        sale = story.keep("sale", first)
         story.keep("sale-card", register.sell([MILK], [CARD], cashier=CASHIER))
         back = docs.Payment(form=docs.PayForm.CASH, name="ГОТІВКА", amount=Decimal("28.50"))
         story.keep("return", register.refund([ONE_BREAD], [back], sale_fiscal_num=sale, cashier=CASHIER))
@@ -181,6 +188,7 @@ class DemoShop:
         offline_sales = [register.sell([BREAD, APPLES], [CASH], cashier=CASHIER) for _ in range(3)]
         for sale in offline_sales:
             story.keep("sale-offline", sale)
+        self.shown["offline-receipt"] = offline_sales[-1]
         story.say("  an offline receipt as the printer gets it:")
         for line in to_text(self.printing.receipt_layout(offline_sales[-1])).splitlines():
             story.out.write(f"          | {line}\n")
@@ -225,6 +233,7 @@ class DemoShop:
             f" returns {x.report.ret.sum if x.report.ret else Decimal(0):.2f} грн"
         )
         z, close = register.close_shift(cashier=CASHIER)
+        self.shown["z-report"] = z
         story.keep("z-report", z)
         story.keep("close-shift", close)
 
@@ -247,6 +256,32 @@ class DemoShop:
             f" the receipts and the Z report from the journal's print queue, and the X report"
             + ("" if printed and not left else f" but {left} still queued ({self.printing.last_error})")
         )
+        self.pictures()
+
+    def pictures(self) -> None:
+        """The online and the offline receipt, the Z report and the slip as PNGs, the paper's width."""
+        story, printing = self.story, self.printing
+        layouts: dict[str, Layout] = {name: printing.receipt_layout(r) for name, r in self.shown.items()}
+        state, error = printing.printer_state()
+        printer = PrinterPart(state, error) if state is not None else None
+        status = Snapshot(register=self.register.status(), at=self.clock.now(), printer=printer).to_dict()
+        layouts["slip"] = layout_slip(
+            status,
+            box_id="demo",
+            fiscal_number=str(DEMO_REGISTRAR["fiscal_number"]),
+            printed_at=self.clock.now(),
+            width_chars=printing.width,
+        )
+        try:
+            pictures = {name: to_png(layout) for name, layout in layouts.items()}
+        except FileNotFoundError as exc:  # no monospaced Cyrillic font on this machine: the story stands
+            story.say(f"no pictures of the receipts: {exc}")
+            return
+        story.say("pictures of the paper (PNG):")
+        for name, png in pictures.items():
+            path = story.receipts_dir / f"{name}.png"
+            path.write_bytes(png)
+            story.say(f"  {name}: {path}")
 
     def close(self) -> None:
         self.led.close()

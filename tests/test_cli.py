@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from agent.commands import show_status
 from tests.conftest import FISCAL_NUMBER, Box, EmulatorHandle, cash, item
@@ -164,6 +165,14 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     assert any("X-ЗВIТ" in line for line in printed.texts)
     # documents made on the register directly (not through the till API) reach paper too
     assert sum(1 for line in printed.texts if "Z-ЗВIТ" in line) == 1
+    # and it leaves pictures of the paper, saying where, as wide as the 58 mm paper's 384 dots
+    said = result.stdout[result.stdout.index("pictures of the paper") :]
+    for name in ("online-receipt", "offline-receipt", "z-report", "slip"):
+        path = tmp_path / "receipts" / f"{name}.png"
+        assert f"{name}: {path}" in said
+        with Image.open(path) as picture:
+            picture.load()
+            assert picture.format == "PNG" and picture.width == 384 and picture.height > 300
 
 
 def test_go_online_delivers_what_the_agent_left(tmp_path: Path, emulator: EmulatorHandle) -> None:

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from agent.receipts import (
+    Align,
     Layout,
     Pair,
     Qr,
@@ -25,6 +26,9 @@ from agent.receipts import (
     to_png,
     to_text,
 )
+from agent.receipts.checkurl import CHECK_BY_QR, caption, url_rows
+from agent.receipts.layout import QrCaption
+from agent.receipts.wrapping import pair_lines
 from agent.secr import documents as d
 
 D = Decimal
@@ -147,7 +151,7 @@ def test_online_cash_sale_rows_in_order() -> None:
             "7.50 грн",
             f"ЧЕК № {ONLINE_NUM}",
             KYIV_TIME,
-            "https://cabinet.tax.gov.ua/cashr",
+            "https://cabinet.tax.gov.ua/",  # the text view spells the QR's address out (checkurl)
             "ОНЛАЙН",
             f"ФН ПРРО {FN}",
             "ФІСКАЛЬНИЙ ЧЕК",
@@ -237,7 +241,8 @@ def test_return_is_a_vydatkovyi_chek() -> None:
         [
             *HEADER,
             "ВИДАТКОВИЙ ЧЕК",
-            "Повернення для документу №",
+            "Повернення для",
+            "документу №",
             "1384554129",
             "2 x 25.00",
             "Хліб",
@@ -256,6 +261,8 @@ def test_return_is_a_vydatkovyi_chek() -> None:
     )
     for absent in ("ДО СПЛАТИ", "РЕШТА", "ФІСКАЛЬНИЙ ЧЕК"):
         assert absent not in text
+    # a pair: the number stays on a line with its label's last words, never alone under them
+    assert any("№" in line and line.endswith("1384554129") for line in text.splitlines())
 
 
 def test_service_deposit() -> None:
@@ -448,6 +455,55 @@ def test_qr_url_offline_without_prev_hash_omits_mac() -> None:
 def test_qr_url_uses_kyiv_date_across_midnight() -> None:
     url = qr_url(when=datetime(2026, 6, 30, 22, 30, 0, tzinfo=UTC), fiscal_num=1, total=D("1.5"), fn=FN)
     assert "date=20260701&time=013000" in url and "sm=1.50" in url
+
+
+# --- the check address as text and on paper (agent.receipts.checkurl) ---------------------------
+
+
+@pytest.mark.parametrize("width", [32, 48])
+@pytest.mark.parametrize("build", [cash_sale, offline_sale])
+def test_text_view_breaks_the_address_only_between_its_parameters(width: int, build: Any) -> None:
+    doc = build()
+    offline = doc.head.offline is not None
+    layout = layout_receipt(doc, fiscal_num=None if offline else ONLINE_NUM, offline=offline, width_chars=width)
+    assert layout.qr_url is not None
+    rows = url_rows(layout.qr_url, width)
+    assert "".join(rows) == layout.qr_url  # every character kept
+    assert max(map(len, rows)) <= width
+    params = layout.qr_url.split("?", 1)[1].split("&")
+    for param in params:
+        if param.startswith("mac="):
+            continue  # 68 characters: wider than any paper, cut to whole lines (the cabinet ignores it)
+        assert any(param in row for row in rows), f"{param} split over lines: {rows}"
+    text = to_text(layout, width)
+    assert "\n".join(rows) in text
+    assert CHECK_BY_QR not in text  # the text has no QR to be checked by
+
+
+def test_url_rows_break_after_a_slash_only_when_the_site_part_is_too_long() -> None:
+    url = "https://cabinet.tax.gov.ua/cashregs/check?date=20261125&id=1"
+    assert url_rows(url, 48) == ["https://cabinet.tax.gov.ua/cashregs/check", "?date=20261125&id=1"]
+    assert url_rows(url, 32) == ["https://cabinet.tax.gov.ua/", "cashregs/check?date=20261125", "&id=1"]
+
+
+@pytest.mark.parametrize("width", [32, 48])
+def test_paper_says_the_receipt_is_checked_by_its_qr(width: int) -> None:
+    layout = layout_receipt(cash_sale(), fiscal_num=ONLINE_NUM, offline=False, width_chars=width)
+    lines = list(layout)
+    at = next(i for i, ln in enumerate(lines) if isinstance(ln, Qr))
+    assert lines[at + 1] == QrCaption(CHECK_BY_QR, Align.CENTER)
+    assert len(CHECK_BY_QR) <= width
+    assert caption("https://x.ua/c?id=1", width) == "https://x.ua/c?id=1"  # an address that fits is printed
+
+
+def test_a_pair_keeps_its_value_with_the_label_words() -> None:
+    label = "Дуже довга назва товару, яка ледве вміщується"
+    lines = pair_lines(label, "99999.99 А", 32)
+    assert lines[-1].endswith("99999.99 А") and lines[-1].split()[0] in label
+    assert " ".join(ln.replace("99999.99 А", "").strip() for ln in lines) == label
+    assert max(map(len, lines)) <= 32
+    # no word of the label fits beside a value nearly as wide as the line: the value has a line of its own
+    assert pair_lines("Назва", "1" * 30, 32) == ["Назва", " " * 2 + "1" * 30]
 
 
 # --- renderers ----------------------------------------------------------------------------------

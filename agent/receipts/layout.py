@@ -1,8 +1,12 @@
 """Device-independent receipt layout (reference §6): what is printed, in which order, how emphasised.
 
 A ``Layout`` is a flat list of typed lines. It never pre-wraps text: every renderer (plain text, HTML,
-PNG, later ESC/POS) wraps to its own geometry with :func:`wrap`, so a long name or address is carried
-over to the next line and never cut -- a cut requisite is a missing one (§6.0).
+PNG, the printer) wraps to its own geometry (agent.receipts.wrapping), so a long name or address is
+carried over to the next line and never cut -- a cut requisite is a missing one (§6.0).
+
+The check address (row 29 / 25) is its QR code; on paper a :class:`QrCaption` under it says the receipt
+is checked by that code, since the address itself fits no paper width unbroken, and the text view spells
+the address out broken only between its parameters (agent.receipts.checkurl says why).
 
 Everything is rendered from the registered document (``documents.parse`` of the signed XML), never from
 catalogue data, so a copy printed a year later shows what the tax service has (§6.8).
@@ -14,7 +18,6 @@ printer driver find a requisite without parsing text.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +25,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from agent.clock import KYIV
-from agent.receipts.qr import qr_url
+from agent.receipts.checkurl import caption, check_url
+
+# Re-exported: the printer's conversion (agent.printing) and the package take them from here.
+from agent.receipts.wrapping import pair_lines as pair_lines
+from agent.receipts.wrapping import wrap as wrap
 from agent.secr.documents import (
     Check,
     DocHead,
@@ -79,6 +86,11 @@ class Qr:
 
 
 @dataclass(frozen=True)
+class QrCaption(Text):
+    """The line under a QR on paper (agent.receipts.checkurl); a text view shows the address instead."""
+
+
+@dataclass(frozen=True)
 class Blank:
     pass
 
@@ -108,29 +120,8 @@ class Layout:
 
 
 # ------------------------------------------------------------------------------------------------
-# wrapping, shared by every renderer
+# alignment (the wrapping is agent.receipts.wrapping's, shared with every renderer)
 # ------------------------------------------------------------------------------------------------
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """Break at spaces; a word longer than the line is split, never dropped."""
-    if width < 1:
-        raise ValueError(f"width must be at least 1, got {width}")
-    out = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
-    return out or [""]
-
-
-def pair_lines(label: str, value: str, width: int) -> list[str]:
-    """Lines of a two-column pair: value right-aligned on the label's last line, or on its own."""
-    if len(label) + 1 + len(value) <= width:
-        return [label + " " * (width - len(label) - len(value)) + value]
-    lines = wrap(label, width)
-    last = lines[-1]
-    if len(last) + 1 + len(value) <= width:
-        lines[-1] = last + " " * (width - len(last) - len(value)) + value
-    else:
-        lines.extend(v.rjust(width) for v in wrap(value, width))
-    return lines
 
 
 def align_line(text: str, align: Align, width: int) -> str:
@@ -363,7 +354,7 @@ def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
     if is_return:
         out.add(_title("ВИДАТКОВИЙ ЧЕК", double=False))
         if doc.ret_num:
-            out.add(Text(f"Повернення для документу № {doc.ret_num}"))
+            out.add(Pair("Повернення для документу №", doc.ret_num))
     out.add(Separator())
     _lines(out, doc.lines)
     out.add(Separator())
@@ -391,9 +382,8 @@ def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
             out.add(Pair("РЕШТА", money_cur(change), row=25))
     out.add(Separator())
     _identity(out, head.when, c, num_row=22 if is_return else 26)
-    mac = head.offline.prev_doc_hash if head.offline is not None else None
-    url = qr_url(when=head.when, fiscal_num=c.fiscal_num, total=total, fn=c.fn, mac=mac)
-    out.add(Qr(url, row=25 if is_return else 29))
+    url = check_url(head, fiscal_num=c.fiscal_num, total=total, fn=c.fn)
+    out.add(Qr(url, row=25 if is_return else 29), QrCaption(caption(url, out.width_chars), Align.CENTER))
     _mode(out, c, mode_row=27 if is_return else 31)
     _footer(
         out,
@@ -428,7 +418,7 @@ def _service(out: Layout, doc: Check, title: str, c: _Ctx, *, closing: str) -> N
     out.add(Separator())
     out.add(_title(title))
     if doc.storno_num:
-        out.add(Text(f"Сторнується документ № {doc.storno_num}", Align.CENTER))
+        out.add(Pair("Сторнується чек №", doc.storno_num))  # fits 32 columns with its number
     if doc.total is not None:
         out.add(Pair("ГОТІВКА", money_cur(doc.total), bold=True))
     out.add(Separator())
@@ -468,7 +458,8 @@ def _cash(z: ZPay | None) -> Decimal:
 
 def _z_body(out: Layout, z: ZReport, shift_opened_at: datetime | None) -> None:
     if shift_opened_at is not None:
-        out.add(Pair("Зміну відкрито", kyiv_time(shift_opened_at)))
+        # to the minute: with its seconds the pair needs 34 columns, and 58 mm paper has 32
+        out.add(Pair("Зміну відкрито", shift_opened_at.astimezone(KYIV).strftime("%d.%m.%Y %H:%M")))
     out.add(Separator())
     if z.realiz is not None:
         _zpay(out, "РЕАЛІЗАЦІЯ", z.realiz)

@@ -4,8 +4,11 @@ All three wrap with the same helpers (``layout.wrap`` / ``layout.pair_lines``), 
 and the paper break lines in the same places. Double-size lines take two columns per character, as on
 an ESC/POS printer, in HTML and PNG; plain text has no sizes and prints them at normal width.
 
-Plain text shows the QR as its URL (wrapped, every character kept): a block-character QR needs 45+
-columns and most text consumers (logs, SMS, e-mail) cannot scan it anyway.
+Plain text shows the QR as its URL, broken only before its ``?`` and ``&`` separators so that no
+parameter is split (agent.receipts.checkurl.url_rows; every character kept), and leaves out the line that
+paper prints under the QR (``QrCaption``: "checked by the QR code" is not true of a text without one). A
+block-character QR would need 45+ columns, and most text consumers (logs, SMS, e-mail) cannot scan it.
+HTML and PNG draw the QR and keep the caption, as paper does; HTML also spells the URL out, in small type.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.receipts.layout import Layout, LayoutLine, Pair, Qr, Separator, Text, align_line, pair_lines, wrap
+from agent.receipts.checkurl import url_rows
+from agent.receipts.layout import Layout, LayoutLine, Pair, Qr, QrCaption, Separator, Text, align_line
 from agent.receipts.qr import qr_matrix, qr_svg
+from agent.receipts.wrapping import pair_lines, wrap
 
 WIDTH_PX_58MM = 384  # 48 mm printable at 203 dpi
 WIDTH_PX_80MM = 576  # 72 mm printable at 203 dpi
@@ -41,7 +46,7 @@ def _line_text(line: LayoutLine, width: int) -> list[str]:
     if isinstance(line, Separator):
         return [line.char * width]
     if isinstance(line, Qr):
-        return wrap(line.url, width)
+        return url_rows(line.url, width)
     return [""]
 
 
@@ -50,7 +55,8 @@ def to_text(layout: Layout, width_chars: int | None = None) -> str:
     width = width_chars or layout.width_chars
     rows: list[str] = []
     for line in layout:
-        rows.extend(_line_text(line, width))
+        if not isinstance(line, QrCaption):
+            rows.extend(_line_text(line, width))
     return "\n".join(rows) + "\n"
 
 
