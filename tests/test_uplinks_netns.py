@@ -80,13 +80,14 @@ def probe(net: Network, interface: str, timeout: float = 1.0) -> dict[str, Any]:
 
 
 def test_both_uplinks_reach_the_server(net: Network) -> None:
-    for interface in ("eth0", "wwan0"):
+    for interface, address in (("eth0", "10.61.1.2/24"), ("wwan0", "10.61.2.2/24")):
         assert link(net, interface) | {"interface": interface} == {
             "interface": interface,
             "exists": True,
             "carrier": True,
             "has_address": True,
             "operstate": "up",
+            "addresses": [address],
         }
         assert probe(net, interface)["ok"] is True
 
@@ -126,6 +127,7 @@ def test_a_missing_interface_reads_as_absent(net: Network) -> None:
         "carrier": False,
         "has_address": False,
         "operstate": None,
+        "addresses": [],
     }
     assert probe(net, "wlan7")["ok"] is False
 
