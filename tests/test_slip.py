@@ -268,7 +268,7 @@ FULL: dict[str, Any] = {
     **STATUS,
     "offline": {**STATUS["offline"], "numbers_left": 1234},
     "uplink": "lte",
-    "network": {**NETWORK, "addresses": {"ethernet": [], "lte": ["10.64.3.7/30"]}},
+    "network": {**NETWORK, "addresses": {"ethernet": [], "lte": ["10.64.3.7/30", "100.64.0.9/10"]}},
     "oldest_pending_age_s": 7500,
     "last_sync_at": "2026-12-14T08:00:00.123456+00:00",
     "printer_warning": "paper_near_end",
@@ -339,6 +339,7 @@ def test_the_printed_slip_fits_both_widths_and_its_qr_is_the_status() -> None:
         for expected in (
             "Канал зв'язку LTE",
             "IP LTE 10.64.3.7/30",
+            "IP LTE 100.64.0.9/10",
             "IP Ethernet немає",
             "Модем Kyivstar",
             "сигнал -101 dBm",
@@ -352,6 +353,7 @@ def test_the_printed_slip_fits_both_widths_and_its_qr_is_the_status() -> None:
         ):
             assert expected in joined, (width_mm, expected)
         assert joined.index("ЩО РОБИТИ") < joined.index("Стан у QR (JSON)")
+        assert joined.index("IP LTE 10.64.3.7/30") < joined.index("IP Ethernet немає")  # the active link first
         (data,) = printed.qr_data
         payload = json.loads(data)
         assert payload.pop("box_id") == "shop-12-till-1"

@@ -315,6 +315,9 @@ def test_the_agent_fails_over_and_says_why(net: Network, box_agent: BoxAgent) ->
     assert set(month) == {
         "month", "ethernet_down_minutes", "lte_down_minutes", "server_down_minutes", "offline_saved_minutes"
     }  # fmt: skip
+    # each link's addresses, as the technician's slip shows them under the uplink
+    addresses = box_agent.status()["network"]["addresses"]
+    assert addresses == {"ethernet": ["10.61.1.2/24"], "lte": ["10.61.2.2/24"]}
     net.cut_ethernet()
     wait_for(lambda: network() == ("lte", "ethernet_down", "online"), what="over LTE, Ethernet down")
     net.restore()

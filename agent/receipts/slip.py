@@ -123,7 +123,7 @@ def _network_lines(status: Mapping[str, Any], todo: list[str]) -> list[LayoutLin
     for link in sorted(addresses, key=lambda name: name != uplink):
         label = f"  IP {_UPLINKS.get(link, link)}"
         found = [str(a) for a in addresses[link]] or ["немає"]
-        lines.extend(Pair(label if i == 0 else "", address) for i, address in enumerate(found))
+        lines.extend(Pair(label, address) for address in found)  # each labelled: none reads as wrapped
     if network.get("cause"):
         cause = str(network["cause"])
         lines.append(Text(f"Причина: {CAUSES_UK.get(cause, cause)}"))  # type: ignore[call-overload]
@@ -249,7 +249,8 @@ def _go_online_lines(report: Mapping[str, Any]) -> list[LayoutLine]:
         Pair("Документів доставлено", _shown(report.get("documents_delivered"))),
     ]
     if report.get("revoked_online_fiscal_num"):
-        lines.append(Text(f"Відкликано документ {report['revoked_online_fiscal_num']}: зроблено знову офлайн"))
+        revoked = report["revoked_online_fiscal_num"]
+        lines.append(Text(f"Відкликано документ {revoked}: зроблено знову офлайн"))
     if error:
         lines.append(Text(f"• {error}"))
     return lines

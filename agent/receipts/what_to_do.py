@@ -25,8 +25,8 @@ BLOCKED: Final[Mapping[str, str]] = MappingProxyType(
         "offline_month_limit": "168 год офлайну за місяць вичерпано: відновіть зв'язок з сервером ДПС",
         "offline_range_exhausted": "офлайн-номери закінчились: відновіть зв'язок, щоб отримати нові",
         "upload_in_progress": "зачекайте: передаються офлайн-документи; не вимикайте живлення",
-        "offline_session_refused": "сервер відхилив офлайн-пакет: документи збережено, зверніться до підтримки",
-        "offline_documents_refused": "сервер відхилив офлайн-документи: вони збережені, зверніться до підтримки",
+        "offline_session_refused": "сервер відхилив офлайн-пакет: документи збережено, дзвоніть у підтримку",
+        "offline_documents_refused": "сервер відхилив офлайн-документи: вони збережені, дзвоніть у підтримку",
         "journal_error": "журнал не записується: перевірте SD-карту, перезапустіть fiscal-box",
         "disk_full": "диск заповнено: звільніть місце на SD-карті",
         "journal_locked": "журнал зайнятий: зупиніть другий запущений fiscal-box",
@@ -95,7 +95,13 @@ UNKNOWN: Final = "зверніться до підтримки"
 
 #: each table by the kind of reason it answers, for a caller that holds the kind as data
 TABLES: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
-    {"blocked": BLOCKED, "network": NETWORK, "printer": PRINTER, "printer_warning": PRINTER_WARNING, "other": OTHER}
+    {
+        "blocked": BLOCKED,
+        "network": NETWORK,
+        "printer": PRINTER,
+        "printer_warning": PRINTER_WARNING,
+        "other": OTHER,
+    }
 )
 
 
