@@ -265,9 +265,12 @@ class Agent:
             nonlocal was
             # Decisions come from the monitor's own thread, started below: self.uplinks is set by then.
             route_error = self.uplinks.route_error if self.uplinks is not None else None
+            addresses = dict(self.uplinks.addresses) if self.uplinks is not None else {}
             message = decision.message if decision.cause else None
             month = ledger.record(decision.accrued)
-            model.set_network(decision.active, NetworkPart(decision.cause, message, route_error, month))
+            model.set_network(
+                decision.active, NetworkPart(decision.cause, message, route_error, month, addresses)
+            )
             if decision.active not in (was, "none"):
                 # A new way to the server: an offline register goes online now, not at its next probe.
                 self.register.network_changed()

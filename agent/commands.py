@@ -160,6 +160,10 @@ def show_status(status: dict[str, Any], *, as_json: bool) -> None:
                 f" {month['lte_down_minutes']} min, tax server down {month['server_down_minutes']} min;"
                 f" offline time saved {month['offline_saved_minutes']} min"
             )
+        addresses = network.get("addresses")
+        if isinstance(addresses, dict) and addresses:
+            shown = (f"{link} {', '.join(found) or 'none'}" for link, found in addresses.items())
+            print("addresses: " + "; ".join(shown))
         if network.get("route_error"):
             print(f"error: the default route could not be moved: {network['route_error']}")
     for error in status.get("errors") or []:

@@ -11,7 +11,8 @@ listens there, so the loop that reads the links need not wait for its next round
 
 API::
 
-    read_link("eth0")                   -> LinkReading(interface, carrier, has_address, operstate)
+    read_link("eth0")                   -> LinkReading(interface, exists, carrier, has_address, operstate,
+                                                       addresses)
     probe_server(fs_url, "wwan0", 1.5)  -> ProbeResult(interface, ok, error, elapsed_s)
     LinkWatcher()  .wait(timeout_s) -> "link" | "wake" | "timeout";  .wake();  .close();  .netlink_error
 
@@ -80,6 +81,8 @@ class LinkReading:
     carrier: bool
     has_address: bool
     operstate: str | None
+    #: its IPv4 addresses with their prefix ("10.61.1.2/24"), for the status and the technician's slip
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,16 +100,19 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _has_ipv4(interface: str) -> bool:
+def _ipv4_addresses(interface: str) -> tuple[str, ...]:
     try:
         entries = _ip_json("-4", "addr", "show", "dev", interface)
     except UplinkError:  # no such interface, or no ip: no address to speak of
-        return False
+        return ()
+    found: list[str] = []
     for entry in entries:
         infos = entry.get("addr_info")
-        if isinstance(infos, list) and any(isinstance(info, dict) and info.get("local") for info in infos):
-            return True
-    return False
+        for info in infos if isinstance(infos, list) else []:
+            if isinstance(info, dict) and info.get("local"):
+                prefix = info.get("prefixlen")
+                found.append(f"{info['local']}/{prefix}" if isinstance(prefix, int) else str(info["local"]))
+    return tuple(found)
 
 
 def read_link(interface: str) -> LinkReading:
@@ -114,7 +120,8 @@ def read_link(interface: str) -> LinkReading:
     if not base.exists():
         return LinkReading(interface, False, False, False, None)
     carrier = _read(base / "carrier") == "1"
-    return LinkReading(interface, True, carrier, _has_ipv4(interface), _read(base / "operstate"))
+    addresses = _ipv4_addresses(interface)
+    return LinkReading(interface, True, carrier, bool(addresses), _read(base / "operstate"), addresses)
 
 
 def _bound_socket(host: str, port: int, interface: str, timeout_s: float) -> socket.socket:

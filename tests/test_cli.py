@@ -220,9 +220,11 @@ def test_status_in_words_says_the_uplink_why_and_the_month(capsys: pytest.Captur
                 "month": "2026-12", "ethernet_down_minutes": 95, "lte_down_minutes": 3,
                 "server_down_minutes": 12, "offline_saved_minutes": 90,
             },
+            "addresses": {"ethernet": ["192.168.1.20/24"], "lte": []},
         },
     }  # fmt: skip
     show_status(status, as_json=False)
     out = capsys.readouterr().out
     assert "uplink: lte  (Ethernet is up but ...; online over LTE.)" in out
+    assert "addresses: ethernet 192.168.1.20/24; lte none" in out
     assert "Ethernet down 95 min" in out and "tax server down 12 min" in out and "offline time saved 90 min" in out

@@ -486,6 +486,7 @@ def test_the_network_part_carries_the_uplinks_month(
             "server_down_minutes": 0,
             "offline_saved_minutes": 0,
         },
+        "addresses": {},
     }
     changes = model.changes
     for _ in range(2 * 60 * 2):  # two minutes of checks every 0.5 s
@@ -496,6 +497,9 @@ def test_the_network_part_carries_the_uplinks_month(
     assert month["ethernet_down_minutes"] == month["offline_saved_minutes"] == 2
     assert month["lte_down_minutes"] == month["server_down_minutes"] == 0
     assert NetworkPart(None, None).to_dict()["month"] is None  # no decision yet: null, not zeros
+    # each link's addresses, as lists (what the status file and MQTT read back)
+    part = NetworkPart(None, None, addresses={"ethernet": ("192.168.1.20/24",), "lte": ()})
+    assert part.to_dict()["addresses"] == {"ethernet": ["192.168.1.20/24"], "lte": []}
 
 
 def test_the_certificate_days_count_down_with_the_clock(model: StatusModel, clock: FakeClock) -> None:

@@ -19,6 +19,7 @@ from drivers.uplinks import LinkReading, LinkWatcher, ProbeResult, UplinkError
 from tests.waiting import wait_for
 
 FS = "http://fs.example/fs"
+ADDRESSES = {"eth0": "192.168.1.20/24", "wwan0": "10.64.3.7/30"}
 
 
 @dataclass
@@ -36,7 +37,8 @@ class Wires:
 
     def link(self, interface: str) -> LinkReading:
         up = self.carrier[interface]
-        return LinkReading(interface, True, up, up, "up" if up else "down")
+        addresses = (ADDRESSES[interface],) if up else ()
+        return LinkReading(interface, True, up, up, "up" if up else "down", addresses)
 
     def probe(self, fs_url: str, interface: str, timeout_s: float) -> ProbeResult:
         assert fs_url == FS and timeout_s > 0
@@ -98,6 +100,19 @@ def test_a_dead_gateway_moves_the_route_to_lte_within_seconds_and_back_after_the
     assert wires.routes == ["wwan0", None]  # the system's order again, once
     assert clock.monotonic() - back >= box.config.hold_down_s
     assert [e.detail["to"] for e in events if e.kind == EventKind.FAILOVER] == ["lte", "ethernet"]
+
+
+def test_each_rounds_addresses_are_kept_for_the_status() -> None:
+    """What the slip shows under the uplink: the addresses the last round read, by the link's status name."""
+    wires, clock, events, decisions = Wires(), FakeClock(), [], []
+    box = monitor(wires, clock, events, decisions)
+    assert box.addresses == {}  # no round yet
+    box.check()
+    assert box.addresses == {"ethernet": ("192.168.1.20/24",), "lte": ("10.64.3.7/30",)}
+    clock.advance(1)
+    wires.carrier["eth0"] = False  # a pulled cable: the address goes with the link
+    box.check()
+    assert box.addresses == {"ethernet": (), "lte": ("10.64.3.7/30",)}
 
 
 def test_a_pulled_cable_switches_at_once_without_waiting_for_a_probe() -> None:

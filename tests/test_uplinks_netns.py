@@ -80,13 +80,14 @@ def probe(net: Network, interface: str, timeout: float = 1.0) -> dict[str, Any]:
 
 
 def test_both_uplinks_reach_the_server(net: Network) -> None:
-    for interface in ("eth0", "wwan0"):
+    for interface, address in (("eth0", "10.61.1.2/24"), ("wwan0", "10.61.2.2/24")):
         assert link(net, interface) | {"interface": interface} == {
             "interface": interface,
             "exists": True,
             "carrier": True,
             "has_address": True,
             "operstate": "up",
+            "addresses": [address],
         }
         assert probe(net, interface)["ok"] is True
 
@@ -126,6 +127,7 @@ def test_a_missing_interface_reads_as_absent(net: Network) -> None:
         "carrier": False,
         "has_address": False,
         "operstate": None,
+        "addresses": [],
     }
     assert probe(net, "wlan7")["ok"] is False
 
@@ -313,6 +315,9 @@ def test_the_agent_fails_over_and_says_why(net: Network, box_agent: BoxAgent) ->
     assert set(month) == {
         "month", "ethernet_down_minutes", "lte_down_minutes", "server_down_minutes", "offline_saved_minutes"
     }  # fmt: skip
+    # each link's addresses, as the technician's slip shows them under the uplink
+    addresses = box_agent.status()["network"]["addresses"]
+    assert addresses == {"ethernet": ["10.61.1.2/24"], "lte": ["10.61.2.2/24"]}
     net.cut_ethernet()
     wait_for(lambda: network() == ("lte", "ethernet_down", "online"), what="over LTE, Ethernet down")
     net.restore()

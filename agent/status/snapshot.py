@@ -5,7 +5,8 @@ Parts not configured (the uplinks, the modem, MQTT) report null, never a made-up
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -131,15 +132,21 @@ class NetworkMonth:
 @dataclass(frozen=True)
 class NetworkPart:
     """Why the server is not reached the way it should be (the uplinks' verdict), whether the default
-    route could be moved as the failover asked, and this month's downtime."""
+    route could be moved as the failover asked, this month's downtime, and each link's IPv4 addresses
+    (``{"ethernet": ("192.168.1.20/24",), "lte": ()}``: a technician at the box needs them to tell a
+    link without an address from one the server does not answer on)."""
 
     cause: str | None  # agent/uplinks/policy.py Cause: ethernet_down, ethernet_no_route, server_down, ...
     message: str | None
     route_error: str | None = None
     month: NetworkMonth | None = None
+    addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # the month too, as a dict (or None)
+        out = asdict(self)  # the month too, as a dict (or None)
+        # Lists, as JSON reads them back: the status file and MQTT compare equal to the projection.
+        out["addresses"] = {link: list(found) for link, found in self.addresses.items()}
+        return out
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Protocol
 from agent.clock import Clock
 from agent.config import UplinksConfig
 from agent.events import EventSink, discard
-from agent.uplinks.policy import Decision, LinkObservation, Role, UplinkPolicy
+from agent.uplinks.policy import UPLINK_OF, Decision, LinkObservation, Role, UplinkPolicy
 from drivers.uplinks import (
     LinkReading,
     LinkWatcher,
@@ -99,6 +99,9 @@ class UplinkMonitor:
         self.route_error: str | None = None
         #: when the route last moved as a failover asked (monotonic), for ``way_out``
         self.moved_at: float | None = None
+        #: each link's IPv4 addresses as the last round read them, by the status's name of the link
+        #: ("ethernet", "lte"): the status and the technician's slip show where the box is reachable
+        self.addresses: dict[str, tuple[str, ...]] = {}
         self._decided = threading.Condition()  # notified after every check
         self._begun = 0  # checks begun, and the one that made ``decision``
         self._decided_by = 0
@@ -126,7 +129,8 @@ class UplinkMonitor:
             due.add("primary")
         return due
 
-    def _observe(self, role: Role, probe: bool) -> LinkObservation:
+    def _observe(self, role: Role, probe: bool) -> tuple[LinkObservation, tuple[str, ...]]:
+        """The policy's look at the link, and its addresses (which the policy does not need)."""
         interface = self._interface(role)
         reading = self._links(interface)
         probe_ok: bool | None = None
@@ -134,14 +138,17 @@ class UplinkMonitor:
             probe_ok = self._probe(self.fs_url, interface, self._probe_timeout_s).ok
         elif probe:
             probe_ok = False  # no carrier or no address: the answer is known without sending it
-        return LinkObservation(
+        observation = LinkObservation(
             carrier=reading.carrier,
             has_address=reading.has_address,
             probe_ok=probe_ok,
             at=self._clock.monotonic(),
         )
+        return observation, reading.addresses
 
-    def _observe_both(self, due: set[Role]) -> tuple[LinkObservation, LinkObservation]:
+    def _observe_both(
+        self, due: set[Role]
+    ) -> tuple[tuple[LinkObservation, tuple[str, ...]], tuple[LinkObservation, tuple[str, ...]]]:
         """Both links at once: the backup on a thread of its own, the primary on the caller's. A gateway
         that drops packets costs its probe's whole timeout; the other link's answer need not wait behind it."""
         if due:
@@ -159,7 +166,11 @@ class UplinkMonitor:
             request_failed, self._request_failed = self._request_failed, False
         now = self._clock.monotonic()
         due = self._due(now)
-        primary, backup = self._observe_both(due)
+        (primary, primary_addresses), (backup, backup_addresses) = self._observe_both(due)
+        addresses: dict[str, tuple[str, ...]] = {
+            UPLINK_OF["primary"]: primary_addresses,
+            UPLINK_OF["backup"]: backup_addresses,
+        }
         if request_failed:  # the register's request went where the route points
             if self.policy.state.route == "primary":
                 primary = replace(primary, failed_requests=1)
@@ -179,6 +190,7 @@ class UplinkMonitor:
             if moved:
                 self.moved_at = self._clock.monotonic()
             self.decision = decision
+            self.addresses = addresses
             self._decided_by = begun
             self._decided.notify_all()
         try:
