@@ -262,8 +262,8 @@ class DemoShop:
         """The online and the offline receipt, the Z report and the slip as PNGs, the paper's width."""
         story, printing = self.story, self.printing
         layouts: dict[str, Layout] = {name: printing.receipt_layout(r) for name, r in self.shown.items()}
-        state, error = printing.printer_state()
-        printer = PrinterPart(state, error) if state is not None else None
+        state, error, warning = printing.printer_state()
+        printer = PrinterPart(state, error, warning) if state is not None else None
         status = Snapshot(register=self.register.status(), at=self.clock.now(), printer=printer).to_dict()
         layouts["slip"] = layout_slip(
             status,
