@@ -426,6 +426,11 @@ class _Usb(_escpos_usb.Usb):  # type: ignore[misc]
         # pyusb's default read timeout is a second; a printer answers DLE EOT in milliseconds.
         return bytes(self.device.read(self.in_ep, 16, self._status_ms()))
 
+    @property
+    def reads_replies(self) -> bool:
+        """Does it answer on bulk IN (so that a print confirmation can be read back)?"""
+        return self._dle_eot is True
+
     def query_status(self, mode: bytes) -> bytes:
         assert self.device
         if self._dle_eot is not False:
@@ -574,6 +579,7 @@ class ReceiptPrinter:
         self._confirms: bool | None = None  # does it answer GS r? None until learned
         self.confirm_timeout_s = confirm_timeout_s
         self.warning: PrinterWarning | None = None
+        self._status_error: str | None = None
 
     def __repr__(self) -> str:
         return f"<ReceiptPrinter {self.kind} {self.width_mm}mm {self.codepage}>"
@@ -749,13 +755,21 @@ class ReceiptPrinter:
                 raise PaperOut("the printer reports no paper; load a roll and print again")
             if state == "cover_open" and self.check_paper:
                 raise CoverOpen("the printer's cover is open; close it and print again")
+            why = self._status_error
             if state == "offline" or (state == "unknown" and self._answers):
                 raise PrinterOffline(
-                    f"{self.kind} printer does not answer: switched off, stalled or unplugged; nothing was sent"
+                    f"{self.kind} printer does not answer ({why or 'no reply to a status query'}):"
+                    " switched off, stalled or unplugged; nothing was sent"
                 )
             if state == "error":  # a cutter jam, a head too hot: it would not print what it is sent
-                raise PrinterError("the printer reports an error; see its panel and print again")
-            confirm = state != "unknown" and self._confirms is not False
+                raise PrinterError(
+                    f"{self.kind} printer: {why}" if why else "the printer reports an error; see its panel"
+                )
+            confirm = (
+                state != "unknown"
+                and self._confirms is not False
+                and getattr(self._backend, "reads_replies", True)
+            )
             self._send(payload + _CONFIRM if confirm else payload)
             if state != "unknown":
                 self._confirm(len(payload), asked=confirm)
@@ -840,7 +854,9 @@ class ReceiptPrinter:
                     self.close()
 
     def _query_status(self) -> Status | Literal["unknown"]:
-        """Ask the printer; "unknown" when it does not answer (many serial cables are one-way)."""
+        """Ask the printer; "unknown" when it does not answer (many serial cables are one-way).
+        ``_status_error``: what failed when asking did, else None."""
+        self._status_error = None
         try:
             backend = self._open()
             with contextlib.suppress(Exception):
@@ -863,13 +879,15 @@ class ReceiptPrinter:
                     return "paper_out"
                 return "error"
             return "ok"
-        except PrinterOffline:
+        except PrinterOffline as e:
+            self._status_error = _first_line(e)
             return "offline"
         except Exception as e:
             self.close()
             translated = _translate(e, self.kind)
             if isinstance(translated, PrinterTimeout):  # pyusb raises where the others return b""
                 return "unknown"
+            self._status_error = _first_line(e)
             return "offline" if isinstance(translated, PrinterOffline) else "error"
 
 

@@ -57,9 +57,11 @@ def test_a_receipt_goes_to_bulk_out_with_a_finite_timeout(bus: FakeUsbBus, print
     receipt = next(w for w in bus.writes if w.data == bus.printed)
     # The configured 5 s, plus time for the bytes to drain; never pyusb's 0 (wait forever).
     assert 5000 <= receipt.timeout_ms < 6000
-    # Status requests wait the status timeout, not the write timeout.
+    # Status requests wait the status timeout, not the write timeout; the receipt's confirmation (GS r 1,
+    # answered once it is printed) waits as long as the write may take, and no longer.
     assert {w.timeout_ms for w in bus.writes if w is not receipt} == {500}
-    assert bus.read_timeouts and set(bus.read_timeouts) == {500}
+    assert bus.read_timeouts and set(bus.read_timeouts) == {500, 5000}
+    assert receipt.data.endswith(b"\x1dr\x01")
 
 
 def test_the_device_is_found_by_vendor_and_product(bus: FakeUsbBus) -> None:

@@ -221,6 +221,8 @@ class FakeUsbBus(usb.backend.IBackend):  # type: ignore[misc]
         self.writes.append(Write(payload, timeout))
         if self.answers_dle_eot and self.in_endpoint and _is_status_request(payload):
             self._pending.append(self.dle_eot[payload[2]])
+        if self.answers_dle_eot and self.in_endpoint and payload.endswith(b"\x1dr\x01"):
+            self._pending.append(0x00)  # GS r 1, answered once the receipt before it was printed: paper in
         return len(payload)
 
     def bulk_read(self, dev_handle: _Handle, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
