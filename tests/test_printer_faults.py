@@ -22,6 +22,8 @@ from drivers.printer import ReceiptPrinter
 from tests.conftest import Box
 from tests.printer_sim import SimulatedPrinter
 from tests.test_print_queue import Till, numbers_on_paper
+from tests.test_printing import Shop
+from tests.test_till_api import sale_body
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.print_documents  # the box fixture's register queues for paper
@@ -192,3 +194,26 @@ def test_paper_near_end_is_a_warning_while_receipts_print(till: Till, sim: Simul
     till.sell()
     all_printed(till)
     wait_for(lambda: till.service.warning is None, what="the warning to clear with a new roll")
+
+
+def test_the_tills_answer_carries_the_printer_state(box: Box, sim: SimulatedPrinter) -> None:
+    # The cashier's till learns from the sale's own answer that its receipt waits for paper, and from
+    # GET receipts/{id} that it is on paper now.
+    printer = ReceiptPrinter("serial", port=str(sim.path), width_mm=58, timeout_s=1, status_timeout_s=0.2)
+    shop = Shop(box, printer)
+    try:
+        sim.set(paper=False)
+        first = shop.http.post("/api/v1/receipts/sell", json=sale_body(1))
+        assert first.status_code == 201 and first.json()["status"] == "DONE"  # the sale is never refused
+        wait_for(lambda: shop.printing.state == "paper_out", what="the box to see the paper end")
+        answer = shop.http.post("/api/v1/receipts/sell", json=sale_body(2)).json()
+        assert answer["box"]["printer"] == "paper_out" and answer["box"]["printed"] is False
+        assert answer["box"]["printer_error"]
+        sim.set(paper=True)
+        wait_for(lambda: box.journal.unprinted() == [], what="both receipts on paper")
+        again = shop.http.get(f"/api/v1/receipts/{answer['id']}").json()
+        assert again["box"] == {"printer": "ok", "printer_error": None, "printer_warning": None, "printed": True}
+        paper = Paper(sim)
+        assert dict(paper.originals) == {first.json()["fiscal_code"]: 1, answer["fiscal_code"]: 1}
+    finally:
+        shop.close()

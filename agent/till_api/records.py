@@ -64,6 +64,28 @@ def receipt(ctx: ApiContext, result: Fiscalized, *, shifts: dict[int, Json | Non
     return views.receipt_json(result, facts=ctx.facts, shift=in_shift)
 
 
+def receipt_printing(ctx: ApiContext, result: Fiscalized) -> Json | None:
+    """The box's word on a receipt's paper (schemas.BoxPrinting); None without a print service."""
+    printing = ctx.printing
+    if printing is None:
+        return None
+    state, error, warning = printing.printer_state()
+    job = printing.journal.print_job(result.entry_id) if printing.journal is not None else None
+    return {
+        "printer": state,
+        "printer_error": error if state != "ok" else None,
+        "printer_warning": warning,
+        "printed": job is not None and job.printed_at is not None,
+    }
+
+
+def one_receipt(ctx: ApiContext, result: Fiscalized) -> Json:
+    """A receipt answered alone (a sale's answer, GET receipts/{id}): with the box's printing extension."""
+    answer = receipt(ctx, result)
+    answer["box"] = receipt_printing(ctx, result)
+    return answer
+
+
 def last_z_serial(ctx: ApiContext) -> int | None:
     """The serial of the last Z report (its shift's number: a Z report per shift): of the last shift, else
     of the one before (still open)."""

@@ -249,6 +249,16 @@ class PaymentOut(_Out):
     label: str
 
 
+class BoxPrinting(_Out):
+    """The box's extension on a receipt it answers one by one: whether it is on paper yet and the printer's
+    state, so the till can tell the cashier "load paper" while the receipt waits in the queue."""
+
+    printer: str | None  # ok | paper_out | cover_open | offline | error; null: no printer or not yet asked
+    printer_error: str | None = None  # what the printer's last fault was, while it is not ok
+    printer_warning: str | None = None  # paper_near_end
+    printed: bool | None = None  # null: the box prints no receipts
+
+
 class Receipt(_Out):
     """Checkbox's ReceiptModel: DONE at once, online or offline (is_created_offline, control_number)."""
 
@@ -277,6 +287,7 @@ class Receipt(_Out):
     related_receipt_id: str | None = None
     shift: Shift
     control_number: str | None = None
+    box: BoxPrinting | None = None  # the box's extension: the answer to a sale and GET receipts/{id}
 
 
 class DocumentsState(_Out):

@@ -31,7 +31,7 @@ router = APIRouter(prefix=API, tags=["receipts"], responses=RESPONSES)
 def fiscalize(ctx: ApiContext, action: Callable[[str], Fiscalized], rid: str) -> dict[str, Any]:
     try:
         # Printing is not decided here: the register queued the receipt, the print worker prints it.
-        return records.receipt(ctx, action(rid))
+        return records.one_receipt(ctx, action(rid))
     except DuplicateRequest as exc:
         raise ApiError(
             400,
@@ -187,7 +187,7 @@ def search_receipts(
 
 @router.get("/receipts/{receipt_id}", response_model=schemas.Receipt)
 def get_receipt(receipt_id: str, ctx: Ctx, _: Authed) -> dict[str, Any]:
-    return records.receipt(ctx, records.receipt_of(ctx, receipt_id))
+    return records.one_receipt(ctx, records.receipt_of(ctx, receipt_id))
 
 
 def receipt_layout(ctx: ApiContext, receipt_id: str, width: int, copy: bool) -> Layout:
