@@ -497,7 +497,7 @@ class PrintService:
         if state == "ok":
             self._set_state("ok", None)
         elif state != self._state:
-            self._set_state(state, f"the printer reports {state}")
+            self._set_state(state, self.printer.status_detail or f"the printer reports {state}")
 
     def _fault(self, exc: BaseException) -> None:
         error = describe(exc)

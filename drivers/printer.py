@@ -496,6 +496,7 @@ def _as_dle_eot(mode: bytes, port: int) -> bytes:
 _ASK_PRINTER = DLE + b"\x04\x01"
 _ASK_OFFLINE_CAUSE = DLE + b"\x04\x02"
 _ASK_PAPER = DLE + b"\x04\x04"
+_ASK_ERROR_CAUSE = DLE + b"\x04\x03"
 # GS r 1: the paper sensor status, answered in sequence -- after every byte sent before it was processed.
 _CONFIRM = b"\x1dr\x01"
 _CONFIRM_PAPER_END = 0x0C  # GS r 1 bits 2-3: roll paper end
@@ -580,6 +581,7 @@ class ReceiptPrinter:
         self.confirm_timeout_s = confirm_timeout_s
         self.warning: PrinterWarning | None = None
         self._status_error: str | None = None
+        self._printed_blind = False  # a receipt went to a printer that never answered status
 
     def __repr__(self) -> str:
         return f"<ReceiptPrinter {self.kind} {self.width_mm}mm {self.codepage}>"
@@ -595,6 +597,12 @@ class ReceiptPrinter:
     @property
     def can_read_status(self) -> bool:
         return self.kind in ("serial", "usb", "network") and self._answers is not False
+
+    @property
+    def status_detail(self) -> str | None:
+        """Why the last status query gave what it gave, where there is more to say (DLE EOT 3's error
+        cause, the failure of the query itself); None after a plain answer."""
+        return self._status_error
 
     @property
     def answers_status(self) -> bool:
@@ -773,6 +781,8 @@ class ReceiptPrinter:
             self._send(payload + _CONFIRM if confirm else payload)
             if state != "unknown":
                 self._confirm(len(payload), asked=confirm)
+            else:
+                self._printed_blind = True
 
     def _confirm(self, size: int, *, asked: bool) -> None:
         """After a receipt sent to a printer that answers status: did all of it reach paper?"""
@@ -826,7 +836,9 @@ class ReceiptPrinter:
         """``ok | paper_out | cover_open | offline | error``; never raises.
 
         File and dummy printers cannot answer: ``ok`` when the back-end opens. The others are asked
-        with DLE EOT; no answer within the status timeout is ``offline``.
+        with DLE EOT; no answer within the status timeout is ``offline`` -- except from a printer that
+        never answered and took a receipt since it was opened (a one-way serial cable), which is ``ok``:
+        otherwise its state would flap between a print's ok and the next poll's offline.
         """
         with self._job():
             try:
@@ -838,7 +850,9 @@ class ReceiptPrinter:
             if not self.can_read_status:
                 return "ok"
             state = self._query_status()
-            return "offline" if state == "unknown" else state
+            if state == "unknown":
+                return "ok" if self._printed_blind and not self._answers else "offline"
+            return state
 
     @contextlib.contextmanager
     def _job(self) -> Iterator[None]:
@@ -877,6 +891,8 @@ class ReceiptPrinter:
                     return "cover_open"
                 if cause and cause[0] & 0x20:
                     return "paper_out"
+                if cause and cause[0] & 0x40:  # an error occurred: DLE EOT 3 says which
+                    self._status_error = _error_cause(backend.query_status(_ASK_ERROR_CAUSE))
                 return "error"
             return "ok"
         except PrinterOffline as e:
@@ -889,6 +905,20 @@ class ReceiptPrinter:
                 return "unknown"
             self._status_error = _first_line(e)
             return "offline" if isinstance(translated, PrinterOffline) else "error"
+
+
+def _error_cause(reply: bytes) -> str:
+    """DLE EOT 3's answer in words a technician acts on."""
+    if not reply:
+        return "the printer reports an error and does not say which"
+    bits = reply[0]
+    if bits & 0x08:
+        return "the auto-cutter is jammed: open the cover, free the paper and close it"
+    if bits & 0x20:
+        return "the printer reports an unrecoverable error: switch it off and on, or have it serviced"
+    if bits & 0x40:
+        return "the print head is too hot or the voltage is wrong: let it cool, check its power supply"
+    return "the printer reports an error"
 
 
 def _first_line(e: BaseException) -> str:

@@ -93,6 +93,7 @@ class SimulatedPrinter:
         self.cover_open = False
         self.near_end = False
         self.silent = False
+        self.cutter_jammed = False
         self.sheets: list[Sheet] = []
         self.status_queries = 0
         self._lock = threading.Condition()
@@ -109,11 +110,13 @@ class SimulatedPrinter:
 
     @property
     def ready(self) -> bool:
-        return self.paper and not self.cover_open
+        return self.paper and not self.cover_open and not self.cutter_jammed
 
     def set(self, *, paper: bool | None = None, cover_open: bool | None = None, near_end: bool | None = None,
-            silent: bool | None = None) -> None:
+            silent: bool | None = None, cutter_jammed: bool | None = None) -> None:
         with self._lock:
+            if cutter_jammed is not None:
+                self.cutter_jammed = cutter_jammed
             if paper is not None:
                 self.paper = paper
             if cover_open is not None:
@@ -229,7 +232,10 @@ class SimulatedPrinter:
         if n == 1:
             return _FIXED | (0 if self.ready else 0x08)
         if n == 2:
-            return _FIXED | (0x04 if self.cover_open else 0) | (0 if self.paper else 0x20)
+            error = 0x40 if self.cutter_jammed else 0
+            return _FIXED | (0x04 if self.cover_open else 0) | (0 if self.paper else 0x20) | error
+        if n == 3:
+            return _FIXED | (0x08 if self.cutter_jammed else 0)
         if n == 4:
             return _FIXED | (0x0C if self.near_end else 0) | (0 if self.paper else 0x60)
         return _FIXED

@@ -438,6 +438,8 @@ def test_serial_printer_that_never_answers_still_prints() -> None:
         assert printer.status() == "offline"
         printer.print_lines(RECEIPT)
         check_receipt(_strip_status_requests(decode(fake.wait_for(b"\x1dV\x00"))))
+        # It took a receipt: its silence is the cable's, not a fault (no ok/offline flapping per poll).
+        assert printer.status() == "ok"
         printer.close()
     finally:
         fake.close()

@@ -217,3 +217,16 @@ def test_the_tills_answer_carries_the_printer_state(box: Box, sim: SimulatedPrin
         assert dict(paper.originals) == {first.json()["fiscal_code"]: 1, answer["fiscal_code"]: 1}
     finally:
         shop.close()
+
+
+def test_a_jammed_cutter_is_an_error_that_says_what_to_do(till: Till, sim: SimulatedPrinter) -> None:
+    sim.set(cutter_jammed=True)
+    sale = till.sell()
+    wait_for(lambda: till.service.state == "error", what="the box to see the printer's error")
+    assert "cutter" in (till.service.last_error or ""), till.service.last_error  # DLE EOT 3's cause
+    assert Paper(sim).torn == 0  # nothing sent into a printer that said it would not print
+    sim.set(cutter_jammed=False)
+    all_printed(till)
+    paper = Paper(sim)
+    paper.check([sale])
+    assert paper.originals[sale.fiscal_num] == 1
