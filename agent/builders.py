@@ -136,6 +136,7 @@ def build_printing(
         width_mm=cfg.width_mm,
         timeout_s=cfg.timeout_s,
         codepage=cfg.codepage,
+        answers_status=cfg.answers_status,
     )
     drawer = None
     if settings.drawer.enabled:

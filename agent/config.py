@@ -136,6 +136,9 @@ class PrinterConfig:
     timeout_s: float = 5.0
     # CP866 is on every Cyrillic printer but lacks І and Ґ (printed as I, Г); CP1125 and CP1251 have them.
     codepage: Literal["CP866", "CP1125", "CP1251"] = "CP866"
+    # None: learned (silence after an answer is "switched off"); True: silence is always "off", from the
+    # first receipt after a restart; False: never asked (a one-way serial cable)
+    answers_status: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,8 @@ _SECTIONS: dict[str, _Section] = {
         _K("width_mm", _choice(58, 80)),
         _K("timeout_s", _number(1, 120)),
         _K("codepage", _choice("CP866", "CP1125", "CP1251")),
+        # One key a kind that can answer (a file printer cannot).
+        *(_K("answers_status", _BOOL, when=("kind", kind)) for kind in ("usb", "serial", "network")),
     ),
     "drawer": _switch(
         DrawerConfig,

@@ -417,6 +417,17 @@ def test_printer_port_by_kind() -> None:
     )
 
 
+def test_printer_answers_status() -> None:
+    assert parse_config(MINIMAL).printer.answers_status is None  # learned
+    serial = '[printer]\nkind = "serial"\nport = "/dev/ttyS0"\n'
+    assert parse_config(MINIMAL + serial + "answers_status = false\n").printer.answers_status is False
+    assert parse_config(MINIMAL + "[printer]\nanswers_status = true\n").printer.answers_status is True
+    assert one_problem('[printer]\nkind = "file"\npath = "r.bin"\nanswers_status = true\n') == (
+        'config.toml: printer.answers_status: only used with kind = "usb" or "serial" or "network"'
+        ' (here kind = "file")'
+    )
+
+
 def test_printer_usb_ids_in_hex() -> None:
     s = parse_config(MINIMAL + "[printer]\nvendor_id = 0x0416\nproduct_id = 0x5011\n")
     assert (s.printer.vendor_id, s.printer.product_id) == (0x0416, 0x5011)

@@ -18,7 +18,7 @@ import pytest
 
 from agent.events import EventKind
 from agent.secr.register import Fiscalized
-from drivers.printer import ReceiptPrinter
+from drivers.printer import PrinterOffline, ReceiptPrinter, Text
 from tests.conftest import Box
 from tests.printer_sim import SimulatedPrinter
 from tests.test_print_queue import Till, numbers_on_paper
@@ -230,3 +230,17 @@ def test_a_jammed_cutter_is_an_error_that_says_what_to_do(till: Till, sim: Simul
     paper = Paper(sim)
     paper.check([sale])
     assert paper.originals[sale.fiscal_num] == 1
+
+
+def test_a_printer_known_to_answer_gets_nothing_while_silent_from_the_start(sim: SimulatedPrinter) -> None:
+    # [printer] answers_status = true: after a restart with the printer switched off, the first receipt
+    # is not sent into the void either.
+    sim.set(silent=True)
+    printer = ReceiptPrinter("serial", port=str(sim.path), answers_status=True, status_timeout_s=0.2)
+    with pytest.raises(PrinterOffline, match="nothing was sent"):
+        printer.print_lines([Text("ЧЕК")])
+    assert printer.status() == "offline"
+    sim.set(silent=False)
+    printer.print_lines([Text("ЧЕК")])
+    printer.close()
+    assert [sheet.whole for sheet, _ in sim.receipts()] == [True]
