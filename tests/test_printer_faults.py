@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.events import EventKind
+from agent.app import Agent
+from agent.clock import SystemClock
+from agent.config import load_config
+from agent.events import Event, EventKind
 from agent.secr.register import Fiscalized
 from drivers.printer import PrinterOffline, ReceiptPrinter, Text
-from tests.conftest import Box
+from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.printer_sim import SimulatedPrinter
+from tests.test_cli import write_config
 from tests.test_print_queue import Till, numbers_on_paper
 from tests.test_printing import Shop
 from tests.test_till_api import sale_body
@@ -244,3 +248,33 @@ def test_a_printer_known_to_answer_gets_nothing_while_silent_from_the_start(sim:
     printer.print_lines([Text("ЧЕК")])
     printer.close()
     assert [sheet.whole for sheet, _ in sim.receipts()] == [True]
+
+
+def test_the_agent_shows_the_printer_fault_in_its_status_and_events(
+    tmp_path: Path, emulator: EmulatorHandle, sim: SimulatedPrinter
+) -> None:
+    # The whole box: config names the serial port, the status JSON (what MQTT, the slip and the till read)
+    # and the event stream follow the printer, and the receipt waits and prints by itself.
+    config = write_config(
+        tmp_path / "config.toml",
+        emulator.fs_url,
+        **{"[printer]\nenabled = false": f'[printer]\nkind = "serial"\nport = "{sim.path}"\nwidth_mm = 58'},
+    )
+    agent = Agent(load_config(config), SystemClock())
+    agent.start()
+    try:
+        events: list[Event] = []
+        agent.events.subscribe(events.append, name="test")
+        agent.register.open_shift(cashier="Тест")
+        sim.set(paper=False)
+        sale = agent.register.sell([item(price="5.00")], [cash("5.00")])
+        wait_for(lambda: agent.status_dict()["printer"] == "paper_out", what="paper_out in the status")
+        assert any("printer paper_out" in e for e in agent.status_dict()["errors"])
+        wait_for(lambda: EventKind.PRINTER_FAULT in [e.kind for e in events], what="the printer_fault event")
+        sim.set(paper=True)
+        wait_for(lambda: agent.status_dict()["printer"] == "ok", what="the printer ok again", timeout=30)
+        wait_for(lambda: EventKind.PRINTER_OK in [e.kind for e in events], what="the printer_ok event")
+        wait_for(lambda: Paper(sim).originals[sale.fiscal_num] == 1, what="the receipt on paper")
+        assert not any("printer" in e for e in agent.status_dict()["errors"])
+    finally:
+        agent.close()
