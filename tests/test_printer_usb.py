@@ -25,6 +25,7 @@ from drivers.printer import (
     Text,
 )
 from tests.escpos_decode import decode
+from tests.test_config import MINIMAL
 from tests.usb_backend import CLASS_VENDOR, PORT_OK, PORT_PAPER_EMPTY, FakeUsbBus
 from tests.waiting import wait_for
 
@@ -269,13 +270,7 @@ def test_the_print_service_follows_the_plug(bus: FakeUsbBus) -> None:
 
 # --- from the configuration -------------------------------------------------------------------------
 
-CONFIG = """
-[box]
-id = "till-1"
-[registrar]
-fiscal_number = "4000000001"
-[api]
-license_key = "k"
+CONFIG = MINIMAL + """
 [printer]
 kind = "usb"
 vendor_id = "0416"

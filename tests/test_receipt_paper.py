@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,24 +28,19 @@ from agent.receipts import Layout, layout_receipt, layout_x_report
 from agent.receipts.checkurl import CHECK_BY_QR
 from agent.secr import documents as d
 from drivers.printer import ReceiptPrinter, transliterate
+from tests import test_receipts as receipts
 from tests.escpos_decode import Printed, decode
+from tests.test_receipts import FN, KYIV_TIME, WHEN, D
 
-D = Decimal
-FN = 4000000001
-SELLER = d.Seller(
-    tin="12345678",
-    org_name='ТОВ "Приклад"',
+# A long shop name and address: the rows that wrap are the ones a narrow roll shows wrong.
+SELLER = replace(
+    receipts.SELLER,
     point_name="Магазин «Біля дому»",
-    cash_desk_num=1,
-    cash_register_num=FN,
-    ipn="123456789012",
     point_address="м. Київ, проспект Володимира Івасюка, будинок 123-Б, приміщення 45",
 )
-WHEN = datetime(2026, 11, 25, 10, 0, 5, tzinfo=UTC)  # 12:00:05 in Kyiv
-KYIV_TIME = "25.11.2026 12:00:05"
 PRINTED_AT = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)  # a copy's reprint time: 10:00:00 in Kyiv
 OPENED_AT = datetime(2026, 11, 25, 6, 0, 0, tzinfo=UTC)
-TAXES = {1: d.Tax(code=1, letter="А", rate=D("20.00"), name="ПДВ")}
+TAXES = receipts.TAXES
 ONLINE_NUM = "1384554129"
 OFFLINE_NUM = "5008.3.4758"
 PREV_HASH = "ab" * 32
