@@ -13,6 +13,7 @@ from gpiozero.pins.mock import MockFactory
 from agent.clock import Clock, SystemClock
 from agent.config import Settings
 from agent.events import EventSink
+from agent.printer_memory import AnswerMemory, printer_key, remembered_answers
 from agent.printing import PrintService
 from agent.receipts import Layout
 from agent.receipts.slip import layout_slip
@@ -123,6 +124,10 @@ def build_printing(
     port: str | int | None = (
         cfg.serial_port if cfg.kind == "serial" else cfg.tcp_port if cfg.kind == "network" else None
     )
+    state_dir, key = settings.box.state_dir, printer_key(cfg)
+    answers = cfg.answers_status
+    if answers is None:
+        answers = remembered_answers(state_dir, key)
     printer = ReceiptPrinter(
         cfg.kind,
         vendor_id=cfg.vendor_id,
@@ -136,7 +141,7 @@ def build_printing(
         width_mm=cfg.width_mm,
         timeout_s=cfg.timeout_s,
         codepage=cfg.codepage,
-        answers_status=cfg.answers_status,
+        answers_status=answers,
     )
     drawer = None
     if settings.drawer.enabled:
@@ -145,7 +150,7 @@ def build_printing(
         else:
             factory = MockFactory() if settings.drawer.pin_factory == "mock" else None
             drawer = CashDrawer("gpio", pin=settings.drawer.pin, pin_factory=factory)
-    return PrintService(
+    service = PrintService(
         printer,
         drawer,
         journal=journal,
@@ -153,6 +158,9 @@ def build_printing(
         events=events,
         status_every_s=PRINTER_STATUS_EVERY_S if journal is not None else None,
     )
+    if journal is not None and cfg.answers_status is None:  # the agent learns; the CLI's slip only reads
+        service.add_listener(AnswerMemory(printer, state_dir, key))
+    return service
 
 
 def build_led(settings: Settings) -> StatusLed | None:

@@ -20,6 +20,7 @@ from agent.app import Agent
 from agent.clock import SystemClock
 from agent.config import load_config
 from agent.events import Event, EventKind
+from agent.secr.journal import PrintJob
 from agent.secr.register import Fiscalized
 from drivers.printer import PrinterOffline, ReceiptPrinter, Text
 from tests.conftest import Box, EmulatorHandle, cash, item
@@ -276,5 +277,49 @@ def test_the_agent_shows_the_printer_fault_in_its_status_and_events(
         wait_for(lambda: EventKind.PRINTER_OK in [e.kind for e in events], what="the printer_ok event")
         wait_for(lambda: Paper(sim).originals[sale.fiscal_num] == 1, what="the receipt on paper")
         assert not any("printer" in e for e in agent.status_dict()["errors"])
+    finally:
+        agent.close()
+
+
+def test_after_a_restart_with_the_printer_off_nothing_is_sent_into_it(
+    tmp_path: Path, emulator: EmulatorHandle, sim: SimulatedPrinter
+) -> None:
+    # The box remembers (state_dir/printer.json) that its printer answers: restarted while the printer is
+    # switched off, it does not take the silence for a one-way cable and print the first receipts blind.
+    config = load_config(
+        write_config(
+            tmp_path / "config.toml",
+            emulator.fs_url,
+            **{"[printer]\nenabled = false": f'[printer]\nkind = "serial"\nport = "{sim.path}"\nwidth_mm = 58'},
+        )
+    )
+    agent = Agent(config, SystemClock())
+    agent.start()
+    try:
+        agent.register.open_shift(cashier="Тест")
+        first = agent.register.sell([item(price="5.00")], [cash("5.00")])
+        wait_for(lambda: Paper(sim).originals[first.fiscal_num] == 1, what="the first receipt on paper")
+        wait_for(lambda: (config.box.state_dir / "printer.json").exists(), what="the printer remembered")
+    finally:
+        agent.close()
+    sim.set(silent=True)  # switched off overnight
+    agent = Agent(config, SystemClock())
+    agent.start()
+    try:
+        morning = agent.register.sell([item(price="6.00")], [cash("6.00")])
+        assert agent.printing is not None and agent.printing.journal is not None
+        journal = agent.printing.journal
+
+        def tried() -> PrintJob | None:
+            job = journal.print_job(morning.entry_id)
+            return job if job is not None and job.attempts >= 1 else None
+
+        job = wait_for(tried, what="the print worker to try the morning's receipt")
+        assert job.printed_at is None, "marked printed while the printer was off: sent into the void"
+        assert agent.status_dict()["printer"] == "offline"
+        assert len(sim.receipts()) == 1 and Paper(sim).torn == 0
+        sim.set(silent=False)
+        wait_for(lambda: Paper(sim).originals[morning.fiscal_num] == 1, what="the morning's receipt", timeout=30)
+        Paper(sim).check([first, morning])
     finally:
         agent.close()
