@@ -504,6 +504,26 @@ _CONFIRM_NEAR_END = 0x03  # bits 0-1: roll near end
 PrinterWarning = Literal["paper_near_end"]
 
 
+def _check_arguments(
+    kind: str, *, port: object, host: str | None, path: object, codepage: str, timeout_s: float
+) -> None:
+    if kind not in ("usb", "serial", "network", "file", "dummy"):
+        raise ValueError(f"printer kind must be usb, serial, network, file or dummy, got {kind!r}")
+    if kind == "serial" and not isinstance(port, str):
+        raise ValueError("a serial printer needs port, the device path (e.g. /dev/ttyUSB0)")
+    if kind == "network":
+        if not host:
+            raise ValueError("a network printer needs host")
+        if port is not None and not isinstance(port, int):
+            raise ValueError("a network printer's port is a TCP port number")
+    if kind == "file" and path is None:
+        raise ValueError("a file printer needs path")
+    if codepage not in CODEPAGES:
+        raise ValueError(f"codepage must be one of {', '.join(CODEPAGES)}, got {codepage!r}")
+    if timeout_s <= 0:
+        raise ValueError("timeout_s must be positive")
+
+
 class ReceiptPrinter:
     """An ESC/POS printer on one back-end, opened lazily and reopened after any failure.
 
@@ -542,21 +562,7 @@ class ReceiptPrinter:
         answers_status: bool | None = None,
         confirm_timeout_s: float | None = None,
     ) -> None:
-        if kind not in ("usb", "serial", "network", "file", "dummy"):
-            raise ValueError(f"printer kind must be usb, serial, network, file or dummy, got {kind!r}")
-        if kind == "serial" and not isinstance(port, str):
-            raise ValueError("a serial printer needs port, the device path (e.g. /dev/ttyUSB0)")
-        if kind == "network":
-            if not host:
-                raise ValueError("a network printer needs host")
-            if port is not None and not isinstance(port, int):
-                raise ValueError("a network printer's port is a TCP port number")
-        if kind == "file" and path is None:
-            raise ValueError("a file printer needs path")
-        if codepage not in CODEPAGES:
-            raise ValueError(f"codepage must be one of {', '.join(CODEPAGES)}, got {codepage!r}")
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
+        _check_arguments(kind, port=port, host=host, path=path, codepage=codepage, timeout_s=timeout_s)
         self.kind: Kind = kind
         self.width_mm = width_mm
         self.width = columns_for(width_mm)
