@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--strict", action="store_true", help="accept only qualified (DSTU 4145) signatures"
     )
+    emulator.add_argument(
+        "--lax-readings",
+        action="store_true",
+        help="also accept the other readings of the ambiguous offline rules (docs/compliance-documents.md)",
+    )
 
     status = sub.add_parser("status", help="the box's current state")
     status.add_argument("--json", action="store_true")
@@ -134,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "emulator":
             from agent.emulator import main_serve
 
-            return main_serve(args.listen, args.state, args.strict)
+            return main_serve(args.listen, args.state, args.strict, args.lax_readings)
         if args.command == "run":
             from agent.app import run_agent
 

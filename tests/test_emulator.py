@@ -704,7 +704,7 @@ def test_shift_opened_and_closed_offline(till: Till) -> None:
     session.add(lambda **kw: till.small_sale(**kw), chained=True, total="16.50")
     zpart = ZPart("16.50", 1, [(0, "ГОТІВКА", "16.50")], [Tax("А", "20.00", "16.50", "2.75")])
     session.add(lambda **kw: till.zrep(realiz=zpart, **kw), chained=True)
-    session.add(lambda **kw: till.close_shift(**kw), chained=False)
+    session.add(lambda **kw: till.close_shift(**kw), chained=True)  # after the first check: in the chain
     session.add(lambda **kw: till.check_end(**kw), chained=True)
     r = post_pck(till, session.package())
     assert r.status_code == 200, r.text

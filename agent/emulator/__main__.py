@@ -16,8 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:8609", help="HOST:PORT (port 0 = any free port)")
     parser.add_argument("--state", required=True, type=Path, help="state directory (SQLite, server key)")
     parser.add_argument("--strict", action="store_true", help="accept only qualified DSTU 4145 signatures")
+    parser.add_argument(
+        "--lax-readings",
+        action="store_true",
+        help="also accept the other readings of the ambiguous offline rules (docs/compliance-documents.md)",
+    )
     args = parser.parse_args(argv)
-    return main_serve(args.listen, args.state, args.strict)
+    return main_serve(args.listen, args.state, args.strict, args.lax_readings)
 
 
 if __name__ == "__main__":

@@ -337,11 +337,16 @@ class Emulator:
     """The fiscal server emulator, in-process: ``with Emulator(tmp) as emu: httpx.post(emu.fs_url + "/cmd", …)``."""
 
     def __init__(
-        self, state_dir: Path, listen: tuple[str, int] = ("127.0.0.1", 0), strict: bool = False
+        self,
+        state_dir: Path,
+        listen: tuple[str, int] = ("127.0.0.1", 0),
+        strict: bool = False,
+        lax_readings: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.listen = listen
         self.strict = strict
+        self.lax_readings = lax_readings
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -363,7 +368,7 @@ class Emulator:
                 self.state_dir / "server-key.pem", common_name="Емулятор фіскального сервера ДПС"
             )
         )
-        self._registry = Registry(self._store, signer, strict=self.strict)
+        self._registry = Registry(self._store, signer, strict=self.strict, lax_readings=self.lax_readings)
         host, port = self.listen
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
@@ -546,14 +551,14 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def main_serve(listen: str, state_dir: Path, strict: bool) -> int:
+def main_serve(listen: str, state_dir: Path, strict: bool, lax_readings: bool = False) -> int:
     """Run in the foreground until SIGTERM/SIGINT; print the URL first so callers can find the port."""
     try:
         address = _parse_listen(listen)
     except ValueError as exc:
         print(f"fiscal-box emulator: {exc}", file=sys.stderr)
         return 2
-    emulator = Emulator(Path(state_dir), listen=address, strict=strict)
+    emulator = Emulator(Path(state_dir), listen=address, strict=strict, lax_readings=lax_readings)
     try:
         emulator.start()
     except OSError as exc:
