@@ -221,7 +221,12 @@ class OfflineSession:
             dataclasses.replace(head, offline=docs.OfflineMark(tax_num=f"{session_id}.{n}.0"))
         )
         is_end = isinstance(draft, docs.Check) and draft.doc_type == docs.DocType.OFFLINE_END
-        prev = meta.chain_hash if (is_end or chained(draft)) else None
+        # In the chain: settlement documents, and once the chain has begun every document but the 102 and
+        # 103 («Документи типу «Початок офлайн сесії» і «Завершення офлайн сесії» не приймають участь в
+        # розрахунку послідовності гешів», fsko_evpz_doc.txt): a 100/101 after the first check carries the
+        # hash and is the next one's input. The 103 carries the last hash (the official example) only.
+        in_chain = chained(draft) or (meta.chain_hash is not None and not _session_mark(draft))
+        prev = meta.chain_hash if (is_end or in_chain) else None
         control = numbering.control_number(
             seed=seed,
             when=head.when,
@@ -240,7 +245,7 @@ class OfflineSession:
             document, offline_head, request, offline_session=session_id, offline_n=n
         )
         meta.session_next_n = n + 1
-        if chained(document):
+        if in_chain:
             meta.chain_hash = numbering.document_hash(entry.signed)
         self.pipeline.apply_effects(entry, head.when)
         self.pipeline.queue_print(entry)
@@ -307,3 +312,11 @@ class OfflineSession:
 
 
 __all__ = ["OfflineSession"]
+
+
+def _session_mark(document: docs.Document) -> bool:
+    """The offline session's own begin and end (102, 103): never in the hash chain."""
+    return isinstance(document, docs.Check) and document.doc_type in (
+        docs.DocType.OFFLINE_BEGIN,
+        docs.DocType.OFFLINE_END,
+    )
