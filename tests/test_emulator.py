@@ -147,7 +147,7 @@ def test_full_online_shift(emu: Emulator, client: httpx.Client, till: Till) -> N
     assert (shift["ZRepFiscalNum"], shift["CloseShiftFiscalNum"]) == (z["ORDERTAXNUM"], closed["ORDERTAXNUM"])
     docs = till.cmd("Documents", NumFiscal=FN, ShiftId=shift["ShiftId"]).json()["Documents"]
     assert [d["NumLocal"] for d in docs] == list(range(1, 10))
-    assert docs[7]["DocClass"] == 1 and docs[7]["CheckDocType"] is None
+    assert docs[7]["DocClass"] == "ZRep" and docs[7]["CheckDocType"] is None  # the text's names
 
     listed = client.get(emu.url + "/emulator/documents", params={"registrar": FN}).json()
     assert [d["local_number"] for d in listed] == list(range(1, 10))

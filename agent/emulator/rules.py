@@ -22,7 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from agent.clock import KYIV, SystemClock, kyiv
-from agent.emulator import arithmetic, readings, registration, xmldoc
+from agent.emulator import arithmetic, commands, packages, readings, registration, xmldoc
 from agent.emulator.errors import (
     ABSENT,
     CRYPTO,
@@ -180,6 +180,9 @@ class Registry:
         """Register every document of a /pck body, all or nothing; the next session after a 103."""
         outer = self.verify(body)
         docs = split_package(outer.content)
+        part = packages.take_partial(self.store)
+        if part is not None:
+            return packages.register_in_part(self, docs, part)
         next_session: tuple[int, str] | None = None
         with self.store.transaction():
             for index, signed in enumerate(docs):
@@ -836,9 +839,11 @@ class Registry:
             "Documents": self._cmd_documents,
             "LastShiftTotals": self._cmd_last_totals,
             "Objects": self._cmd_objects,
+            **commands.handlers(self),
         }.get(name if isinstance(name, str) else "")
         if handler is None:
             raise FsError(QUERY, f"Невідома команда «{name}»")
+        commands.require_signature(str(name), signer_skid)
         result = handler(payload, signer_skid)
         if isinstance(result, Reply):
             return result
@@ -968,7 +973,7 @@ class Registry:
             return Reply.empty()
         docs = self.store.shift_documents(shift["id"])
         return {
-            "Documents": [
+            "Documents": commands.documents_named([
                 {
                     "NumFiscal": d["fiscal_number"],
                     "NumLocal": d["local_number"],
@@ -976,7 +981,7 @@ class Registry:
                     **self._doc_info(d),
                 }
                 for d in docs
-            ]
+            ])
         }
 
     def _cmd_last_totals(self, payload: dict[str, Any], skid: str | None) -> dict[str, Any] | Reply:

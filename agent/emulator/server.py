@@ -22,6 +22,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from agent.emulator import packages
 from agent.emulator.errors import QUERY, VALIDATION, FsError, TransportError
 from agent.emulator.rules import ControlError, Registry, Reply, iso
 from agent.emulator.store import Store
@@ -32,7 +33,7 @@ from agent.secr.signing.dstu.identity import dstu_signer_from_file
 
 log = logging.getLogger("agent.emulator")
 
-MAX_BODY = 200 * 1024  # the tax service's limit, on the uncompressed data
+MAX_BODY = packages.MAX_REQUEST_BYTES  # the tax service's limit, on the uncompressed data
 MAX_WIRE = 8 * 1024 * 1024  # what we read at all before refusing
 FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next", "garbage-200")
 # What "garbage-200" answers: a maintenance page, as a proxy or a load balancer in front of the server
@@ -316,6 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "/emulator/registrars",
                 "/emulator/fault",
                 "/emulator/clock",
+                "/emulator/partial-package",
             ):
                 try:
                     data = json.loads(body.decode("utf-8-sig") or "null")
@@ -325,6 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_json(200, emu.upsert_registrar(data), started)
                 elif path == "/emulator/fault":
                     self._send_json(200, emu.set_fault(data), started)
+                elif path == "/emulator/partial-package":
+                    self._send_json(200, emu.set_partial_package(data), started)
                 else:
                     self._send_json(200, emu.set_clock(data), started)
             else:
@@ -448,7 +452,10 @@ class Emulator:
 
     def pck(self, body: bytes) -> Reply:
         with self._lock:
-            next_session = self.registry.register_package(body)
+            try:
+                next_session = self.registry.register_package(body)
+            except packages.ReplyLost as exc:
+                raise _CloseWithoutReply from exc
         if next_session is None:
             return Reply(200, "text/plain; charset=utf-8", b"OK")
         return Reply.json({"OfflineSessionId": next_session[0], "OfflineSeed": next_session[1]})
@@ -500,6 +507,10 @@ class Emulator:
         with self._lock, self.registry.store.transaction():
             self.registry.store.set_meta("fault", fault)
         return fault
+
+    def set_partial_package(self, data: Any) -> dict[str, Any]:
+        with self._lock:
+            return packages.set_partial(self.registry.store, data)
 
     def set_clock(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict) or set(data) != {"offset_s"}:

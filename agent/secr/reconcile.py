@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from enum import Enum
 
-from agent.secr import offline
+from agent.secr import codes, identity, offline
 from agent.secr.context import Core
 from agent.secr.errors import (
     IdentityMismatch,
@@ -55,7 +55,7 @@ def _identity(tax_object: TaxObject | None, fiscal_number: str) -> dict[Identity
         return dict.fromkeys(IDENTITY_KEYS)
     ours = tax_object.registrar(fiscal_number)
     local = ours.num_local if ours is not None else None
-    return {
+    found: dict[IdentityKey, str | None] = {
         "tin": tax_object.tin,
         "ipn": tax_object.ipn or "",
         "org_name": tax_object.org_name,
@@ -63,6 +63,7 @@ def _identity(tax_object: TaxObject | None, fiscal_number: str) -> dict[Identity
         "point_address": tax_object.address or "",
         "local_number": None if local is None else str(local),
     }
+    return found
 
 
 class Reconciler:
@@ -153,6 +154,12 @@ class Reconciler:
         self.check_against_server(known(again) or state)
         return Startup.CHECKED
 
+    def latch(self, problem: NeedsPerson) -> None:
+        """A problem found after start-up (codes.py) stands as the start-up check's would: journaled, and
+        lifted by the loop's next check that finds the server and the journal agreeing."""
+        self._start_attempted_at = self.core.clock.monotonic()
+        self._latch(problem)
+
     def _latch(self, problem: NeedsPerson) -> None:
         """What the check found stops sales, and is journaled: a restart that cannot ask the server keeps it."""
         core = self.core
@@ -188,8 +195,11 @@ class Reconciler:
         what the server says stands against selling: a cancelled registration, a config that differs."""
         core = self.core
         registrar = core.registrar
+        found = _identity(state.tax_object, registrar.fiscal_number)
+        # An empty or odd value is never journaled (every later document would carry it): identity.py.
+        usable = identity.usable(found)
         with core.journal.transaction():
-            for key, value in _identity(state.tax_object, registrar.fiscal_number).items():
+            for key, value in usable.items():
                 if value is not None:
                     core.meta.set_identity(key, value)
             if core.meta.mode == Mode.ONLINE:
@@ -204,6 +214,20 @@ class Reconciler:
                 error_name=None,
                 server_text="",
                 what_to_do="the register can no longer issue documents; contact the owner",
+            )
+        unknown = [
+            f"{key} {found[key]!r}"
+            for key in identity.REQUIRED
+            if usable[key] is None
+            and found[key] is not None
+            and core.meta.identity(key) is None
+            and getattr(registrar, key) is None
+        ]
+        if unknown:
+            raise IdentityMismatch(
+                "the fiscal server's registration data (TaxObject) cannot go into a document: "
+                + ", ".join(unknown),
+                what_to_do="check the register's data in the tax cabinet, or give them in the config's [registrar]",
             )
         mismatches = core.config_differences()
         if mismatches:
@@ -292,11 +316,12 @@ class Reconciler:
         try:
             ticket = self.pipeline.transmit(entry)
         except ServerStateMismatch as exc:
-            # Our shift or numbering drifted from the server's: re-read it and stop with the
-            # explanation rather than guess at the next number (reference §4.10).
+            # Codes 3-8: the number goes back (the server took nothing), then each code as the text says
+            # (codes.py): re-read the server's state and explain, never guess at the next number
+            # (reference §4.10); a real drift stops sales until a check finds it resolved, not a restart.
             journal.mark_rejected(entry.id, str(exc))
-            self.core.problem = problem = self.explain_drift(exc)
-            raise problem from exc
+            self.core.changed()
+            raise codes.after_refusal(self, exc) from exc
         except ServerRejected as exc:
             journal.mark_rejected(entry.id, str(exc))
             self.core.changed()

@@ -32,7 +32,7 @@ from agent.clock import Clock
 from agent.events import ChangeListener, EventSink
 from agent.secr import documents as docs
 from agent.secr import offline as rules
-from agent.secr import refunds, views
+from agent.secr import refunds, views, zcheck
 from agent.secr.context import Core, Crashpoint, Settings, Uplinks, no_crash
 from agent.secr.errors import FiscalBoxError, InvalidInput, RetryLater, ShiftAlreadyOpen, ShiftNotOpen
 from agent.secr.identity import Registrar
@@ -307,7 +307,7 @@ class CashRegister:
                 shift_id = shift.id
                 z = self._fiscalize(
                     Request(
-                        lambda head: docs.z_report(head, self._shift_checks(shift_id)),
+                        lambda head: self._checked_z(docs.z_report(head, self._shift_checks(shift_id))),
                         cashier=cashier,
                         shift_id=shift_id,
                     )
@@ -320,6 +320,12 @@ class CashRegister:
                 Request(docs.close_shift, cashier=cashier, shift_id=shift.id, kind=docs.DocType.CLOSE_SHIFT)
             )
             return z, close
+
+    def _checked_z(self, z: docs.ZReport) -> docs.ZReport:
+        """Online, the Z is checked against the server's draft before it is journaled (zcheck.py)."""
+        if self._core.meta.mode == Mode.ONLINE:
+            zcheck.check(self._core.server, self._core.registrar.fiscal_number, z)
+        return z
 
     def _shift_checks(self, shift_id: int) -> list[docs.Check]:
         return views.shift_checks(self._core, shift_id)
@@ -377,7 +383,13 @@ class CashRegister:
 
             def build(head: docs.DocHead) -> docs.Check:
                 doc = docs.refund(
-                    head, items, payments, taxes, sale_fiscal_num, round_cash=round_cash, adjustments=adjustments
+                    head,
+                    items,
+                    payments,
+                    taxes,
+                    sale_fiscal_num,
+                    round_cash=round_cash,
+                    adjustments=adjustments,
                 )
                 if round_cash:
                     # the rounded sum is known only now; still before anything is written
