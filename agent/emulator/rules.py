@@ -809,7 +809,8 @@ class Registry:
             "OfflineSessionsMonthlyDuration": month,
             # Not in the tax service's protocol: where a server hands out a finite reserve of offline
             # numbers per session, this is how many (null: unlimited). The box reads it when present.
-            "OfflineSessionReserve": reg["offline_reserve"] if offline_on else None,
+            # (reported before the first shift's range too: it is the registrar's, not the session's)
+            "OfflineSessionReserve": reg["offline_reserve"] if reg["offline_allowed"] else None,
             **sessions.rollback_fields(self.store, reg),
             "Closed": bool(reg["closed"]),
         }

@@ -70,15 +70,15 @@ SIGNED_COMMANDS = frozenset(
     }
 )
 
-#: the Offline… fields of TransactionsRegistrarState (all the fields whose name starts with «Offline»)
+#: the Offline… fields of TransactionsRegistrarState: the block of its reply whose fields are each
+#: «(null – режим офлайн заборонений для ПРРО)»; OfflineSupported stands apart (with ChiefCashier) as a
+#: plain «(false/true)», never null, so it is filled for everyone
 OFFLINE_FIELDS = (
-    "OfflineSupported",
     "OfflineSessionId",
     "OfflineSeed",
     "OfflineNextLocalNum",
     "OfflineSessionDuration",
     "OfflineSessionsMonthlyDuration",
-    "OfflineSessionReserve",
     "OfflineSessionRolledBack",
     "OfflineSessionRollbackCmdUID",
 )
