@@ -35,7 +35,7 @@ from agent.emulator.store import Row, Store
 if TYPE_CHECKING:
     from agent.emulator.rules import Registry
 
-OFFLINE_END = 103
+OFFLINE_BEGIN, OFFLINE_END = 102, 103
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS offline_blocks (
@@ -341,7 +341,8 @@ def remember_block(store: Store, exc: BaseException) -> None:
 def check_not_blocked(store: Store, reg: Row, doc_type: int | None, when: datetime) -> None:
     """Refuse every document while a block stands: the month block until the 1st of the next month, the
     session block until that session's 103 (the next session is the new period of the 36 h count). The
-    103 itself is let through: it moves no money, and the box could never end its session otherwise."""
+    session's frame, 102 and 103, is let through: it moves no money (not «фінансово значущий»), and the
+    box could never end its session otherwise."""
     fn = reg["fiscal_number"]
     for row in store.all("SELECT rowid AS id, * FROM offline_blocks WHERE registrar = ? AND lifted = 0", fn):
         if row["kind"] == "session":
@@ -355,7 +356,7 @@ def check_not_blocked(store: Store, reg: Row, doc_type: int | None, when: dateti
                 store.update("offline_blocks", "rowid", row["id"], {"lifted": 1})
                 continue
             until_text = kyiv(until).strftime("%d.%m.%Y %H:%M")
-        if doc_type == OFFLINE_END:
+        if doc_type in (OFFLINE_BEGIN, OFFLINE_END):
             continue
         raise FsError(
             VALIDATION,
