@@ -38,8 +38,12 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-def make_till(emu: Emulator, client: httpx.Client, **registration: Any) -> Till:
+def make_till(emu: Emulator, client: httpx.Client, *, chief: bool = True, **registration: Any) -> Till:
+    """``chief``: the till's key is a senior cashier's, so TransactionsRegistrarState shows it the
+    Offline… fields with no shift open too (issue 15: otherwise only the open shift's opener sees them)."""
     till = Till(client, emu.fs_url)
+    if chief:
+        registration.setdefault("chief_cashiers", [till.signer.subject_key_id])
     r = client.post(emu.url + "/emulator/registrars", json=till.registration(**registration))
     assert r.status_code == 200, r.text
     return till
@@ -344,7 +348,9 @@ def test_commands_and_transport(emu: Emulator, client: httpx.Client, till: Till)
     expect_error(till.cmd("NoSuchCommand"), 11)
     expect_error(till.cmd("TransactionsRegistrarState"), 11)
     assert till.cmd("TransactionsRegistrarState", NumFiscal="4000000999").status_code == 204
-    state = till.cmd("TransactionsRegistrarState", signed=False, NumFiscal=FN, IncludeTaxObject=True).json()
+    # the state needs a signature (issue 15: «Запит повинен містити JSON, засвідчений КЕП користувача»)
+    expect_error(till.cmd("TransactionsRegistrarState", signed=False, NumFiscal=FN), 11)
+    state = till.cmd("TransactionsRegistrarState", NumFiscal=FN, IncludeTaxObject=True).json()
     assert state["NextLocalNum"] == 1 and state["OfflineSupported"] is True and state["Closed"] is False
     assert state["TaxObject"]["Tin"] == till.tin and state["TaxObject"]["OrgName"] == till.org_name
     assert state["TaxObject"]["TransactionsRegistrars"][0]["NumFiscal"] == int(FN)
@@ -446,7 +452,8 @@ def test_control_registrars(emu: Emulator, client: httpx.Client) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["tin"] and body["org_name"] and body["state"]["NextLocalNum"] == 1
-    assert body["state"]["OfflineSessionId"] is not None
+    # no range before the first open shift (issue 15: it comes with that document's ticket)
+    assert body["state"]["OfflineSessionId"] is None and body["state"]["OfflineSupported"] is True
     r = client.post(
         emu.url + "/emulator/registrars", json={"fiscal_number": "4000000002", "offline_allowed": False}
     )
@@ -698,6 +705,10 @@ def test_revoking_a_close_shift_document_is_refused(till: Till) -> None:
 
 
 def test_shift_opened_and_closed_offline(till: Till) -> None:
+    # the first shift online: it brings the range (issue 15)
+    ticket_of(till.send(till.open_shift()))
+    ticket_of(till.send(till.zrep()))
+    ticket_of(till.send(till.close_shift()))
     session = offline_session(till)
     session.add(lambda **kw: till.check_begin(**kw), chained=False)
     session.add(lambda **kw: till.open_shift(**kw), chained=False)
@@ -709,7 +720,7 @@ def test_shift_opened_and_closed_offline(till: Till) -> None:
     r = post_pck(till, session.package())
     assert r.status_code == 200, r.text
     state = till.state()
-    assert state["ShiftState"] == 0 and state["NextLocalNum"] == 7
+    assert state["ShiftState"] == 0 and state["NextLocalNum"] == 10
 
 
 def test_offline_session_time_limit(emu: Emulator, client: httpx.Client) -> None:

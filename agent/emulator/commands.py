@@ -24,7 +24,20 @@ if TYPE_CHECKING:
 
 #: the commands the text says must be signed («засвідчений КЕП користувача»); only ServerState, Check and
 #: CheckExt are described as plain JSON («Запит повинен містити JSON.»)
-SIGNED_ONLY = frozenset({"Objects", "Operators", "ZRep", "ZRepExt", "Shifts", "Documents", "LastShiftTotals"})
+# Every command the text marks «засвідчений КЕП користувача»; ServerState, Check and CheckExt are not.
+SIGNED_ONLY = frozenset(
+    {
+        "Objects",
+        "Operators",
+        "TransactionsRegistrarState",
+        "ZRep",
+        "ZRepExt",
+        "Shifts",
+        "Documents",
+        "LastShiftTotals",
+        "DocumentInfoByLocalNum",
+    }
+)
 
 # DocumentRequestType (reference §2.6, from the text's enum)
 AVAILABILITY, ORIGINAL_XML, SERVER_SIGNED, VISUALIZATION, SENDER_SIGNED, BOTH_SIGNED = range(6)

@@ -22,7 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from agent.clock import KYIV, SystemClock, kyiv
-from agent.emulator import arithmetic, commands, packages, readings, registration, xmldoc
+from agent.emulator import arithmetic, commands, packages, readings, registration, sessions, xmldoc
 from agent.emulator.errors import (
     ABSENT,
     CRYPTO,
@@ -64,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     "max_month_hours": 168,
     "closed": False,
     "operators": None,
+    # senior cashiers' subject key ids: they see TransactionsRegistrarState's Offline… fields (sessions.py)
+    "chief_cashiers": None,
+    # relaxes the strict reading: with no shift open, the last shift's opener sees the Offline… fields too
+    "offline_fields_to_last_opener": False,
 }
 
 
@@ -135,6 +139,7 @@ class Registry:
         # issue 15: the strict reading of each ambiguous rule unless relaxed (agent/emulator/readings.py)
         self.lax_readings = lax_readings
         self._system = SystemClock()
+        sessions.ensure_schema(store)
 
     # --- time ----------------------------------------------------------------------------------------
 
@@ -173,16 +178,28 @@ class Registry:
                 CRYPTO,
                 "Онлайн документ має містити кваліфіковану позначку часу на підпис (signature-time-stamp)",
             )
-        with self.store.transaction():
-            return self._register(signed, verified, offline=False)
+        try:
+            with self.store.transaction():
+                return self._register(signed, verified, offline=False)
+        except FsError as exc:
+            sessions.remember_block(self.store, exc)
+            raise
 
     def register_package(self, body: bytes) -> tuple[int, str] | None:
         """Register every document of a /pck body, all or nothing; the next session after a 103."""
         outer = self.verify(body)
         docs = split_package(outer.content)
         part = packages.take_partial(self.store)
-        if part is not None:
-            return packages.register_in_part(self, docs, part)
+        try:
+            if part is not None:
+                return packages.register_in_part(self, docs, part)
+            return self._register_all(docs)
+        except FsError as exc:
+            # the limits block the register beyond this refusal (sessions.check_limits)
+            sessions.remember_block(self.store, exc)
+            raise
+
+    def _register_all(self, docs: list[bytes]) -> tuple[int, str] | None:
         next_session: tuple[int, str] | None = None
         with self.store.transaction():
             for index, signed in enumerate(docs):
@@ -224,9 +241,11 @@ class Registry:
         if offline:
             assert session is not None and offline_number is not None
             next_session = self._after_offline(doc, reg, session, offline_number.local, signed)
+        opened = doc.doc_type == OPEN_SHIFT
+        if opened and not offline:
+            sessions.issue_first_range(self, reg)
         reg_after = self.store.registrar(fn)
         assert reg_after is not None
-        opened = doc.doc_type == OPEN_SHIFT
         return Accepted(
             fiscal_number=fiscal,
             order_num=doc.order_num,
@@ -251,6 +270,7 @@ class Registry:
             )
         self._check_registration_data(doc, reg)
         self._check_operator(reg, verified.subject_key_id)
+        sessions.check_not_blocked(self.store, reg, doc.doc_type, _doc_time(doc) if offline else self.now())
         if doc.order_num != reg["next_local_num"]:
             raise FsError(
                 LOCAL_NUMBER_INVALID,
@@ -524,8 +544,8 @@ class Registry:
         else:
             readings.check_chain(doc, session)
             readings.check_control_number(doc, session["seed"], number.control, number)
-        if doc.head.get("REVOKELASTONLINEDOC", "").lower() in ("true", "1"):
-            self._revoke_last_online(reg["fiscal_number"])
+        if "REVOKELASTONLINEDOC" in doc.head:
+            self._revoke_last_online(reg["fiscal_number"], doc)
         if _is_settlement(doc.doc_class, doc.doc_type) and session["begin_time"]:
             self._check_offline_limits(reg, session, _doc_time(doc))
         return session, number
@@ -533,6 +553,7 @@ class Registry:
     def _check_offline_number(self, doc: xmldoc.ParsedDoc, reg: Row) -> Any:
         """The offline fiscal number's session, its place in the session and the reserve."""
         fn = reg["fiscal_number"]
+        sessions.check_range_issued(self.store, reg)
         if reg["offline_session_id"] is None or not reg["offline_allowed"]:
             raise FsError(VALIDATION, f"Режим офлайн заборонений для ПРРО {fn}")
         number = parse_offline_number(doc.head.get("ORDERTAXNUM", ""))
@@ -616,31 +637,9 @@ class Registry:
             )
 
     def _check_offline_limits(self, reg: Row, session: Row, when: datetime) -> None:
-        """Session duration counts from the 102 to the last money document (reference §4.7)."""
-        begin = datetime.fromisoformat(session["begin_time"])
-        hours = (when - begin).total_seconds() / 3600
-        if hours > reg["max_session_hours"]:
-            raise FsError(
-                VALIDATION,
-                f"Перевищено максимальну тривалість офлайн сесії ({reg['max_session_hours']:g} год): "
-                f"документ створено через {hours:.1f} год після її початку",
-            )
-        month_start = kyiv(begin).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        others = 0.0
-        for row in self.store.all(
-            "SELECT * FROM offline_sessions WHERE registrar = ? AND session_id != ? AND begin_time IS NOT NULL",
-            reg["fiscal_number"],
-            session["session_id"],
-        ):
-            b = datetime.fromisoformat(row["begin_time"])
-            if kyiv(b) >= month_start and kyiv(b).month == month_start.month:
-                e = datetime.fromisoformat(row["last_fin_time"]) if row["last_fin_time"] else b
-                others += (e - b).total_seconds() / 3600
-        if others + hours > reg["max_month_hours"]:
-            raise FsError(
-                VALIDATION,
-                f"Перевищено сумарну тривалість офлайн сесій за місяць ({reg['max_month_hours']:g} год)",
-            )
+        """Session duration counts from the 102 to the last money document (reference §4.7); the month
+        is the calendar month, each session counted in it only for its part inside (sessions.py)."""
+        sessions.check_limits(self.store, reg, session, when)
 
     def _session(self, fn: str, session_id: int, seed: str) -> Row:
         row = self.store.one(
@@ -657,8 +656,12 @@ class Registry:
         assert row is not None
         return row
 
-    def _revoke_last_online(self, fn: str) -> None:
+    def _revoke_last_online(self, fn: str, doc: xmldoc.ParsedDoc) -> None:
         """REVOKELASTONLINEDOC in a 102: the last online document no longer counts.
+
+        Only in the 102: «в документі «Початок офлайн сесії» додається елемент
+        <REVOKELASTONLINEDOC>true</REVOKELASTONLINEDOC>» (Відкликання останнього онлайн чека), and only
+        with the value true; anywhere else, or with another value, the document is refused.
 
         Only a financially significant one may be revoked: the official text (ФСКО ЕВПЗ, «Відкликання
         останнього онлайн чека», note added 06.10.2023 per what_news.txt) says «Зазначений порядок
@@ -667,6 +670,12 @@ class Registry:
         service deposits and issues, stornos, which take a check's sum out of the totals) and Z reports
         («чека, Z-звіту» in its duration rule). Shift documents (100, 101) carry neither: refused, in the
         words the real server uses for an open-shift document (reference §4.8)."""
+        if doc.doc_type != OFFLINE_BEGIN or doc.head["REVOKELASTONLINEDOC"].strip().lower() != "true":
+            raise FsError(
+                VALIDATION,
+                "Елемент REVOKELASTONLINEDOC допускається лише зі значенням true і лише в документі "
+                f"«Початок офлайн сесії» (102), а не в документі типу {doc.doc_type}",
+            )
         last = self.store.last_document(fn)
         if last is None or last["offline"]:
             raise FsError(VALIDATION, "Немає онлайн документа, який можна відкликати (REVOKELASTONLINEDOC)")
@@ -741,21 +750,19 @@ class Registry:
     # --- state ---------------------------------------------------------------------------------------
 
     def _offline_minutes(self, fn: str, session_id: int | None) -> tuple[int, int]:
-        rows = self.store.all(
-            "SELECT * FROM offline_sessions WHERE registrar = ? AND begin_time IS NOT NULL", fn
+        """This session's minutes (102 → last money document) and the current calendar month's, where a
+        session across the month's start counts only its part inside the month (sessions.month_offline)."""
+        row = self.store.one(
+            "SELECT * FROM offline_sessions WHERE registrar = ? AND session_id = ? AND begin_time IS NOT NULL",
+            fn,
+            session_id,
         )
-        now = kyiv(self.now())
         current = 0
-        month = 0
-        for row in rows:
+        if row is not None:
             begin = datetime.fromisoformat(row["begin_time"])
             end = datetime.fromisoformat(row["last_fin_time"]) if row["last_fin_time"] else begin
-            minutes = max(0, int((end - begin).total_seconds() // 60))
-            if row["session_id"] == session_id:
-                current = minutes
-            b = kyiv(begin)
-            if (b.year, b.month) == (now.year, now.month):
-                month += minutes
+            current = max(0, int((end - begin).total_seconds() // 60))
+        month = int(sessions.month_offline(self.store, fn, self.now()).total_seconds() // 60)
         return current, month
 
     def tax_object(self, reg: Row) -> dict[str, Any]:
@@ -814,9 +821,9 @@ class Registry:
             "OfflineSessionsMonthlyDuration": month,
             # Not in the tax service's protocol: where a server hands out a finite reserve of offline
             # numbers per session, this is how many (null: unlimited). The box reads it when present.
-            "OfflineSessionReserve": reg["offline_reserve"] if offline_on else None,
-            "OfflineSessionRolledBack": False,
-            "OfflineSessionRollbackCmdUID": None,
+            # (reported before the first shift's range too: it is the registrar's, not the session's)
+            "OfflineSessionReserve": reg["offline_reserve"] if reg["offline_allowed"] else None,
+            **sessions.rollback_fields(self.store, reg),
             "Closed": bool(reg["closed"]),
         }
         if include_tax_object:
@@ -855,7 +862,8 @@ class Registry:
         if value is None or not re.fullmatch(r"\d+", str(value).strip()):
             raise FsError(QUERY, f"Параметр {key} обов'язковий і має бути числом")
         reg = self.store.registrar(str(int(str(value).strip())))
-        # Unsigned commands are let through (a test double's convenience); signed ones must be an operator's.
+        # The commands that need a signature were refused unsigned already (commands.require_signature); the
+        # signed ones must be an operator's.
         if reg is not None and signer_skid is not None:
             self._check_operator(reg, signer_skid)
         return reg
@@ -867,7 +875,14 @@ class Registry:
         reg = self._registrar_param(payload, "NumFiscal", skid)
         if reg is None:
             return Reply.empty()
-        return self.registrar_state(reg, include_tax_object=bool(payload.get("IncludeTaxObject")))
+        reg = sessions.honour_session_param(self, reg, payload)
+        state = self.registrar_state(reg, include_tax_object=bool(payload.get("IncludeTaxObject")))
+        if sessions.may_see_offline_fields(self.store, reg, skid):
+            return {
+                **state,
+                "ChiefCashier": skid is not None and skid.lower() in sessions.chief_cashiers(reg),
+            }
+        return sessions.hide_offline_fields(state)
 
     def _cmd_doc_info(self, payload: dict[str, Any], skid: str | None) -> dict[str, Any] | Reply:
         reg = self._registrar_param(payload, "NumFiscal", skid)
@@ -1054,12 +1069,15 @@ class Registry:
                 )
                 row = _to_row(merged)
                 row.update(fiscal_number=fn, entity=entity)
-                if merged["offline_allowed"]:
-                    row["offline_session_id"], row["offline_seed"] = self._fresh_session(None)
+                # No range yet: it comes with the first open-shift's ticket (sessions.issue_first_range).
                 self.store.insert("registrars", row)
             else:
                 row = _to_row(values)
-                if values.get("offline_allowed") and existing["offline_session_id"] is None:
+                if (
+                    values.get("offline_allowed")
+                    and existing["offline_session_id"] is None
+                    and sessions.has_had_a_shift(self.store, fn)
+                ):
                     row["offline_session_id"], row["offline_seed"] = self._fresh_session(None)
                     row["offline_next_local_num"] = 1
                 self.store.update("registrars", "fiscal_number", fn, row)
@@ -1083,6 +1101,8 @@ class Registry:
             "max_month_hours": reg["max_month_hours"],
             "closed": bool(reg["closed"]),
             "operators": json.loads(reg["operators"]) if reg["operators"] else None,
+            "chief_cashiers": sessions.chief_cashiers(reg),
+            "offline_fields_to_last_opener": bool(reg["offline_fields_to_last_opener"]),
             "state": self.registrar_state(reg, include_tax_object=True),
         }
 
@@ -1187,6 +1207,8 @@ _REGISTRAR_FIELDS: dict[str, _Check] = {
     "max_month_hours": _HOURS,
     "offline_reserve": (lambda v: v is None or _is_int(v, 1), "null (unlimited) or a positive integer"),
     "operators": (lambda v: v is None or _is_hex_list(v), "null or a list of subject key ids (hex)"),
+    "chief_cashiers": (lambda v: v is None or _is_hex_list(v), "null or a list of subject key ids (hex)"),
+    "offline_fields_to_last_opener": _FLAG,
 }
 
 
@@ -1200,9 +1222,9 @@ def _validate_registrar_fields(values: dict[str, Any]) -> None:
 def _to_row(values: dict[str, Any]) -> Row:
     row: Row = {}
     for key, value in values.items():
-        if key in ("offline_allowed", "closed"):
+        if key in ("offline_allowed", "closed", "offline_fields_to_last_opener"):
             row[key] = int(bool(value))
-        elif key == "operators":
+        elif key in ("operators", "chief_cashiers"):
             row[key] = None if value is None else json.dumps([v.lower() for v in value])
         else:
             row[key] = value

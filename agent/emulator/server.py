@@ -35,7 +35,19 @@ log = logging.getLogger("agent.emulator")
 
 MAX_BODY = packages.MAX_REQUEST_BYTES  # the tax service's limit, on the uncompressed data
 MAX_WIRE = 8 * 1024 * 1024  # what we read at all before refusing
-FAULT_MODES = ("none", "down", "slow", "error500", "drop-reply", "reject-next", "garbage-200")
+FAULT_MODES = (
+    "none",
+    "down",
+    "slow",
+    "error500",
+    "drop-reply",
+    "reject-next",
+    "garbage-200",
+    "rollback-session",
+)
+# "rollback-session": the next /pck is registered and its reply lost, once; the box, asking
+# TransactionsRegistrarState with that session's id and seed, gets the close rolled back
+# (OfflineSessionRolledBack, agent/emulator/sessions.py) and sends the 103 again.
 # What "garbage-200" answers: a maintenance page, as a proxy or a load balancer in front of the server
 # gives with status 200. /doc and /pck are registered first (the worst case for the client: the document
 # arrived although the reply says nothing of it); /cmd is not run at all.
@@ -250,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = self.emu.doc(data) if path == "/fs/doc" else self.emu.pck(data)
         except FsError as exc:
             reply = Reply(exc.http_status, "text/plain; charset=utf-8", exc.body())
-        if fault == "drop-reply" and path != "/fs/cmd":
+        if fault in ("drop-reply", "rollback-session") and path != "/fs/cmd":
             raise _CloseWithoutReply
         if fault == "garbage-200":
             self._send(200, "text/html; charset=utf-8", GARBAGE_PAGE, started)
@@ -499,7 +511,11 @@ class Emulator:
             raise ControlError("count", "null (until changed) or a positive integer")
         # What follows when count is used up: "drop-reply" then "down" is a lost reply followed by an outage.
         then = data.get("then", "none")
-        if then not in FAULT_MODES or then in ("slow", "reject-next") or (then != "none" and count is None):
+        if (
+            then not in FAULT_MODES
+            or then in ("slow", "reject-next", "rollback-session")
+            or (then != "none" and count is None)
+        ):
             raise ControlError("then", "none, down, error500 or drop-reply, and only with a count")
         fault = {"mode": mode, "delay_s": delay, "count": count}
         if then != "none":
@@ -534,8 +550,8 @@ class Emulator:
             if mode == "drop-reply" and path == "/fs/cmd":
                 return None  # clients reconcile through /cmd while replies to documents are lost
             delay = float(fault["delay_s"] if fault.get("delay_s") is not None else 10)
-            if mode == "reject-next":
-                if path != "/fs/doc":
+            if mode in ("reject-next", "rollback-session"):
+                if path != ("/fs/doc" if mode == "reject-next" else "/fs/pck"):
                     return None
                 fault = {"mode": "none", "delay_s": None, "count": None}
             elif fault["count"] is not None:

@@ -243,9 +243,13 @@ class Reconciler:
         meta = self.core.meta
         supported = state.offline_supported
         session_id, seed = state.offline_session_id, state.offline_seed
-        meta.offline_prohibited = supported is False or (
-            supported is not None and (session_id is None or seed is None)
-        )
+        # Only OfflineSupported=false says «prohibited»: the range itself comes with the first open
+        # shift's ticket («Ідентифікатор офлайн сесії надається Сервером у відповідь на документ
+        # «Відкриття зміни»», fsko_evpz_doc.txt, Офлайн сесія), and the Offline… fields are null for anyone
+        # but the shift's opener or a senior cashier («Поля “Offline…” заповнюються, якщо запит засвідчено
+        # КЕП особи, яка відкрила зміну, або КЕП старшого користувача»): a null range is "not yet" or
+        # "not shown", and the box without one refuses offline sales as never_online.
+        meta.offline_prohibited = supported is False
         if session_id is not None and seed is not None:
             meta.offline_session_id = session_id
             meta.offline_seed = seed
