@@ -349,7 +349,7 @@ def test_commands_and_transport(emu: Emulator, client: httpx.Client, till: Till)
     expect_error(till.cmd("TransactionsRegistrarState"), 11)
     assert till.cmd("TransactionsRegistrarState", NumFiscal="4000000999").status_code == 204
     # the state needs a signature (issue 15: «Запит повинен містити JSON, засвідчений КЕП користувача»)
-    expect_error(till.cmd("TransactionsRegistrarState", signed=False, NumFiscal=FN), 11)
+    expect_error(till.cmd("TransactionsRegistrarState", signed=False, NumFiscal=FN), 12)  # CryptographyError
     state = till.cmd("TransactionsRegistrarState", NumFiscal=FN, IncludeTaxObject=True).json()
     assert state["NextLocalNum"] == 1 and state["OfflineSupported"] is True and state["Closed"] is False
     assert state["TaxObject"]["Tin"] == till.tin and state["TaxObject"]["OrgName"] == till.org_name

@@ -83,7 +83,7 @@ def test_a_box_before_its_first_shift_refuses_offline_as_never_online(
 def test_the_state_query_needs_a_signature(emu: Emulator, client: httpx.Client) -> None:
     till = make_till(emu, client)
     response = till.cmd("TransactionsRegistrarState", signed=False, NumFiscal=till.fiscal_number)
-    expect_error(response, 11, contains="засвідчене кваліфікованим електронним підписом")
+    expect_error(response, 12, contains="засвідчене кваліфікованим електронним підписом")
     assert till.cmd("ServerState", signed=False).status_code == 200  # «Запит повинен містити JSON»
 
 
