@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--lax-readings",
         action="store_true",
-        help="also accept the other readings of the ambiguous offline rules (docs/compliance-documents.md)",
+        help="also accept the other readings of the ambiguous offline rules (docs/compliance.md)",
     )
 
     status = sub.add_parser("status", help="the box's current state")

@@ -1,5 +1,5 @@
 """Issue 15, error codes and commands: the emulator as strict as the official text, the box following it
-(docs/compliance-codes.md has the table: rule, passage, where, these tests)."""
+(docs/compliance.md has the table: rule, passage, where, these tests)."""
 
 from __future__ import annotations
 

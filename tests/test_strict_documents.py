@@ -2,7 +2,7 @@
 wrong one made by editing a good one's XML), the box's own documents pass, the official examples of the
 kinds the box issues are judged as before, and the box's control numbers and hash chain agree with a
 computation written here from the official text alone (fsko_evpz_doc.txt, «Розрахунок контрольного
-числа», «Розрахунок гешу офлайн документа»). The table: docs/compliance-documents.md."""
+числа», «Розрахунок гешу офлайн документа»). The table: docs/compliance.md."""
 
 from __future__ import annotations
 

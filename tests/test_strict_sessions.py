@@ -1,4 +1,4 @@
-"""Issue 15, offline sessions read strictly from the tax service's text (docs/compliance-sessions.md):
+"""Issue 15, offline sessions read strictly from the tax service's text (docs/compliance.md):
 for each rule the emulator refusing the wrong request with the service's code and text, and the box
 doing the right thing."""
 

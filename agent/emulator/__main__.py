@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lax-readings",
         action="store_true",
-        help="also accept the other readings of the ambiguous offline rules (docs/compliance-documents.md)",
+        help="also accept the other readings of the ambiguous offline rules (docs/compliance.md)",
     )
     args = parser.parse_args(argv)
     return main_serve(args.listen, args.state, args.strict, args.lax_readings)

@@ -1,5 +1,5 @@
 """Issue 15, one reading of each ambiguous offline rule, the strict one; ``Registry(lax_readings=True)``
-(``--lax-readings``) accepts the other readings too. Why each: docs/compliance-documents.md.
+(``--lax-readings``) accepts the other readings too. Why each: docs/compliance.md.
 
 Written from the official text (fsko_evpz_doc.txt, «Розрахунок контрольного числа», «Розрахунок гешу
 офлайн документа»), independently of the agent's numbering.

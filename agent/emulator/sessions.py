@@ -1,7 +1,7 @@
 """The emulator's offline-session rules read strictly from the tax service's text (issue 15).
 
 Quotes are from /work/shared/reference/official/fsko_evpz_doc.txt ("ФСКО ЕВПЗ", the API text) by its
-section title; docs/compliance-sessions.md lists each rule with its test. Called from rules.Registry at a
+section title; docs/compliance.md lists each rule with its test. Called from rules.Registry at a
 few call sites; every function runs inside the request's transaction unless it says otherwise.
 
 * The range (session id and seed) is issued with the first open-shift document, not at registration:

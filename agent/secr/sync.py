@@ -8,7 +8,7 @@ from typing import TypeVar
 
 MAX_DOCUMENTS = 100
 # per request, uncompressed: «Розмір пакету даних, що надсилається, не може перевищувати 200 Kb» (fsko_evpz_doc.txt,
-# «Обмеження»), read strictly as 200 000 bytes (docs/compliance-codes.md; the emulator: agent/emulator/packages.py)
+# «Обмеження»), read strictly as 200 000 bytes (docs/compliance.md; the emulator: agent/emulator/packages.py)
 MAX_REQUEST_BYTES = 200_000
 # The outer envelope adds the sender's signature and certificate around the frames: the default room for
 # it when the signer's own is not measured (upload.py measures it).

@@ -13,7 +13,7 @@ def control_sum(doc: Document) -> Decimal | None:
     The official text: «Загальна сума оплати по документу класу «Чек» (формат «0.00») (якщо елемент
     присутній)» (fsko_evpz_doc.txt, «Розрахунок контрольного числа»): one element, present or not, and
     check01.xsd calls CHECKTOTAL/SUM «Загальна сума». The CHECKPAY rows' sum is not an element and is not
-    used (the strict reading the emulator takes, docs/compliance-documents.md); a storno or a shift
+    used (the strict reading the emulator takes, docs/compliance.md); a storno or a shift
     document has no CHECKTOTAL, so no sum."""
     if not isinstance(doc, Check):
         return None
