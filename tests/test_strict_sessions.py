@@ -160,7 +160,7 @@ def test_a_lost_close_is_rolled_back_by_the_state_query(emu: Emulator, client: h
 
 
 def test_the_box_sends_its_103_again_after_a_rolled_back_close(
-    obox: Box, emulator: EmulatorHandle, clock: FakeClock
+    obox: Box, emulator: EmulatorHandle, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     reg = obox.register
     reg.open_shift()
@@ -174,6 +174,7 @@ def test_the_box_sends_its_103_again_after_a_rolled_back_close(
     assert not first.went_online
     clock.advance(seconds=10)
     assert reg.go_online().went_online  # asks with the old session: rolled back, the 103 sent again
+    assert "rolled back the close of offline session" in caplog.text  # the box says what happened
     documents = emulator.documents()
     assert sum(1 for d in documents if d["doc_type"] == 103) == 1
     state = next(s for s in emulator.emulator.states() if s["NumFiscal"] == documents[0]["registrar"])

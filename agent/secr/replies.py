@@ -149,6 +149,10 @@ class RegistrarState:
     # server does not hand one out; present and null means unlimited (either way, the box keeps going).
     offline_session_reserve: int | None = None
     reports_offline_session_reserve: bool = False
+    # «OfflineSessionRolledBack: Ознака здійснення відміни закриття офлайн сесії» (what_news 05.01.2022): the
+    # server undid the close (103) of the session the box asked with, whose reply was lost
+    offline_session_rolled_back: bool = False
+    offline_session_rollback_uid: str | None = None
     closed: bool = False
     tax_object: TaxObject | None = None
     empty: bool = True  # the server answered an empty object (or nothing)
@@ -221,6 +225,8 @@ def registrar_state(data: object) -> RegistrarState:
         ),
         offline_session_reserve=reader.number("OfflineSessionReserve"),
         reports_offline_session_reserve="OfflineSessionReserve" in reader.data,
+        offline_session_rolled_back=bool(reader.flag("OfflineSessionRolledBack")),
+        offline_session_rollback_uid=reader.text("OfflineSessionRollbackCmdUID"),
         closed=bool(reader.flag("Closed")),
         tax_object=_tax_object(tax_object) if tax_object is not None else None,
         empty=not reader.data,

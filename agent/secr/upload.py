@@ -426,6 +426,14 @@ class Upload:
                 core.journal.mark_session_uploaded(session_id, core.clock.now())
                 self._package_delivered([], server_session, state.offline_seed)
             return True
+        if state.offline_session_rolled_back:
+            # The close of our session was undone for this query (its reply was lost): the 103 goes again
+            # below, from where the server says it stands, and the next range comes in its reply.
+            log.warning(
+                "the server rolled back the close of offline session %s (request %s); sending its end again",
+                session_id,
+                state.offline_session_rollback_uid,
+            )
         server_next_n = state.offline_next_local_num or 1
         already = core.journal.mark_session_uploaded(session_id, core.clock.now(), below_n=server_next_n)
         if already:
