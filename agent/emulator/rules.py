@@ -22,7 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from agent.clock import KYIV, SystemClock, kyiv
-from agent.emulator import arithmetic, commands, packages, readings, registration, sessions, xmldoc
+from agent.emulator import arithmetic, commands, packages, readings, registration, sessions, times, xmldoc
 from agent.emulator.errors import (
     ABSENT,
     CRYPTO,
@@ -546,6 +546,7 @@ class Registry:
             readings.check_control_number(doc, session["seed"], number.control, number)
         if "REVOKELASTONLINEDOC" in doc.head:
             self._revoke_last_online(reg["fiscal_number"], doc)
+        times.check_offline_order(self.store, reg["fiscal_number"], session, doc.doc_type, _doc_time(doc))
         if _is_settlement(doc.doc_class, doc.doc_type) and session["begin_time"]:
             self._check_offline_limits(reg, session, _doc_time(doc))
         return session, number
