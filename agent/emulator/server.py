@@ -4,6 +4,9 @@ A test double on the standard library's ThreadingHTTPServer (HTTP/1.1, keep-aliv
 their own threads, but everything that touches the state runs under one lock, one request at a time.
 """
 
+# long module: the HTTP handler and the Emulator it fronts (start/stop, the fault modes, the clock) are one
+# surface that tests drive together; the rules live in rules.py and its modules, not here.
+
 from __future__ import annotations
 
 import contextlib

@@ -65,7 +65,10 @@ def _pay_figures(name: str, ours: docs.ZPay | None, theirs: Any) -> list[tuple[s
             for f in forms
             if isinstance(f, Mapping) and "PayFormCode" in f
         }
-        ours_forms = {p.form: p.sum.quantize(_CENT) for p in (ours.pay_forms if ours else ())}
+        # By code, as the server totals them: the Z may carry one code under two names (КАРТКА, Картка).
+        ours_forms: dict[int, Decimal] = {}
+        for p in ours.pay_forms if ours else ():
+            ours_forms[p.form] = ours_forms.get(p.form, Decimal("0.00")) + p.sum.quantize(_CENT)
         for code in sorted(set(theirs_forms) | set(ours_forms)):
             figures.append(
                 (

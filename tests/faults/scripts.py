@@ -80,6 +80,12 @@ def lost_reply_then_outage(kind: str) -> list[Step]:
     (scenario 2 of issue 9); the box goes on as the law lets it, the link returns, the box delivers."""
     index = ONLINE_KINDS[kind]
     day = online_day()
+    if kind == "open":
+        # The offline range comes with the first open shift's reply (issue 15, «Ідентифікатор офлайн сесії
+        # надається Сервером у відповідь на документ «Відкриття зміни»»): a box whose very first shift
+        # lost it has no range and may not sell offline. The scenario is the next morning's shift.
+        day = [Step("open"), sale("1.00"), Step("close"), *day]
+        index += 3
     lose = Step("proxy", fault=Fault("lose-then-down", paths=("/fs/doc",)))
     after = [Step("proxy", fault=Fault()), Step("go_online")]
     if kind != "close":

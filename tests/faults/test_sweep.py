@@ -75,7 +75,8 @@ def _settlement_cases() -> list[Case]:
             Case(f"settle_found-lost-reply-{kind}", drop, (Crash("settle_found", index + 1),), short)
         )
         # the server closes before reading on: the box asks, finds nothing, is killed about to resend
-        down = _with(online_day, index, Step("server", mode="down", count=1))
+        # (the close: the Z is checked against LastShiftTotals first, which takes the first refusal)
+        down = _with(online_day, index, Step("server", mode="down", count=2 if kind == "close" else 1))
         cases.append(Case(f"settle_resend-lost-request-{kind}", down, (Crash("settle_resend", index + 1),)))
         # killed with the outcome unknown, then again while the start-up settles it
         cases.append(
