@@ -25,7 +25,7 @@ import pytest
 
 from agent.printing import to_print_lines
 from agent.receipts import Layout, layout_receipt, layout_x_report
-from agent.receipts.checkurl import CHECK_BY_QR
+from agent.receipts.checkurl import CHECK_AFTER_UPLOAD, CHECK_BY_QR
 from agent.secr import documents as d
 from drivers.printer import ReceiptPrinter, transliterate
 from tests import test_receipts as receipts
@@ -417,8 +417,10 @@ def assert_check_url(printed: Printed, offline: bool, total: str) -> None:
     assert params == expected
     kinds = [kind for kind, _ in printed.events]
     after_qr = printed.events[kinds.index("qr_print") + 1 :]
-    first_text = next(str(value) for kind, value in after_qr if kind == "text" and value)
-    assert first_text == transliterate(CHECK_BY_QR)
+    texts_after = [str(value) for kind, value in after_qr if kind == "text" and value]
+    assert texts_after[0] == transliterate(CHECK_BY_QR)
+    # offline: the cabinet finds the receipt only once its session is delivered (§6.5), and the paper says so
+    assert (texts_after[1] == transliterate(CHECK_AFTER_UPLOAD)) is offline
 
 
 def assert_mode(paper: str, offline: bool) -> None:

@@ -30,6 +30,10 @@ from agent.secr.documents import DocHead
 
 #: The line under the QR on paper: the receipt is checked in the tax service's cabinet by its QR code.
 CHECK_BY_QR = "Перевірка чека за QR-кодом"
+#: And on an offline receipt the line after it: the cabinet finds an offline receipt only once the box has
+#: delivered its session (reference §6.5, the tax service's «лише після передачі»), so a buyer who scans it at
+#: once and finds nothing is not left thinking the receipt false.
+CHECK_AFTER_UPLOAD = "після його передачі в ДПС"
 
 
 def check_url(head: DocHead, *, fiscal_num: str, total: Decimal, fn: int | str) -> str:
@@ -66,4 +70,4 @@ def url_rows(url: str, width: int) -> list[str]:
     return rows or [""]
 
 
-__all__ = ["CHECK_BY_QR", "caption", "check_url", "url_rows"]
+__all__ = ["CHECK_AFTER_UPLOAD", "CHECK_BY_QR", "caption", "check_url", "url_rows"]

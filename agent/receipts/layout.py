@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from agent.clock import KYIV
-from agent.receipts.checkurl import caption, check_url
+from agent.receipts.checkurl import CHECK_AFTER_UPLOAD, caption, check_url
 
 # Re-exported: the printer's conversion (agent.printing) and the package take them from here.
 from agent.receipts.wrapping import pair_lines as pair_lines
@@ -384,6 +384,8 @@ def _goods(out: Layout, doc: Check, c: _Ctx) -> None:
     _identity(out, head.when, c, num_row=22 if is_return else 26)
     url = check_url(head, fiscal_num=c.fiscal_num, total=total, fn=c.fn)
     out.add(Qr(url, row=25 if is_return else 29), QrCaption(caption(url, out.width_chars), Align.CENTER))
+    if c.offline:
+        out.add(QrCaption(CHECK_AFTER_UPLOAD, Align.CENTER))
     _mode(out, c, mode_row=27 if is_return else 31)
     _footer(
         out,
