@@ -9,6 +9,7 @@ import signal
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,16 +37,29 @@ def strict(tmp_path: Path) -> EmulatorHandle:
     emulator.stop()
 
 
-def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHandle) -> None:
+def qualified_signer() -> DstuSigner:
+    """A DSTU 4145 signer with a self-signed certificate: what the strict emulator takes for qualified."""
     d, certificate = self_signed_identity("Іваненко Іван Іванович")
-    signer = DstuSigner(curve_by_m(257), d, certificate)
+    return DstuSigner(curve_by_m(257), d, certificate)
+
+
+def qualified_box(tmp_path: Path, strict: EmulatorHandle, **box_options: Any) -> tuple[Box, TimeStampClient]:
+    """A box signing with :func:`qualified_signer`, its online documents time-stamped by the emulator's TSA
+    through the client returned beside it (the caller closes both)."""
+    signer = qualified_signer()
     stamps = TimeStampClient(f"{strict.url}/tsa")
     box = Box(
         tmp_path / "box",
         strict.fs_url,
         signer=signer,
         online_signer=lambda data: signer.sign(data, time_stamper=stamps.stamp),
+        **box_options,
     )
+    return box, stamps
+
+
+def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHandle) -> None:
+    box, stamps = qualified_box(tmp_path, strict)
     box.register.start()
     reg = box.register
     reg.open_shift(cashier="Іваненко І. І.")
@@ -62,7 +76,7 @@ def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHand
     assert len(registered) == 8  # open, sale, 102, sale, cash in, 103, Z, close
     for document in registered:
         verified = verify_cades(base64.b64decode(document["signed_base64"]))
-        assert verified.subject_key_id == signer.subject_key_id
+        assert verified.subject_key_id == box.signer.subject_key_id
         # online documents carry their signature-time-stamp; offline ones go without (§1.3)
         assert (verified.time_stamp_token is not None) == (not document["offline"])
     stamps.close()
@@ -72,8 +86,7 @@ def test_a_qualified_day_online_and_offline(tmp_path: Path, strict: EmulatorHand
 def test_strict_mode_refuses_an_online_document_without_a_time_stamp(
     tmp_path: Path, strict: EmulatorHandle
 ) -> None:
-    d, certificate = self_signed_identity("Іваненко Іван Іванович")
-    box = Box(tmp_path / "box", strict.fs_url, signer=DstuSigner(curve_by_m(257), d, certificate))
+    box = Box(tmp_path / "box", strict.fs_url, signer=qualified_signer())
     box.register.start()
     with pytest.raises(CryptographyRejected, match="позначку часу"):
         box.register.open_shift()

@@ -31,17 +31,13 @@ from agent.secr.signing.dev import DevSigner
 from agent.secr.zcheck import ZReportDiffers
 from tests.conftest import FISCAL_NUMBER, REGISTRAR, Box, EmulatorHandle, cash, item
 from tests.emulator_helpers import Till
-from tests.test_emulator import expect_error, ticket_of
+from tests.test_emulator import emu, expect_error, ticket_of
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
 
+__all__ = ["emu"]  # the fixture, used by name
+
 # --- the emulator ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "emu") as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -14,14 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from agent.clock import KYIV, FakeClock
-from agent.secr.signing.dstu.cades import DstuSigner
-from agent.secr.signing.dstu.curve import curve_by_m
-from agent.secr.signing.dstu.identity import self_signed_identity
-from agent.secr.signing.tsp import TimeStampClient
-from tests.conftest import Box, EmulatorHandle, card, cash, item
+from tests.conftest import EmulatorHandle, card, cash, item
 from tests.test_offline import Link
 from tests.test_register import assert_emulator_numbering
-from tests.test_strict import strict  # noqa: F401 - the strict emulator fixture
+from tests.test_strict import qualified_box, strict  # noqa: F401 - strict: the emulator fixture
 from tests.test_strict_sessions import set_clock
 
 
@@ -32,17 +28,7 @@ def test_a_whole_day_across_a_shift_change_and_the_months_midnight(
     emulator = strict.emulator
     clock = FakeClock(datetime(2026, 11, 30, 9, 0, tzinfo=KYIV))
     set_clock(emulator, clock.now())
-    d, certificate = self_signed_identity("Іваненко Іван Іванович")
-    signer = DstuSigner(curve_by_m(257), d, certificate)
-    stamps = TimeStampClient(f"{strict.url}/tsa")
-    box = Box(
-        tmp_path / "box",
-        strict.fs_url,
-        clock=clock,
-        timeout_s=2,
-        signer=signer,
-        online_signer=lambda data: signer.sign(data, time_stamper=stamps.stamp),
-    )
+    box, stamps = qualified_box(tmp_path, strict, clock=clock, timeout_s=2)
     reg = box.register
     try:
         reg.start()
@@ -99,3 +85,4 @@ def test_a_whole_day_across_a_shift_change_and_the_months_midnight(
         assert reg.status().pending_documents == 0
     finally:
         box.close()
+        stamps.close()

@@ -25,8 +25,20 @@ from agent.emulator.errors import FsError
 from agent.emulator.offline import control_number
 from tests.conftest import Box, EmulatorHandle, cash, item
 from tests.emulator_helpers import OfflineSession, Tax, Till, ZPart
-from tests.test_emulator import expect_error, good_zrep, make_till, offline_session, post_pck, ticket_of
+from tests.test_emulator import (
+    client,
+    emu,
+    expect_error,
+    good_zrep,
+    make_till,
+    offline_session,
+    post_pck,
+    ticket_of,
+    till,
+)
 from tests.test_offline import Link
+
+__all__ = ["client", "emu", "till"]  # the fixtures, used by name
 
 #: beside the repository clone, as tests/test_documents.py has it, or above a worktree of it
 EXAMPLES = next(
@@ -40,26 +52,9 @@ EXAMPLES = next(
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "state") as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def lax(tmp_path: Path) -> Iterator[Emulator]:
     with Emulator(tmp_path / "lax", lax_readings=True) as emulator:
         yield emulator
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as c:
-        yield c
-
-
-@pytest.fixture
-def till(emu: Emulator, client: httpx.Client) -> Till:
-    return make_till(emu, client)
 
 
 def edited(xml: bytes, old: str, new: str) -> bytes:

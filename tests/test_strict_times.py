@@ -5,28 +5,15 @@ them; tests/test_clock.py: no document is dated earlier than the one before, wha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 
 from agent.emulator import Emulator
 from tests.emulator_helpers import OfflineSession, Till
-from tests.test_emulator import expect_error, make_till, offline_session, post_pck, ticket_of
+from tests.test_emulator import client, emu, expect_error, make_till, offline_session, post_pck, ticket_of
 
-
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "state") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as c:
-        yield c
+__all__ = ["client", "emu"]  # the fixtures, used by name
 
 
 def begun(till: Till) -> OfflineSession:
