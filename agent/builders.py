@@ -125,9 +125,8 @@ def build_printing(
         cfg.serial_port if cfg.kind == "serial" else cfg.tcp_port if cfg.kind == "network" else None
     )
     state_dir, key = settings.box.state_dir, printer_key(cfg)
-    answers = cfg.answers_status
-    if answers is None:
-        answers = remembered_answers(state_dir, key)
+    # The config's word first; without one, what an earlier run learned (True) or nothing yet (None).
+    answers = cfg.answers_status if cfg.answers_status is not None else remembered_answers(state_dir, key)
     printer = ReceiptPrinter(
         cfg.kind,
         vendor_id=cfg.vendor_id,
@@ -159,7 +158,7 @@ def build_printing(
         status_every_s=PRINTER_STATUS_EVERY_S if journal is not None else None,
     )
     if journal is not None and cfg.answers_status is None:  # the agent learns; the CLI's slip only reads
-        service.add_listener(AnswerMemory(printer, state_dir, key))
+        service.add_listener(AnswerMemory(printer, state_dir, key, remembered=answers is True))
     return service
 
 

@@ -53,11 +53,12 @@ def remembered_answers(state_dir: Path, key: str) -> bool | None:
 class AnswerMemory:
     """A PrintService listener: once the printer has answered a status query, write it down (once)."""
 
-    def __init__(self, printer: ReceiptPrinter, state_dir: Path, key: str) -> None:
+    def __init__(self, printer: ReceiptPrinter, state_dir: Path, key: str, *, remembered: bool) -> None:
+        """``remembered``: :func:`remembered_answers` said so at start (the file is not read again)."""
         self._printer = printer
         self._path = state_dir / MEMORY_FILE
         self._key = key
-        self._written = remembered_answers(state_dir, key) is True
+        self._written = remembered
 
     def __call__(self) -> None:
         if self._written or not self._printer.answers_status:

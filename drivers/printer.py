@@ -798,11 +798,9 @@ class ReceiptPrinter:
             self.warning = "paper_near_end" if reply[0] & _CONFIRM_NEAR_END else None
             return  # processed in order, with paper: the receipt is on paper
         state = self._query_status()
-        if not reply and state == "ok" and asked and self._confirms is None:
-            # It answers DLE EOT but not GS r (some clones): all it can say is that it is well now.
-            self._confirms = False
-            return
-        if not reply and state == "ok" and not asked:
+        if not reply and state == "ok" and not (asked and self._confirms):
+            if asked:  # it answers DLE EOT but not GS r (some clones): all it can say is that it is well now
+                self._confirms = False
             return
         now: Status = "offline" if state == "unknown" else state
         raise PrintInterrupted(
