@@ -13,8 +13,7 @@ from typing import Any
 from agent.emulator import xmldoc
 from agent.emulator.errors import VALIDATION, FsError
 from agent.emulator.offline import control_number
-
-OFFLINE_BEGIN, OFFLINE_END = 102, 103
+from agent.emulator.xmldoc import OFFLINE_BEGIN
 
 
 def control_sum(doc: xmldoc.ParsedDoc) -> str | None:

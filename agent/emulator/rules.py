@@ -41,11 +41,11 @@ from agent.emulator.errors import (
 from agent.emulator.offline import control_number, parse_offline_number, sha256_hex, split_package
 from agent.emulator.store import Row, Store
 from agent.emulator.totals import Totals, doc_facts, shift_totals, totals_json, zrep_difference
+from agent.emulator.xmldoc import CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END, OPEN_SHIFT
 from agent.secr.signing.base import Signer
 from agent.secr.signing.cms import CmsError
 from agent.secr.signing.verify import SignedContent, verify_signed
 
-OPEN_SHIFT, CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END = 100, 101, 102, 103
 SHIFT_DOCS = (OPEN_SHIFT, CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END)
 STORNO = 5
 RETURN = 1

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 from agent.clock import kyiv
 from agent.emulator.errors import QUERY, VALIDATION, FsError
 from agent.emulator.store import Row, Store
+from agent.emulator.xmldoc import OFFLINE_BEGIN, OFFLINE_END
 
 if TYPE_CHECKING:
     from agent.emulator.rules import Registry
 
-OFFLINE_BEGIN, OFFLINE_END = 102, 103
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS offline_blocks (

@@ -19,8 +19,7 @@ from datetime import datetime
 
 from agent.emulator.errors import VALIDATION, FsError
 from agent.emulator.store import Row, Store
-
-OFFLINE_BEGIN = 102
+from agent.emulator.xmldoc import OFFLINE_BEGIN
 
 
 def check_offline_order(store: Store, fn: str, session: Row, doc_type: int | None, when: datetime) -> None:

@@ -20,6 +20,8 @@ from agent.emulator.errors import VALIDATION, FsError
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 KOPECK = Decimal("0.01")
 TOLERANCE = Decimal("0.01")
+#: the service documents' DOCTYPE (reference §3.2): shift open and close, offline session begin and end
+OPEN_SHIFT, CLOSE_SHIFT, OFFLINE_BEGIN, OFFLINE_END = 100, 101, 102, 103
 # The emulator answers on many threads; libxml2's schema parser is not thread-safe (two threads building
 # the XSD at once broke the agent's process in the fault sweep) and the error log lives on the schema
 # object: one build and one validation at a time.
